@@ -1,0 +1,118 @@
+"""Settings classes. Only these read the environment; tests pass a mapping to create_app()."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+class BaseConfig:
+    """Defaults shared by every environment. Values that are secrets have no default here."""
+
+    SECRET_KEY: str | None = None
+    # Passphrase that encrypts the tool's private signing keys at rest (PKCS#8, scrypt/AES).
+    KEY_ENCRYPTION_SECRET: str | None = None
+    SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(ROOT / "instance" / "media-analytics.sqlite3")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Redis holds launch data, nonces and the platform key cache when set; otherwise the database does.
+    REDIS_URL: str | None = None
+    # "rq" sends jobs to Redis queues; "inline" runs the same job functions in-process.
+    JOB_RUNNER = "inline"
+    ROLES_FILE = str(CONFIG_DIR / "roles.toml")
+    TOOL_TITLE = "Media Analytics"
+    TOOL_ID = "media-analytics"
+    # Public origin of the tool as Canvas reaches it (https://tool.example.edu). Empty: from the request.
+    PUBLIC_BASE_URL: str | None = None
+    # Seconds of clock skew accepted on iat/exp of an id_token.
+    LTI_JWT_LEEWAY = 60
+    # Seconds a nonce / login state stays valid between /lti/login and /lti/launch.
+    LTI_LOGIN_TTL = 600
+    # Seconds a platform's JWKS is cached; a kid miss refetches once regardless.
+    LTI_JWKS_CACHE_SECONDS = 3600
+    LTI_JWKS_MAX_BYTES = 256 * 1024
+    LTI_MAX_ID_TOKEN_BYTES = 64 * 1024
+    # Seconds a tool session lives after a launch.
+    SESSION_LIFETIME = 8 * 3600
+    SESSION_COOKIE_NAME = "ma_session"
+    COOKIE_SECURE = True
+    DEFAULT_TIMEZONE = "UTC"
+    DEV_PLATFORM_ENABLED = False
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    PROXY_FIX = False
+    TESTING = False
+
+
+class DevConfig(BaseConfig):
+    """The embedded default: SQLite, jobs in-process, the dev platform with demo data."""
+
+    DEV_PLATFORM_ENABLED = True
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _env("SECRET_KEY", "dev-only-secret-do-not-use-in-production")
+        self.KEY_ENCRYPTION_SECRET = _env("KEY_ENCRYPTION_SECRET", "dev-only-key-passphrase")
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", BaseConfig.SQLALCHEMY_DATABASE_URI)
+        self.REDIS_URL = _env("REDIS_URL")
+        self.JOB_RUNNER = "rq" if self.REDIS_URL and _env("JOB_RUNNER") == "rq" else "inline"
+
+
+class TestConfig(BaseConfig):
+    """Real PostgreSQL and Redis; tests override with a mapping."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    KEY_ENCRYPTION_SECRET = "test-key-passphrase"
+    LTI_JWKS_CACHE_SECONDS = 60
+
+    def __init__(self) -> None:
+        self.SQLALCHEMY_DATABASE_URI = _env(
+            "DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class ProdConfig(BaseConfig):
+    """Production: everything from the environment; missing secrets stop the start."""
+
+    JOB_RUNNER = "rq"
+    PROXY_FIX = True
+
+    def __init__(self) -> None:
+        missing = [n for n in ("SECRET_KEY", "KEY_ENCRYPTION_SECRET", "DATABASE_URL") if not _env(n)]
+        if missing:
+            raise RuntimeError("missing required settings: " + ", ".join(missing))
+        self.SECRET_KEY = _env("SECRET_KEY")
+        self.KEY_ENCRYPTION_SECRET = _env("KEY_ENCRYPTION_SECRET")
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(_env("DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = _env("REDIS_URL")
+        self.JOB_RUNNER = "rq" if self.REDIS_URL else "inline"
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
+        self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
+        self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")
+
+
+def _normalise_db_url(url: str | None) -> str | None:
+    """Accept the postgres:// spelling hosting providers hand out and use psycopg 3."""
+    if url and url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+CONFIGS = {"dev": DevConfig, "test": TestConfig, "prod": ProdConfig}
+
+
+def load(name: str | None = None):
+    """Instantiate the settings class named by `name` or APP_ENV (dev, test, prod)."""
+    name = name or _env("APP_ENV", "dev")
+    if name not in CONFIGS:
+        raise RuntimeError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]()

@@ -1,0 +1,96 @@
+"""Media Analytics for Canvas: an LTI 1.3 tool. `create_app()` builds the app; nothing runs at import."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. `config` overrides the settings class chosen by APP_ENV (or config["APP_ENV"])."""
+    import config as settings
+
+    from . import cli, store
+    from .extensions import db, htmx, migrate
+    from .launch import bp as launch_bp
+    from .launch import session
+    from .launch.roles import RolePolicy
+    from .views import register_views
+
+    config = dict(config or {})
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(settings.load(config.pop("APP_ENV", None)))
+    app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY is not set")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if app.config["PROXY_FIX"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    htmx.init_app(app)
+    store.init_app(app)
+    session.init_app(app)
+    app.extensions["role_policy"] = RolePolicy.load(app.config["ROLES_FILE"])
+
+    app.register_blueprint(launch_bp)
+    register_views(app)
+    if app.config["DEV_PLATFORM_ENABLED"]:
+        from .devplatform import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+    cli.init_app(app)
+    _security_headers(app)
+    _error_pages(app)
+    logging.getLogger("lti_tool").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    return app
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        hosts = g.get("frame_hosts")
+        # Pages shown inside Canvas name the registered hosts; everything else may not be framed.
+        ancestors = " ".join(["'self'", *hosts]) if hosts is not None else "'none'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            f"script-src 'self'; frame-ancestors {ancestors}; form-action 'self' https: http:; base-uri 'none'"
+        )
+        response.headers.pop("X-Frame-Options", None)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        if request.headers.get("HX-Request"):
+            response.vary.add("HX-Request")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _error_pages(app: Flask) -> None:
+    messages = {
+        400: ("The request could not be understood", "Check the address or go back and try again."),
+        401: ("Your session has ended", "Open the tool again from your course's navigation in Canvas."),
+        403: ("You do not have access to this page", "Your role in this course does not include it. "
+              "If you think it should, ask the course's teacher or your Canvas administrator."),
+        404: ("Page not found", "The address may be mistyped, or the item no longer exists."),
+        405: ("That action is not allowed here", "Go back and use the page's own buttons."),
+        413: ("That request is too large", "Send less data at once."),
+        500: ("Something went wrong on our side", "Try again in a moment. If it keeps happening, tell your administrator."),
+    }
+
+    def render(error):
+        code = getattr(error, "code", 500) or 500
+        title, hint = messages.get(code, messages[500])
+        if code >= 500:
+            app.logger.exception("unhandled error on %s", request.path)
+        return render_template("errors/error.html", code=code, title=title, hint=hint), code
+
+    for code in messages:
+        app.register_error_handler(code, render)

@@ -1,0 +1,1 @@
+"""Pure query functions: (session, course, filters) -> plain frozen dataclasses. SQL lives here."""

@@ -1,0 +1,108 @@
+"""`flask lti …` (keys, registrations) and `flask demo …` commands."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from lti_tool.launch import keys
+from lti_tool.registrations import RegistrationError, RegistrationInput, list_all, remove, upsert
+
+lti_cli = AppGroup("lti", help="LTI keys and platform registrations.")
+demo_cli = AppGroup("demo", help="The embedded demo: dev platform and demo data.")
+
+
+@lti_cli.command("keygen")
+def keygen_command():
+    """Create the tool's signing key (or the next key, published before it signs)."""
+    try:
+        key = keys.keygen()
+    except keys.KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {key.status} key {key.kid}")
+
+
+@lti_cli.command("rotate")
+def rotate_command():
+    """Start signing with the published next key; publish a new next key."""
+    try:
+        key = keys.rotate()
+    except keys.KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"now signing with {key.kid}")
+
+
+@lti_cli.command("keys")
+def keys_command():
+    """List the tool's keys and which the JWKS publishes."""
+    for key in keys.published_jwks()["keys"]:
+        click.echo(key["kid"])
+
+
+@lti_cli.command("register")
+@click.option("--issuer", required=True, help="Platform issuer, e.g. https://canvas.instructure.com")
+@click.option("--client-id", required=True, help="The developer key's client id")
+@click.option("--deployment-id", "deployment_ids", multiple=True, help="A deployment id; repeat for several")
+@click.option("--auth-login-url", help="OIDC authorization endpoint (Canvas Cloud: default)")
+@click.option("--auth-token-url", help="OAuth2 token URL on your institution's Canvas host")
+@click.option("--key-set-url", help="Platform JWKS URL (Canvas Cloud: default)")
+@click.option("--title", help="A name for this registration")
+@click.option("--allowed-frame-host", "frame_hosts", multiple=True, help="Host allowed to frame the tool; repeat")
+@click.option("--unknown-deployment", type=click.Choice(["reject", "accept"]), help="Launches from unregistered deployments")
+@click.option("--default-timezone", help="Time zone when a launch sends none")
+def register_command(issuer, client_id, deployment_ids, auth_login_url, auth_token_url, key_set_url, title,
+                     frame_hosts, unknown_deployment, default_timezone):
+    """Register a platform (issuer + client id) and its deployments; re-running updates it."""
+    data = RegistrationInput(issuer, client_id, tuple(deployment_ids), auth_login_url, auth_token_url, key_set_url,
+                             None, title, tuple(frame_hosts), unknown_deployment, default_timezone)
+    try:
+        reg, created = upsert(data)
+    except RegistrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'registered' if created else 'updated'} {reg.issuer} client {reg.client_id} "
+               f"with {len(reg.deployments)} deployment(s)")
+
+
+@lti_cli.command("list")
+def list_command():
+    """List registrations and their deployments."""
+    rows = list_all()
+    if not rows:
+        click.echo("no registrations; add one with `flask lti register`")
+    for reg in rows:
+        click.echo(f"{reg.id}  {reg.issuer}  client {reg.client_id}  {reg.title}")
+        click.echo(f"    login {reg.auth_login_url}\n    token {reg.auth_token_url}\n    keys  {reg.key_set_url or '(inline)'}")
+        click.echo(f"    unknown deployments: {reg.unknown_deployment}; frame hosts: {', '.join(reg.allowed_frame_hosts)}")
+        for dep in reg.deployments:
+            click.echo(f"    deployment {dep.deployment_id}{' (recorded at launch)' if dep.auto_registered else ''}")
+
+
+@lti_cli.command("remove")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", help="Remove only this deployment")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+def remove_command(issuer, client_id, deployment_id, yes):
+    """Remove a registration (and what was recorded under it) or one deployment."""
+    if not yes and not deployment_id:
+        click.confirm(f"Remove {issuer} client {client_id} and all its courses and sessions?", abort=True)
+    try:
+        click.echo(remove(issuer, client_id, deployment_id))
+    except RegistrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@demo_cli.command("setup")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True, help="Where the demo is served")
+def demo_setup_command(base_url):
+    """Create the tool keys and the built-in dev platform registration."""
+    from lti_tool.devplatform.platform import setup_dev_platform
+
+    keys.ensure_keys()
+    reg = setup_dev_platform(base_url)
+    click.echo(f"dev platform ready: issuer {reg.issuer}, client {reg.client_id}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(lti_cli)
+    app.cli.add_command(demo_cli)

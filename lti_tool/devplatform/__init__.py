@@ -1,0 +1,92 @@
+"""Routes of the built-in dev platform. Registered only when DEV_PLATFORM_ENABLED; loopback clients only."""
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import jwt
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+from . import platform
+
+bp = Blueprint("devplatform", __name__, url_prefix="/dev")
+HINT_AUDIENCE = "dev-platform-message-hint"
+
+
+@bp.before_request
+def loopback_only():
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        abort(404)
+    if not address.is_loopback:
+        abort(404)
+
+
+def _base_url() -> str:
+    return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+
+
+def _registration():
+    reg = platform.dev_registration()
+    if reg is None:
+        abort(503, description="run `flask demo setup` first")
+    return reg
+
+
+@bp.get("/")
+def index():
+    reg = platform.dev_registration()
+    return render_template("devplatform/index.html", courses=platform.COURSES, people=platform.PEOPLE, ready=reg is not None)
+
+
+@bp.post("/start")
+def start():
+    """Begin a launch as a demo person: a third-party initiated login, as Canvas posts it."""
+    reg = _registration()
+    person = platform.find_person(request.form.get("person", ""))
+    course = platform.find_course(request.form.get("course", ""))
+    if person is None or course is None or person.roles_in(course.key) is None:
+        abort(400)
+    hint = jwt.encode({"person": person.key, "course": course.key, "aud": HINT_AUDIENCE, "exp": int(time.time()) + 300},
+                      current_app.config["SECRET_KEY"], algorithm="HS256")
+    base = _base_url()
+    fields = {
+        "iss": reg.issuer, "login_hint": person.sub, "client_id": reg.client_id,
+        "target_link_uri": f"{base}/lti/launch?placement=course_navigation", "lti_message_hint": hint,
+        "lti_deployment_id": platform.DEPLOYMENT_ID, "deployment_id": platform.DEPLOYMENT_ID,
+        "canvas_environment": "prod", "canvas_region": "not_configured", "lti_storage_target": "post_message_forwarding",
+    }
+    return render_template("devplatform/autopost.html", action=f"{base}/lti/login", fields=fields,
+                           title=f"Signing in to the tool as {person.name}")
+
+
+@bp.get("/authorize")
+def authorize():
+    """The platform's OIDC authorization endpoint: checks the request and posts a signed id_token back."""
+    reg = _registration()
+    args = request.args
+    expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
+                "client_id": reg.client_id, "redirect_uri": f"{_base_url()}/lti/launch"}
+    wrong = [name for name, value in expected.items() if args.get(name) != value]
+    if wrong or not args.get("nonce") or not args.get("state"):
+        return render_template("devplatform/refused.html", reasons=wrong or ["nonce/state"]), 400
+    try:
+        hint = jwt.decode(args.get("lti_message_hint", ""), current_app.config["SECRET_KEY"], algorithms=["HS256"],
+                          audience=HINT_AUDIENCE)
+    except jwt.InvalidTokenError:
+        return render_template("devplatform/refused.html", reasons=["lti_message_hint"]), 400
+    person, course = platform.find_person(hint["person"]), platform.find_course(hint["course"])
+    if person is None or course is None or args.get("login_hint") != person.sub:
+        return render_template("devplatform/refused.html", reasons=["login_hint"]), 400
+    claims = platform.id_token_claims(reg, _base_url(), person, course, args["nonce"])
+    fields = {"id_token": platform.sign(claims), "state": args["state"],
+              "lti_storage_target": "post_message_forwarding"}
+    return render_template("devplatform/autopost.html", action=expected["redirect_uri"], fields=fields,
+                           title=f"Opening Media Analytics in {course.label}")
+
+
+@bp.get("/jwks")
+def jwks():
+    reg = _registration()
+    return jsonify(reg.key_set)

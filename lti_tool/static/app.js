@@ -1,0 +1,22 @@
+// Media Analytics shell. The session token travels as a header (see base.html hx-headers), so the
+// single-use hand-off code is dropped from the address bar once the page has loaded.
+(function () {
+  var url = new URL(window.location.href);
+  if (url.searchParams.has("handoff")) {
+    url.searchParams.delete("handoff");
+    window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var main = document.getElementById("main");
+    if (!main) return;
+    var note = document.createElement("p");
+    note.className = "flash flash-error";
+    note.setAttribute("role", "alert");
+    note.textContent = status === 401
+      ? "Your session has ended. Open the tool again from your course's navigation in Canvas."
+      : status === 403 ? "You do not have access to that."
+      : "That did not work (status " + status + "). Try again.";
+    main.prepend(note);
+  });
+})();

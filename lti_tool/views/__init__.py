@@ -1,0 +1,57 @@
+"""One blueprint per surface; `register_views` adds those that exist."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, g, url_for
+
+
+# (endpoint, label, capability): the shell shows only what the viewer's level may open.
+NAVIGATION = (
+    ("course.home", "Course overview", "course.view"),
+    ("my.viewing", "My viewing", "my"),
+    ("course.settings", "Course settings", "course.settings"),
+    ("admin.courses", "All courses", "tenant.courses"),
+    ("admin.tool", "Tool settings", "tool.settings"),
+)
+
+
+LEVEL_NAMES = {"owner": "Owner", "co-editor": "Co-editor", "viewer": "Viewer", "admin": "Admin", "none": "No access"}
+
+
+def level_name(level: str) -> str:
+    return LEVEL_NAMES.get(level, level)
+
+
+def localtime(value: datetime, tz: str) -> str:
+    """A UTC datetime in the viewer's zone, e.g. "Nov 21, 2026 14:05"."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return value.astimezone(zone).strftime("%b %d, %Y %H:%M")
+
+
+def register_views(app: Flask) -> None:
+    from .admin import bp as admin_bp
+    from .assets import bp as assets_bp
+    from .course import bp as course_bp
+    from .my import bp as my_bp
+
+    for bp in (assets_bp, course_bp, my_bp, admin_bp):
+        app.register_blueprint(bp)
+    app.add_template_filter(localtime)
+    app.add_template_filter(level_name)
+
+    @app.context_processor
+    def shell():
+        viewer = g.get("viewer")  # set by the guard; error pages outside a session have none
+        if viewer is None:
+            return {"viewer": None, "navigation": []}
+        course = g.get("course") or viewer.session.course
+        items = [
+            (label, url_for(endpoint, course_id=course.id), endpoint)
+            for endpoint, label, capability in NAVIGATION if viewer.can(capability)
+        ]
+        return {"viewer": viewer, "course": course, "navigation": items}

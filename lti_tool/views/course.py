@@ -1,0 +1,32 @@
+"""Course surface: the overview staff land on, and course settings (owner, admin)."""
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from flask import Blueprint, g, render_template, request
+
+from lti_tool.analytics.people import course_people, level_counts
+from lti_tool.courses import update_course_settings
+from lti_tool.extensions import db
+from lti_tool.launch.session import require
+
+bp = Blueprint("course", __name__, url_prefix="/courses/<int:course_id>")
+
+
+@bp.get("/")
+@require("course.view")
+def home(course_id: int):
+    people = course_people(db.session, course_id)
+    return render_template("course/home.html", people=people, counts=level_counts(people))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require("course.settings")
+def settings(course_id: int):
+    errors, saved = {}, False
+    if request.method == "POST":
+        errors = update_course_settings(g.course, request.form)
+        saved = not errors
+    template = "course/_settings_form.html" if request.headers.get("HX-Request") else "course/settings.html"
+    return render_template(template, errors=errors, saved=saved, zones=sorted(available_timezones())), (
+        422 if errors else 200)
