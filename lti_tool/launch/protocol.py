@@ -13,7 +13,7 @@ import time
 
 import jwt
 import requests
-from flask import current_app
+from flask import current_app, request
 from jwcrypto.jwk import JWK
 from pylti1p3.actions import Action
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin
@@ -89,6 +89,9 @@ class PartitionedCookieService(CookieService):
 
     def set_cookie(self, name, value, exp=3600):
         self._to_set[self._key(name)] = (str(value), exp)
+
+    def has_state_cookies(self) -> bool:
+        return any(name.startswith(self._key("state-")) for name in request.cookies)
 
     def clear_cookie(self, name: str) -> None:
         self._to_set[self._key(name)] = ("", 0)
@@ -186,6 +189,8 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         if not state:
             raise InvalidToken("state_missing", "The launch did not carry the state sent at login.", status=400)
         cookie = self._cookie_service.get_cookie(state)
+        if not cookie and self._cookie_service.has_state_cookies():
+            raise InvalidToken("state_mismatch", "The launch's state does not match this browser's login.")
         if not cookie:
             raise CookiesBlocked(
                 "state_cookie_missing",

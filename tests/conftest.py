@@ -1,0 +1,154 @@
+"""Fixtures: a real PostgreSQL (rolled back per test), a real Redis, a platform on loopback HTTP.
+
+No service is mocked and none is skipped: when PostgreSQL or Redis is missing the tests fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+from html import unescape
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from lti_tool import MIGRATIONS_DIR, create_app
+from lti_tool.extensions import db as _db
+from lti_tool.launch import keys
+from lti_tool.registrations import RegistrationInput, upsert
+from lti_tool.store import get_store
+
+from .support.canvas import FakeCanvas, PlatformKey
+from .support.servers import LoopbackServer
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+if DATABASE_URL.startswith("postgresql://"):
+    DATABASE_URL = "postgresql+psycopg://" + DATABASE_URL[len("postgresql://"):]
+
+TEST_SETTINGS = {
+    "APP_ENV": "test",
+    "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+}
+
+
+def reset_schema(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app():
+    app = create_app(dict(TEST_SETTINGS))
+    reset_schema(DATABASE_URL)
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+        _db.engine.dispose()
+    return app
+
+
+@pytest.fixture
+def db(app, monkeypatch):
+    """The database, inside a transaction rolled back after the test (commits become savepoints)."""
+    with app.app_context():
+        connection = _db.engine.connect()
+        outer = connection.begin()
+        monkeypatch.setitem(_db.engines, None, connection)
+        monkeypatch.setattr(_db, "session", _db._make_scoped_session({"join_transaction_mode": "create_savepoint"}))
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(app):
+    with app.app_context():
+        store = get_store()
+        store.client.flushdb()
+        yield
+        store.client.flushdb()
+
+
+@pytest.fixture
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, db):
+    return app.test_cli_runner()
+
+
+_DEFAULT_PLATFORM_KEY = PlatformKey.new("2026-11-01T00:00:00Z")
+
+
+@pytest.fixture
+def canvas():
+    """A Canvas-like platform whose JWKS is served over real HTTP on loopback."""
+    platform = FakeCanvas(keys=[_DEFAULT_PLATFORM_KEY])
+    with LoopbackServer(platform.wsgi) as server:
+        platform.base_url = server.url
+        yield platform
+
+
+@pytest.fixture
+def tool_keys(db):
+    keys.ensure_keys()
+
+
+@pytest.fixture
+def registration(db, canvas, tool_keys):
+    reg, _ = upsert(RegistrationInput(
+        issuer=canvas.issuer, client_id=canvas.client_id, deployment_ids=(canvas.deployment_id,),
+        auth_login_url=canvas.auth_login_url, auth_token_url=canvas.token_url, key_set_url=canvas.jwks_url,
+        title="Test Canvas", allowed_frame_hosts=("https://canvas.test.edu",),
+    ))
+    return reg
+
+
+class LtiFlow:
+    """Drives the OIDC login and the launch through the test client, as a browser and Canvas would."""
+
+    def __init__(self, client, canvas: FakeCanvas) -> None:
+        self.client = client
+        self.canvas = canvas
+
+    def login(self, person: str = "teacher", **overrides):
+        return self.client.post("/lti/login", data=self.canvas.login_params(person, **overrides))
+
+    def launch(self, person: str = "teacher", course: str = "course-a", *, claims=None, token=None,
+               state=None, sign=None):
+        response = self.login(person)
+        assert response.status_code == 302, response.text
+        params = self.canvas.auth_params(response.location)
+        body = self.canvas.claims(person, params["nonce"], course)
+        if claims:
+            changed = claims(body)
+            body = changed if isinstance(changed, dict) else body
+        id_token = token(body) if token else self.canvas.sign(body, **(sign or {}))
+        data = {"id_token": id_token, "state": params["state"] if state is None else state}
+        return self.client.post("/lti/launch", data={k: v for k, v in data.items() if v is not False})
+
+    def open(self, person: str = "teacher", course: str = "course-a"):
+        """A successful launch followed to the page it redirects to."""
+        response = self.launch(person, course)
+        assert response.status_code == 303, response.text
+        return self.client.get(response.location)
+
+
+@pytest.fixture
+def lti(client, canvas, registration):
+    return LtiFlow(client, canvas)
+
+
+def session_token(page_html: str) -> str:
+    match = re.search(r'hx-headers=\'([^\']+)\'', page_html)
+    assert match, "page carries no session header for htmx"
+    return re.search(r'"X-Session-Token": "([^"]+)"', unescape(match.group(1))).group(1)
