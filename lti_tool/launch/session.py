@@ -137,6 +137,12 @@ def require(capability: str):
 
 
 def init_app(app) -> None:
+    @app.before_request
+    def _fresh_viewer():
+        # Each request resolves its own viewer, even when an app context outlives one request.
+        for name in ("viewer", "course", "frame_hosts", "set_session_cookie"):
+            g.pop(name, None)
+
     @app.after_request
     def _session_cookie(response):
         token = g.pop("set_session_cookie", None)
