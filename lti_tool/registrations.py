@@ -69,7 +69,18 @@ def _origin(url: str | None) -> str | None:
 
 
 def upsert(data: RegistrationInput) -> tuple[Registration, bool]:
-    """Create or update the registration (issuer, client_id); re-running never duplicates it."""
+    """Create or update the registration (issuer, client_id); re-running never duplicates it.
+
+    Raises RegistrationError with nothing changed when the input is not usable.
+    """
+    try:
+        return _upsert(data)
+    except RegistrationError:
+        db.session.rollback()
+        raise
+
+
+def _upsert(data: RegistrationInput) -> tuple[Registration, bool]:
     issuer = _url(data.issuer.rstrip("/"), "issuer") if data.issuer else None
     client_id = (data.client_id or "").strip()
     if not issuer or not client_id or len(client_id) > 255:

@@ -28,6 +28,9 @@ class RedisStore:
         return None if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any, ttl: int) -> None:
+        if ttl <= 0:  # already expired
+            self.client.delete(key)
+            return
         self.client.set(key, json.dumps(value), ex=ttl)
 
     def add(self, key: str, value: Any, ttl: int) -> bool:

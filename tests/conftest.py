@@ -70,10 +70,10 @@ def db(app, monkeypatch):
 @pytest.fixture(autouse=True)
 def clean_redis(app):
     with app.app_context():
-        store = get_store()
-        store.client.flushdb()
-        yield
-        store.client.flushdb()
+        client = get_store().client
+    client.flushdb()
+    yield
+    client.flushdb()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Routes of the built-in dev platform. Registered only when DEV_PLATFORM_ENABLED; loopback clients only."""
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
 
@@ -21,6 +22,11 @@ def loopback_only():
         abort(404)
     if not address.is_loopback:
         abort(404)
+
+
+def _hint_key() -> bytes:
+    # A key of its own for message hints, derived from SECRET_KEY (full length for HS256).
+    return hashlib.sha256(b"dev-platform-message-hint:" + current_app.config["SECRET_KEY"].encode()).digest()
 
 
 def _base_url() -> str:
@@ -49,7 +55,7 @@ def start():
     if person is None or course is None or person.roles_in(course.key) is None:
         abort(400)
     hint = jwt.encode({"person": person.key, "course": course.key, "aud": HINT_AUDIENCE, "exp": int(time.time()) + 300},
-                      current_app.config["SECRET_KEY"], algorithm="HS256")
+                      _hint_key(), algorithm="HS256")
     base = _base_url()
     fields = {
         "iss": reg.issuer, "login_hint": person.sub, "client_id": reg.client_id,
@@ -72,7 +78,7 @@ def authorize():
     if wrong or not args.get("nonce") or not args.get("state"):
         return render_template("devplatform/refused.html", reasons=wrong or ["nonce/state"]), 400
     try:
-        hint = jwt.decode(args.get("lti_message_hint", ""), current_app.config["SECRET_KEY"], algorithms=["HS256"],
+        hint = jwt.decode(args.get("lti_message_hint", ""), _hint_key(), algorithms=["HS256"],
                           audience=HINT_AUDIENCE)
     except jwt.InvalidTokenError:
         return render_template("devplatform/refused.html", reasons=["lti_message_hint"]), 400

@@ -1,0 +1,133 @@
+"""The tool session inside Canvas's iframe: hand-off, header token, cookie flags, CSRF, framing."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lti_tool.models import Course
+
+from .conftest import session_token
+
+
+def test_handoff_sets_a_partitioned_cookie_and_embeds_the_header_token(lti):
+    response = lti.launch("teacher")
+    page = lti.client.get(response.location)
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("ma_session=")
+    for flag in ("Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/"):
+        assert flag in cookie
+    token = session_token(page.text)
+    assert f"ma_session={token}" in cookie
+
+
+def test_handoff_code_works_once(lti, app):
+    response = lti.launch("teacher")
+    assert lti.client.get(response.location).status_code == 200
+    fresh = app.test_client()  # another browser that got hold of the URL
+    assert fresh.get(response.location).status_code == 401
+
+
+def test_header_token_works_without_any_cookie(lti, app, db):
+    token = session_token(lti.open("teacher").text)
+    course_id = db.session.scalar(select(Course.id))
+    no_cookies = app.test_client()
+    response = no_cookies.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+    assert response.status_code == 200
+    assert "Course overview" in response.text
+
+
+def test_cookie_alone_serves_pages_but_never_a_change(lti, db):
+    lti.open("teacher")
+    course_id = db.session.scalar(select(Course.id))
+    assert lti.client.get(f"/courses/{course_id}/settings").status_code == 200
+    refused = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"})
+    assert refused.status_code == 401
+    db.session.expire_all()
+    assert db.session.get(Course, course_id).timezone is None
+
+
+def test_settings_change_with_header_token(lti, db):
+    token = session_token(lti.open("teacher").text)
+    course_id = db.session.scalar(select(Course.id))
+    response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"},
+                               headers={"X-Session-Token": token, "HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Settings saved." in response.text
+    assert "<html" not in response.text  # only the form block for htmx
+    assert response.text.lstrip().startswith('<form id="course-settings"')
+    db.session.expire_all()
+    assert db.session.get(Course, course_id).timezone == "Europe/Paris"
+
+
+def test_bad_settings_are_refused_and_change_nothing(lti, db):
+    token = session_token(lti.open("teacher").text)
+    course_id = db.session.scalar(select(Course.id))
+    for value in ("Mars/Olympus", "x" * 5000, "<script>"):
+        response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": value},
+                                   headers={"X-Session-Token": token, "HX-Request": "true"})
+        assert response.status_code == 422
+        assert "is not a time zone name" in response.text
+        assert "<script>" not in response.text
+    db.session.expire_all()
+    assert db.session.get(Course, course_id).timezone is None
+
+
+def test_oversized_request_is_refused(lti, db):
+    token = session_token(lti.open("teacher").text)
+    course_id = db.session.scalar(select(Course.id))
+    response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "x" * (2 * 1024 * 1024)},
+                               headers={"X-Session-Token": token})
+    assert response.status_code == 413
+    db.session.expire_all()
+    assert db.session.get(Course, course_id).timezone is None
+
+
+def test_garbage_tokens_are_401(client, db):
+    for token in ("", "nope", "x" * 5000, "' OR 1=1 --"):
+        response = client.get("/courses/1/", headers={"X-Session-Token": token})
+        assert response.status_code == 401
+
+
+def test_dashboard_pages_may_be_framed_only_by_the_registration_hosts(lti):
+    page = lti.open("teacher")
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self' https://canvas.test.edu;" in csp
+    assert "X-Frame-Options" not in page.headers
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_pages_outside_a_session_forbid_framing(client, db):
+    response = client.get("/courses/1/")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_htmx_requests_vary_on_hx_request(lti, db):
+    token = session_token(lti.open("admin").text)
+    course_id = db.session.scalar(select(Course.id))
+    response = lti.client.get(f"/courses/{course_id}/admin/courses?q=course",
+                              headers={"X-Session-Token": token, "HX-Request": "true"})
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    assert response.text.lstrip().startswith('<div id="course-table"')
+    full = lti.client.get(f"/courses/{course_id}/admin/courses?q=course", headers={"X-Session-Token": token})
+    assert "<html" in full.text and 'id="course-table"' in full.text
+
+
+def test_admin_course_search_filters_and_says_when_nothing_matches(lti, db):
+    token = session_token(lti.open("admin").text)
+    course_id = db.session.scalar(select(Course.id))
+    response = lti.client.get(f"/courses/{course_id}/admin/courses?q=zzz", headers={"X-Session-Token": token})
+    assert "No course matches" in response.text
+
+
+def test_tool_settings_update_and_validation(lti, db, registration):
+    token = session_token(lti.open("admin").text)
+    course_id = db.session.scalar(select(Course.id))
+    url = f"/courses/{course_id}/admin/tool"
+    bad = lti.client.post(url, data={"default_timezone": "UTC", "unknown_deployment": "sometimes"},
+                          headers={"X-Session-Token": token})
+    assert bad.status_code == 422 and "Choose reject or accept." in bad.text
+    ok = lti.client.post(url, data={"default_timezone": "America/Denver", "unknown_deployment": "accept"},
+                         headers={"X-Session-Token": token})
+    assert ok.status_code == 200 and "Settings saved." in ok.text
+    db.session.refresh(registration)
+    assert registration.unknown_deployment == "accept" and registration.default_timezone == "America/Denver"
