@@ -49,7 +49,7 @@ def test_settings_change_with_header_token(lti, db):
     token = session_token(lti.open("teacher").text)
     course_id = db.session.scalar(select(Course.id))
     response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"},
-                               headers={"X-Session-Token": token, "HX-Request": "true"})
+                               headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": "course-settings"})
     assert response.status_code == 200
     assert "Settings saved." in response.text
     assert "<html" not in response.text  # only the form block for htmx
@@ -63,7 +63,8 @@ def test_bad_settings_are_refused_and_change_nothing(lti, db):
     course_id = db.session.scalar(select(Course.id))
     for value in ("Mars/Olympus", "x" * 5000, "<script>"):
         response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": value},
-                                   headers={"X-Session-Token": token, "HX-Request": "true"})
+                                   headers={"X-Session-Token": token, "HX-Request": "true",
+                                            "HX-Target": "course-settings"})
         assert response.status_code == 422
         assert "is not a time zone name" in response.text
         assert "<script>" not in response.text
@@ -104,7 +105,7 @@ def test_htmx_requests_vary_on_hx_request(lti, db):
     token = session_token(lti.open("admin").text)
     course_id = db.session.scalar(select(Course.id))
     response = lti.client.get(f"/courses/{course_id}/admin/courses?q=course",
-                              headers={"X-Session-Token": token, "HX-Request": "true"})
+                              headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": "course-table"})
     assert response.status_code == 200
     assert "HX-Request" in response.headers["Vary"]
     assert response.text.lstrip().startswith('<div id="course-table"')
@@ -131,3 +132,22 @@ def test_tool_settings_update_and_validation(lti, db, registration):
     assert ok.status_code == 200 and "Settings saved." in ok.text
     db.session.refresh(registration)
     assert registration.unknown_deployment == "accept" and registration.default_timezone == "America/Denver"
+
+
+def test_boosted_navigation_gets_the_whole_page(lti, db):
+    token = session_token(lti.open("admin").text)
+    course_id = db.session.scalar(select(Course.id))
+    response = lti.client.get(f"/courses/{course_id}/admin/courses",
+                              headers={"X-Session-Token": token, "HX-Request": "true", "HX-Boosted": "true"})
+    assert "<html" in response.text and "<h1>All courses</h1>" in response.text
+
+
+def test_course_time_zone_setting_wins_over_the_persons(lti, db):
+    token = session_token(lti.open("teacher").text)
+    course_id = db.session.scalar(select(Course.id))
+    before = lti.client.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+    assert "Times shown in America/Chicago." in before.text
+    lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Asia/Tokyo"},
+                    headers={"X-Session-Token": token})
+    after = lti.client.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+    assert "Times shown in Asia/Tokyo." in after.text

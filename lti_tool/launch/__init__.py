@@ -106,7 +106,7 @@ def launch():
                 title="Media analytics is not available for your role",
                 hint="Teachers, TAs, designers, students and observers of the course can open it.", status=403)
         course, person = record_launch(registration, claims, decision)
-        timezone = person.timezone or course.timezone or registration.default_timezone
+        timezone = course.timezone or person.timezone or registration.default_timezone
         tool_session = create_session(registration, course, person, claims, decision, timezone,
                                       message.get_launch_id())
         db.session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, g, url_for
+from flask import Flask, g, request, url_for
 
 
 # (endpoint, label, capability): the shell shows only what the viewer's level may open.
@@ -33,6 +33,13 @@ def localtime(value: datetime, tz: str) -> str:
     return value.astimezone(zone).strftime("%b %d, %Y %H:%M")
 
 
+def wants_fragment(target_id: str) -> bool:
+    """True when htmx asks to swap only the element `target_id`; boosted navigation gets whole pages."""
+    headers = request.headers
+    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
+            and headers.get("HX-Target") == target_id)
+
+
 def register_views(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .assets import bp as assets_bp
@@ -54,4 +61,6 @@ def register_views(app: Flask) -> None:
             (label, url_for(endpoint, course_id=course.id), endpoint)
             for endpoint, label, capability in NAVIGATION if viewer.can(capability)
         ]
-        return {"viewer": viewer, "course": course, "navigation": items}
+        # A course's own time zone setting wins over each person's Canvas time zone.
+        timezone = course.timezone or viewer.session.timezone
+        return {"viewer": viewer, "course": course, "navigation": items, "timezone": timezone}

@@ -7,6 +7,7 @@ from lti_tool.analytics.people import tenant_courses
 from lti_tool.courses import update_tool_settings
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
+from lti_tool.views import wants_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/courses/<int:course_id>/admin")
 
@@ -16,7 +17,7 @@ bp = Blueprint("admin", __name__, url_prefix="/courses/<int:course_id>/admin")
 def courses(course_id: int):
     search = request.args.get("q", "")[:100]
     rows = tenant_courses(db.session, g.viewer.session.registration_id, search)
-    template = "admin/_course_table.html" if request.headers.get("HX-Request") else "admin/courses.html"
+    template = "admin/_course_table.html" if wants_fragment("course-table") else "admin/courses.html"
     return render_template(template, rows=rows, search=search)
 
 

@@ -9,6 +9,7 @@ from lti_tool.analytics.people import course_people, level_counts
 from lti_tool.courses import update_course_settings
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
+from lti_tool.views import wants_fragment
 
 bp = Blueprint("course", __name__, url_prefix="/courses/<int:course_id>")
 
@@ -27,6 +28,6 @@ def settings(course_id: int):
     if request.method == "POST":
         errors = update_course_settings(g.course, request.form)
         saved = not errors
-    template = "course/_settings_form.html" if request.headers.get("HX-Request") else "course/settings.html"
+    template = "course/_settings_form.html" if wants_fragment("course-settings") else "course/settings.html"
     return render_template(template, errors=errors, saved=saved, zones=sorted(available_timezones())), (
         422 if errors else 200)

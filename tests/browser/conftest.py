@@ -1,0 +1,80 @@
+"""Headless Chromium (Debian's package) driven by Playwright against the tool on a loopback server.
+
+The live server runs the dev platform against its own PostgreSQL database and Redis database, so
+browser tests never see the transaction-per-test data of the other tests.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from lti_tool import MIGRATIONS_DIR, create_app
+from lti_tool.extensions import db as _db
+
+from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..support.servers import LoopbackServer
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _browser_database() -> str:
+    url = make_url(DATABASE_URL)
+    browser_url = url.set(database=f"{url.database}_browser")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": browser_url.database}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{browser_url.database}"'))
+    admin.dispose()
+    return browser_url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    database = _browser_database()
+    reset_schema(database)
+    redis_url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis_url,
+                      "DEV_PLATFORM_ENABLED": True})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+    with LoopbackServer(app) as server:
+        result = app.test_cli_runner().invoke(args=["demo", "setup", "--base-url", server.url])
+        assert result.exit_code == 0, result.output
+        yield server
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}; scripts/test.sh installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    context = chromium.new_context(viewport={"width": 1024, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
