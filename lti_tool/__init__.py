@@ -59,9 +59,11 @@ def _security_headers(app: Flask) -> None:
         hosts = g.get("frame_hosts")
         # Pages shown inside Canvas name the registered hosts; everything else may not be framed.
         ancestors = " ".join(["'self'", *hosts]) if hosts is not None else "'none'"
+        frames = " ".join(["'self'", *g.get("frame_src", [])])
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            f"script-src 'self'; frame-ancestors {ancestors}; form-action 'self' https: http:; base-uri 'none'"
+            f"script-src 'self'; frame-src {frames}; frame-ancestors {ancestors}; "
+            "form-action 'self' https: http:; base-uri 'none'"
         )
         response.headers.pop("X-Frame-Options", None)
         response.headers["X-Content-Type-Options"] = "nosniff"

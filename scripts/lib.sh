@@ -39,15 +39,17 @@ ensure_system_packages() {
 }
 
 ensure_python_env() {
-  local extras="$1" stamp="$VENV/.installed-$1"
+  # "base" is satisfied by a "test" install of the same pyproject.toml.
+  local extras="$1" stamp="$VENV/.installed"
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
   local want; want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  local have; have="$(cat "$stamp" 2>/dev/null || true)"
+  if [ "$have" != "$want test" ] && [ "$have" != "$want $extras" ]; then
     say "installing Python packages ($extras)"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
     if [ "$extras" = "test" ]; then "$VENV/bin/pip" install -q -e "$ROOT[test]"
     else "$VENV/bin/pip" install -q -e "$ROOT"; fi
-    echo "$want" > "$stamp"
+    echo "$want $extras" > "$stamp"
   fi
 }
 

@@ -6,7 +6,7 @@ import ipaddress
 import time
 
 import jwt
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
 
 from . import platform
 
@@ -22,6 +22,9 @@ def loopback_only():
         abort(404)
     if not address.is_loopback:
         abort(404)
+    # The platform's own pages (authorize, the course frame) are framed like Canvas's are.
+    reg = platform.dev_registration()
+    g.frame_hosts = list(reg.allowed_frame_hosts) if reg else []
 
 
 def _hint_key() -> bytes:
@@ -30,6 +33,10 @@ def _hint_key() -> bytes:
 
 
 def _base_url() -> str:
+    """Where the tool is, as `flask demo setup --base-url` registered it (the issuer is BASE/dev)."""
+    reg = platform.dev_registration()
+    if reg is not None:
+        return reg.issuer.removesuffix("/dev")
     return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
 
 
@@ -63,6 +70,11 @@ def start():
         "lti_deployment_id": platform.DEPLOYMENT_ID, "deployment_id": platform.DEPLOYMENT_ID,
         "canvas_environment": "prod", "canvas_region": "not_configured", "lti_storage_target": "post_message_forwarding",
     }
+    if request.form.get("display") == "frame":
+        g.frame_src = [base]
+        # As Canvas shows a course navigation tool: the tool inside an iframe of the course page.
+        return render_template("devplatform/frame.html", action=f"{base}/lti/login", fields=fields,
+                               person=person, course=course)
     return render_template("devplatform/autopost.html", action=f"{base}/lti/login", fields=fields,
                            title=f"Signing in to the tool as {person.name}")
 

@@ -122,10 +122,19 @@ def setup_dev_platform(base_url: str) -> Registration:
     reg, _created = upsert(RegistrationInput(
         issuer=issuer_for(base), client_id=CLIENT_ID, deployment_ids=(DEPLOYMENT_ID,),
         auth_login_url=f"{base}/dev/authorize", auth_token_url=f"{base}/dev/login/oauth2/token",
-        key_set={"keys": [key.public_jwk]}, title="Demo platform", allowed_frame_hosts=(base,),
+        key_set={"keys": [key.public_jwk]}, title="Demo platform", allowed_frame_hosts=_loopback_origins(base),
         default_timezone="America/Chicago", is_dev_platform=True,
     ))
     return reg
+
+
+def _loopback_origins(base: str) -> tuple[str, ...]:
+    """The demo origin under both loopback names, so the platform can frame the tool cross-site."""
+    origins = {base}
+    for a, b in (("127.0.0.1", "localhost"), ("localhost", "127.0.0.1")):
+        if f"//{a}:" in base or base.endswith(f"//{a}"):
+            origins.add(base.replace(f"//{a}", f"//{b}"))
+    return tuple(sorted(origins))
 
 
 def dev_registration() -> Registration | None:

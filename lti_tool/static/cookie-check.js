@@ -4,10 +4,11 @@
   var box = document.getElementById("cookie-check");
   if (!box) return;
   var name = "ma_cookie_probe";
-  var secure = window.location.protocol === "https:";
-  document.cookie = name + "=1; path=/" + (secure ? "; SameSite=None; Secure; Partitioned" : "; SameSite=Lax");
+  // The same attributes as the tool's own cookies (browsers treat loopback http as secure too).
+  var attributes = "; path=/; SameSite=None; Secure; Partitioned";
+  document.cookie = name + "=1" + attributes;
   var ok = navigator.cookieEnabled && document.cookie.indexOf(name + "=1") !== -1;
-  document.cookie = name + "=; Max-Age=0; path=/" + (secure ? "; SameSite=None; Secure; Partitioned" : "");
+  document.cookie = name + "=; Max-Age=0" + attributes;
   if (ok) {
     window.location.replace(box.getAttribute("data-authorize-url"));
   } else {

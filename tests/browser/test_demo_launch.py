@@ -76,3 +76,29 @@ def test_admin_sees_every_course_and_tool_settings(browser_page, live_server):
     expect(rows.first).to_contain_text("Modern World History")
     assert "q=modern" in page.url  # the search is in the URL, so it can be bookmarked
     screenshot(page, "admin-all-courses")
+
+
+@pytest.mark.parametrize("third_party_cookies", ["allowed", "phased-out"])
+def test_tool_works_inside_a_cross_site_course_frame(live_server, third_party_cookies):
+    """Canvas shows the tool in an iframe of another site; Partitioned cookies and the header
+    token keep it working when the browser blocks unpartitioned third-party cookies."""
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import CHROMIUM, CHROMIUM_FLAGS
+
+    flags = CHROMIUM_FLAGS + (["--test-third-party-cookie-phaseout"] if third_party_cookies == "phased-out" else [])
+    platform_origin = live_server.url.replace("127.0.0.1", "localhost")  # another site than the tool
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{platform_origin}/dev/")
+        page.get_by_test_id("frame-teacher-bio101").click()
+        tool = page.frame_locator("iframe[name=tool-frame]")
+        expect(tool.locator("h1")).to_have_text("Course overview")
+        tool.get_by_role("link", name="Course settings").click()
+        expect(tool.locator("h1")).to_have_text("Course settings")
+        tool.get_by_label("Time zone for this course's dates").fill("America/Denver")
+        tool.get_by_role("button", name="Save").click()
+        expect(tool.get_by_text("Settings saved.")).to_be_visible()
+        screenshot(page, f"teacher-in-course-frame-{third_party_cookies}")
+        browser.close()
