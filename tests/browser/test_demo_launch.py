@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import screenshot
+from .conftest import launch_chromium, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -79,17 +79,13 @@ def test_admin_sees_every_course_and_tool_settings(browser_page, live_server):
 
 
 @pytest.mark.parametrize("third_party_cookies", ["allowed", "phased-out"])
-def test_tool_works_inside_a_cross_site_course_frame(live_server, third_party_cookies):
+def test_tool_works_inside_a_cross_site_course_frame(live_server, playwright, third_party_cookies):
     """Canvas shows the tool in an iframe of another site; Partitioned cookies and the header
     token keep it working when the browser blocks unpartitioned third-party cookies."""
-    from playwright.sync_api import sync_playwright
-
-    from .conftest import CHROMIUM, CHROMIUM_FLAGS
-
-    flags = CHROMIUM_FLAGS + (["--test-third-party-cookie-phaseout"] if third_party_cookies == "phased-out" else [])
+    flags = ["--test-third-party-cookie-phaseout"] if third_party_cookies == "phased-out" else []
     platform_origin = live_server.url.replace("127.0.0.1", "localhost")  # another site than the tool
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+    browser = launch_chromium(playwright, flags)
+    try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{platform_origin}/dev/")
         page.get_by_test_id("frame-teacher-bio101").click()
@@ -101,4 +97,5 @@ def test_tool_works_inside_a_cross_site_course_frame(live_server, third_party_co
         tool.get_by_role("button", name="Save").click()
         expect(tool.get_by_text("Settings saved.")).to_be_visible()
         screenshot(page, f"teacher-in-course-frame-{third_party_cookies}")
+    finally:
         browser.close()
