@@ -296,3 +296,17 @@ def test_launch_page_may_be_framed_by_registered_hosts_only(client, registration
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' https://canvas.test.edu" in csp
     assert "X-Frame-Options" not in response.headers
+
+
+def test_oversized_login_and_launch_bodies_are_refused(client, canvas, registration, db):
+    huge = "x" * (2 * 1024 * 1024)
+    assert client.post("/lti/login", data=canvas.login_params(lti_message_hint=huge)).status_code == 413
+    response = client.post("/lti/launch", data={"id_token": huge, "state": "state-x"})
+    assert response.status_code == 413
+    assert_nothing_saved(db)
+
+
+def test_replayed_login_gets_a_fresh_state_and_nonce(lti, canvas):
+    first = canvas.auth_params(lti.login().location)
+    second = canvas.auth_params(lti.login().location)
+    assert first["state"] != second["state"] and first["nonce"] != second["nonce"]
