@@ -45,8 +45,13 @@ class BaseConfig:
     DEFAULT_TIMEZONE = "UTC"
     DEV_PLATFORM_ENABLED = False
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # The JSON API: largest request body, and requests per minute per ingest token.
+    INGEST_MAX_BYTES = 8 * 1024 * 1024
+    INGEST_RATE_LIMIT_PER_MINUTE = 1200
     PROXY_FIX = False
     TESTING = False
+    # Path to a MaxMind GeoIP2/GeoLite2-City .mmdb file; without one, locations are country-only.
+    GEOIP_CITY_DB: str | None = None
 
 
 class DevConfig(BaseConfig):
@@ -96,6 +101,7 @@ class ProdConfig(BaseConfig):
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
         self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
         self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")
+        self.GEOIP_CITY_DB = _env("GEOIP_CITY_DB")
 
 
 def _normalise_db_url(url: str | None) -> str | None:

@@ -92,6 +92,10 @@ def _error_pages(app: Flask) -> None:
         title, hint = messages.get(code, messages[500])
         if code >= 500:
             app.logger.exception("unhandled error on %s", request.path)
+        if request.path.startswith("/api/"):
+            from .views.api import api_error
+
+            return api_error(code, getattr(error, "description", None) or title)
         return render_template("errors/error.html", code=code, title=title, hint=hint), code
 
     for code in messages:

@@ -10,6 +10,66 @@ from lti_tool.registrations import RegistrationError, RegistrationInput, list_al
 
 lti_cli = AppGroup("lti", help="LTI keys and platform registrations.")
 demo_cli = AppGroup("demo", help="The embedded demo: dev platform and demo data.")
+ingest_cli = AppGroup("ingest", help="Ingest tokens and bulk imports of media events.")
+token_cli = AppGroup("token", help="Bearer tokens that send events and read reports for a registration.")
+analytics_cli = AppGroup("analytics", help="Derived analytics data.")
+ingest_cli.add_command(token_cli)
+
+
+@token_cli.command("create")
+@click.option("--registration", "registration_id", type=int, required=True, help="Registration id (flask lti list)")
+@click.option("--name", default="", help="What the token is for, e.g. 'kaltura-sync'")
+def token_create_command(registration_id, name):
+    """Create a token; its secret is shown once."""
+    from lti_tool.ingest import tokens
+
+    try:
+        token, secret = tokens.create(registration_id, name)
+    except tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {token.id} for registration {registration_id}: {secret}")
+    click.echo("Store it now: only a hash is kept. Send it as 'Authorization: Bearer <token>'.")
+
+
+@token_cli.command("list")
+@click.option("--registration", "registration_id", type=int, help="Only this registration's tokens")
+def token_list_command(registration_id):
+    """List tokens (never their secrets)."""
+    from lti_tool.ingest import tokens
+
+    rows = tokens.list_tokens(registration_id)
+    if not rows:
+        click.echo("no tokens; create one with `flask ingest token create --registration ID`")
+    for token in rows:
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        used = f"last used {token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never used"
+        click.echo(f"{token.id}  registration {token.registration_id}  {token.prefix}…  {token.name or '-'}  {state}  {used}")
+
+
+@token_cli.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke_command(token_id):
+    """Revoke a token at once."""
+    from lti_tool.ingest import tokens
+
+    try:
+        token = tokens.revoke(token_id)
+    except tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked token {token.id}")
+
+
+@analytics_cli.command("rebuild")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only plays and days from this UTC date")
+@click.option("--registration", "registration_id", type=int, help="Only this registration")
+def rebuild_command(since, registration_id):
+    """Recompute plays, player loads and daily rollups from the raw events."""
+    from datetime import timezone
+
+    from lti_tool.ingest.pipeline import rebuild
+
+    counts = rebuild(registration_id, since.replace(tzinfo=timezone.utc) if since else None)
+    click.echo(f"rebuilt {counts['plays']} plays and {counts['loads']} player loads")
 
 
 @lti_cli.command("keygen")
@@ -106,3 +166,5 @@ def demo_setup_command(base_url):
 def init_app(app: Flask) -> None:
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(ingest_cli)
+    app.cli.add_command(analytics_cli)

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.extensions import db
@@ -44,6 +44,13 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self.client.delete(key)
+
+    def incr(self, key: str, ttl: int) -> int:
+        """Add one to a counter that lives `ttl` seconds from its first increment."""
+        pipe = self.client.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+        return int(pipe.execute()[0])
 
 
 class DatabaseStore:
@@ -92,6 +99,18 @@ class DatabaseStore:
     def delete(self, key: str) -> None:
         db.session.execute(delete(KeyValueEntry).where(KeyValueEntry.key == key))
         db.session.commit()
+
+    def incr(self, key: str, ttl: int) -> int:
+        row = db.session.execute(
+            select(KeyValueEntry.value).where(KeyValueEntry.key == key, KeyValueEntry.expires_at > utcnow())
+        ).first()
+        if row is None:
+            self.set(key, 1, ttl)
+            return 1
+        count = json.loads(row[0]) + 1
+        db.session.execute(update(KeyValueEntry).where(KeyValueEntry.key == key).values(value=json.dumps(count)))
+        db.session.commit()
+        return count
 
     def purge_expired(self) -> int:
         result = db.session.execute(delete(KeyValueEntry).where(KeyValueEntry.expires_at <= utcnow()))

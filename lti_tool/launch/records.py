@@ -4,8 +4,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from lti_tool.extensions import db
-from lti_tool.models import Course, Enrollment, Person, PersonAlias, Registration
+from lti_tool.models import Category, Course, Enrollment, Person, PersonAlias, Registration
 from lti_tool.models.types import utcnow
+
+from lti_tool.ingest.people import UNRESOLVED, merge_placeholder
 
 from .roles import Decision
 
@@ -37,6 +39,8 @@ def record_launch(registration: Registration, claims: dict, decision: Decision) 
     course.api_domain = _text(custom.get("canvas_api_domain")) or course.api_domain
     course.nrps_url = _text((claims.get(NRPS) or {}).get("context_memberships_url"), 1000) or course.nrps_url
     course.last_launch_at = now
+    db.session.flush()
+    _ensure_gallery(registration, course)
 
     person = db.session.scalar(
         select(Person).where(Person.registration_id == registration.id, Person.subject == claims["sub"])
@@ -76,7 +80,7 @@ def _record_aliases(registration: Registration, person: Person, claims: dict, cu
     candidates = {
         "canvas_user_id": custom.get("canvas_user_id"),
         "login_id": custom.get("canvas_login_id"),
-        "email": claims.get("email"),
+        "email": (claims.get("email") or "").lower() or None,
         "sis_id": lis.get("person_sourcedid"),
         "lti11_user_id": claims.get(LTI + "lti11_legacy_user_id"),
     }
@@ -93,4 +97,18 @@ def _record_aliases(registration: Registration, person: Person, claims: dict, cu
         if alias is None:
             db.session.add(PersonAlias(registration_id=registration.id, person_id=person.id, kind=kind, value=value))
         elif alias.person_id != person.id:
-            alias.person_id = person.id
+            previous = db.session.get(Person, alias.person_id)
+            if previous is not None and previous.subject.startswith(UNRESOLVED):
+                # Events arrived under this alias before the person first launched: they are this person's.
+                merge_placeholder(previous, person)
+                db.session.flush()
+            else:
+                alias.person_id = person.id
+
+
+def _ensure_gallery(registration: Registration, course: Course) -> None:
+    """A course's Media Gallery category exists from its first launch (a catalog feed may rename it)."""
+    exists = db.session.scalar(select(Category.id).where(Category.course_id == course.id, Category.kind == "gallery"))
+    if exists is None:
+        db.session.add(Category(registration_id=registration.id, external_id=f"gallery:{course.context_id}"[:255],
+                                name=f"{course.title} Media Gallery"[:500], kind="gallery", course_id=course.id))

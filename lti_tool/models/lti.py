@@ -46,6 +46,10 @@ class Registration(db.Model):
     unknown_deployment: Mapped[str] = Column(String(10), default="reject")
     default_timezone: Mapped[str] = Column(String(64), default="UTC")
     is_dev_platform: Mapped[bool] = Column(default=False)
+    # Player beacons (Kava): the Kaltura partner id players of this registration send, and whether
+    # beacons without a player token (anonymous viewers) are accepted.
+    player_partner_id: Mapped[str | None] = Column(String(32), nullable=True, unique=True)
+    allow_anonymous_beacons: Mapped[bool] = Column(default=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

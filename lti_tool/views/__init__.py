@@ -42,11 +42,12 @@ def wants_fragment(target_id: str) -> bool:
 
 def register_views(app: Flask) -> None:
     from .admin import bp as admin_bp
+    from .api import bp as api_bp
     from .assets import bp as assets_bp
     from .course import bp as course_bp
     from .my import bp as my_bp
 
-    for bp in (assets_bp, course_bp, my_bp, admin_bp):
+    for bp in (assets_bp, course_bp, my_bp, admin_bp, api_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)

@@ -1,0 +1,65 @@
+"""The metric definitions (DESIGN §5), once: labels and wording for tooltips and export headers,
+and the arithmetic every surface uses."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    definition: str
+
+
+METRICS = {m.name: m for m in (
+    Metric("impressions", "Player impressions", "Times a player loaded with the media (a page showing it was opened)."),
+    Metric("plays", "Plays", "Times playback started (first frame). A replay is a new play."),
+    Metric("played_entries", "Played entries", "Distinct media with at least one play."),
+    Metric("unique_viewers", "Unique viewers",
+           "Exact count of distinct signed-in people with at least one play. Anonymous plays are one "
+           "'Unknown' row and are reported as a share."),
+    Metric("minutes_viewed", "Minutes viewed", "Total playback time in minutes (rewatching counts again)."),
+    Metric("avg_completion_rate", "Avg. completion rate",
+           "For each play, the distinct percentiles (0-100) of the media watched, capped at 100; averaged over plays."),
+    Metric("total_completion_rate", "Total completion rate",
+           "Distinct percentiles of the media ever watched (by a person, or for an entry), capped at 100."),
+    Metric("avg_drop_off", "Avg. drop-off",
+           "Quartile marks reached (25, 50, 75, 100 %) divided by 4, averaged over plays."),
+    Metric("play_through_ratio", "Play-through ratio", "Plays that reached the end, divided by plays."),
+    Metric("load_play_ratio", "Load-to-play ratio", "Plays divided by player impressions."),
+    Metric("engagement_ranking", "Engagement",
+           "5 x plays / most plays + 2.5 x unique viewers / most unique viewers + min(0.025 x avg. completion %, 2.5); 0-10."),
+)}
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else numerator / denominator
+
+
+def avg_completion_rate(capped_percentile_sum: int, plays: int) -> float | None:
+    """Percent 0-100."""
+    value = ratio(capped_percentile_sum, plays)
+    return None if value is None else min(value, 100.0)
+
+
+def avg_drop_off(quartile_events: int, plays: int) -> float | None:
+    """Fraction 0-1."""
+    value = ratio(quartile_events / 4, plays)
+    return None if value is None else min(value, 1.0)
+
+
+def total_completion_rate(bitsets: list[str | None]) -> float | None:
+    """Percent 0-100: distinct percentiles covered by any of the plays' 101-character bitsets."""
+    known = [b for b in bitsets if b]
+    if not known:
+        return None
+    covered = sum(1 for i in range(101) if any(b[i] == "1" for b in known))
+    return float(min(covered, 100))
+
+
+def engagement_ranking(plays: int, max_plays: int, viewers: int, max_viewers: int,
+                       completion_percent: float | None) -> float:
+    """Kaltura's 0-10 engagement score."""
+    score = 5 * (ratio(plays, max_plays) or 0) + 2.5 * (ratio(viewers, max_viewers) or 0)
+    return round(score + min(0.025 * (completion_percent or 0), 2.5), 4)

@@ -1,0 +1,1 @@
+"""Media events in: feeds adapt to IncomingEvent, the pipeline enriches, stores and derives."""

@@ -1,0 +1,285 @@
+"""Accepting a batch of IncomingEvents: all or nothing, exactly once, enriched, derived at once.
+
+One transaction: entries, categories and people are resolved (created when unknown), events are
+inserted with ON CONFLICT DO NOTHING on (registration, event_key) so a re-sent event is a
+duplicate, and the plays, player loads and daily rollups they touch are derived again from their
+events before the commit, so an accepted event is visible to queries as soon as the call returns.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lti_tool.extensions import db
+from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent, PlayerLoad
+
+from . import people
+from .derive import derive_play
+from .enrich import device_info, locate, page_info
+from .schema import IncomingEvent
+
+CHUNK = 500
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    play_keys: set = field(default_factory=set)
+
+    def as_dict(self) -> dict:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "ignored": self.ignored}
+
+
+class BatchRejected(Exception):
+    """The whole batch is refused; `errors` lists each bad event's index and reason."""
+
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(f"{len(errors)} invalid event(s)")
+        self.errors = errors
+
+
+def _insert(model):
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def resolve_entries(registration_id: int, events: list[IncomingEvent]) -> dict[str, MediaEntry]:
+    """Entries by external id; an unknown entry is created, marked as not described by the catalog."""
+    wanted = {e.entry for e in events}
+    entries: dict[str, MediaEntry] = {}
+    for chunk in _chunks(sorted(wanted)):
+        for entry in db.session.scalars(select(MediaEntry).where(
+                MediaEntry.registration_id == registration_id, MediaEntry.external_id.in_(chunk))):
+            entries[entry.external_id] = entry
+    for event in events:
+        entry = entries.get(event.entry)
+        if entry is None:
+            entry = MediaEntry(registration_id=registration_id, external_id=event.entry, described=False,
+                               name="", media_type="video", tags=[])
+            db.session.add(entry)
+            entries[event.entry] = entry
+        if not entry.described:
+            # What feeds say about an entry only fills gaps until the catalog describes it.
+            if event.duration and not entry.duration_seconds:
+                entry.duration_seconds = event.duration
+            if event.entry_name and not entry.name:
+                entry.name = event.entry_name[:500]
+            if event.media_type and entry.media_type != event.media_type:
+                entry.media_type = event.media_type
+    db.session.flush()
+    return entries
+
+
+def resolve_categories(registration_id: int, external_ids: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    if not external_ids:
+        return found
+    rows = db.session.execute(select(Category.external_id, Category.id).where(
+        Category.registration_id == registration_id, Category.external_id.in_(external_ids)))
+    found.update(dict(rows.all()))
+    for external_id in sorted(external_ids - found.keys()):
+        category = Category(registration_id=registration_id, external_id=external_id, name="", kind="channel")
+        db.session.add(category)
+        db.session.flush()
+        found[external_id] = category.id
+    return found
+
+
+def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None) -> dict:
+    page = page_info(event.page_url)
+    device = device_info(event.user_agent)
+    where = locate(event.ip, city_db)  # the IP is used here and nowhere else
+    return {
+        "playback_type": event.playback_type,
+        "context_category_id": categories.get(event.playback_context) if event.playback_context else None,
+        "url": page.url, "domain": page.domain,
+        "device_type": device.device_type, "os": device.os, "browser": device.browser,
+        "country": where.country, "region": where.region, "city": where.city,
+    }
+
+
+def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ignored: int = 0,
+           derive: bool = True, commit: bool = True) -> BatchResult:
+    """Store a validated batch exactly once and bring derived data up to date."""
+    result = BatchResult(ignored=ignored)
+    if not events:
+        if commit:
+            db.session.commit()
+        return result
+    city_db = current_app.config.get("GEOIP_CITY_DB")
+    entries = resolve_entries(registration_id, events)
+    categories = resolve_categories(registration_id, {e.playback_context for e in events if e.playback_context})
+    persons = people.resolve(registration_id, {e.user for e in events if e.user})
+
+    rows, seen = [], set()
+    for event in events:
+        if event.key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(event.key)
+        rows.append({
+            "registration_id": registration_id, "event_key": event.key[:255], "source": source,
+            "event_type": event.type, "occurred_at": event.occurred_at, "received_at": datetime.now(timezone.utc),
+            "entry_id": entries[event.entry].id, "person_id": persons.get(event.user) if event.user else None,
+            "play_key": f"{source}:{event.play}"[:255] if event.play else None,
+            "load_key": f"{source}:{event.load}"[:255] if event.load else None,
+            "seq": event.seq, "position": event.position, "seconds_viewed": event.seconds_viewed,
+            "segments": [list(s) for s in event.segments] or None, "seek_to": event.seek_to,
+            "extra": event.extra or None,
+            **_dimensions(event, categories, city_db),
+        })
+    inserted: list[dict] = []
+    for chunk in _chunks(rows):
+        statement = _insert(PlayerEvent).values(chunk).on_conflict_do_nothing(
+            index_elements=["registration_id", "event_key"]).returning(PlayerEvent.event_key)
+        keys = set(db.session.scalars(statement))
+        inserted.extend(row for row in chunk if row["event_key"] in keys)
+    result.accepted = len(inserted)
+    result.duplicates += len(rows) - len(inserted)
+    result.play_keys = {row["play_key"] for row in inserted if row["play_key"]}
+    if derive and inserted:
+        _record_loads(registration_id, inserted)
+        touched = derive_plays(registration_id, result.play_keys)
+        touched |= {(row["entry_id"], row["occurred_at"].date()) for row in inserted if row["event_type"] == "impression"}
+        refresh_rollups(registration_id, touched)
+    if commit:
+        db.session.commit()
+    return result
+
+
+DIMENSION_COLUMNS = ("playback_type", "context_category_id", "url", "domain", "device_type", "os", "browser",
+                     "country", "region", "city")
+
+
+def _record_loads(registration_id: int, rows: list[dict]) -> None:
+    loads = [{
+        "registration_id": registration_id, "load_key": row["load_key"] or row["event_key"],
+        "entry_id": row["entry_id"], "person_id": row["person_id"], "occurred_at": row["occurred_at"],
+        **{c: row[c] for c in DIMENSION_COLUMNS},
+    } for row in rows if row["event_type"] == "impression"]
+    for chunk in _chunks(loads):
+        db.session.execute(_insert(PlayerLoad).values(chunk).on_conflict_do_nothing(
+            index_elements=["registration_id", "load_key"]))
+
+
+def derive_plays(registration_id: int, play_keys: set[str]) -> set[tuple[int, object]]:
+    """Derive the plays again from all their events; return the (entry id, UTC day) pairs touched."""
+    touched: set[tuple[int, object]] = set()
+    for chunk in _chunks(sorted(play_keys)):
+        events = db.session.scalars(
+            select(PlayerEvent).where(PlayerEvent.registration_id == registration_id,
+                                      PlayerEvent.play_key.in_(chunk))
+            .order_by(PlayerEvent.play_key, PlayerEvent.occurred_at, PlayerEvent.seq, PlayerEvent.id)
+        ).all()
+        by_play: dict[str, list[PlayerEvent]] = defaultdict(list)
+        for event in events:
+            by_play[event.play_key].append(event)
+        old = db.session.execute(select(Play.entry_id, Play.started_at).where(
+            Play.registration_id == registration_id, Play.play_key.in_(chunk))).all()
+        touched |= {(entry_id, started.date()) for entry_id, started in old}
+        db.session.execute(delete(Play).where(Play.registration_id == registration_id, Play.play_key.in_(chunk)))
+        durations = _durations({e.entry_id for e in events})
+        plays = [row for key, evs in by_play.items() if (row := play_row(registration_id, key, evs, durations))]
+        if plays:
+            db.session.execute(insert(Play), plays)
+        touched |= {(p["entry_id"], p["started_at"].date()) for p in plays}
+    return touched
+
+
+def _durations(entry_ids: set[int]) -> dict[int, float | None]:
+    if not entry_ids:
+        return {}
+    return dict(db.session.execute(select(MediaEntry.id, MediaEntry.duration_seconds)
+                                   .where(MediaEntry.id.in_(entry_ids))).all())
+
+
+def play_row(registration_id: int, key: str, events: list, durations: dict) -> dict | None:
+    """The Play row for one play's events (None when no event in it marks a play)."""
+    first = next((e for e in events if e.event_type == "play"), None)
+    if first is None:
+        return None
+    facts = derive_play(events, durations.get(first.entry_id))
+    return {
+        "registration_id": registration_id, "play_key": key, "entry_id": first.entry_id,
+        "person_id": first.person_id, "source": first.source, "started_at": first.occurred_at,
+        "last_event_at": max(e.occurred_at for e in events),
+        "seconds_viewed": facts.seconds_viewed, "segments": facts.segments, "percentiles": facts.percentiles,
+        "percentile_count": facts.percentile_count, "quartile_events": facts.quartile_events,
+        "highest_quartile": facts.highest_quartile, "reached_end": facts.reached_end,
+        **{c: getattr(first, c) for c in DIMENSION_COLUMNS},
+    }
+
+
+def refresh_rollups(registration_id: int, touched: set[tuple[int, object]]) -> None:
+    """Recompute the daily rollups of the (entry, UTC day) pairs touched, from plays and loads."""
+    by_entry: dict[int, set] = defaultdict(set)
+    for entry_id, day in touched:
+        by_entry[entry_id].add(day)
+    for entry_id, days in by_entry.items():
+        start = datetime.combine(min(days), time.min, timezone.utc)
+        end = datetime.combine(max(days), time.min, timezone.utc) + timedelta(days=1)
+        totals: dict[tuple, dict] = defaultdict(lambda: {"impressions": 0, "plays": 0, "plays_completed": 0,
+                                                         "seconds_viewed": 0.0, "percentile_sum": 0,
+                                                         "quartile_events": 0})
+        for started, context, seconds, percents, quartiles, ended in db.session.execute(
+                select(Play.started_at, Play.context_category_id, Play.seconds_viewed, Play.percentile_count,
+                       Play.quartile_events, Play.reached_end)
+                .where(Play.entry_id == entry_id, Play.started_at >= start, Play.started_at < end)):
+            if started.date() not in days:
+                continue
+            bucket = totals[(started.date(), context is not None)]
+            bucket["plays"] += 1
+            bucket["plays_completed"] += int(ended)
+            bucket["seconds_viewed"] += seconds
+            bucket["percentile_sum"] += min(percents, 100)
+            bucket["quartile_events"] += quartiles
+        for occurred, context in db.session.execute(
+                select(PlayerLoad.occurred_at, PlayerLoad.context_category_id)
+                .where(PlayerLoad.entry_id == entry_id, PlayerLoad.occurred_at >= start, PlayerLoad.occurred_at < end)):
+            if occurred.date() in days:
+                totals[(occurred.date(), context is not None)]["impressions"] += 1
+        db.session.execute(delete(EntryDaily).where(EntryDaily.entry_id == entry_id, EntryDaily.day.in_(days)))
+        rows = [{"registration_id": registration_id, "entry_id": entry_id, "day": day, "in_context": in_context,
+                 **values} for (day, in_context), values in totals.items()]
+        if rows:
+            db.session.execute(insert(EntryDaily), rows)
+
+
+def rebuild(registration_id: int | None = None, since: datetime | None = None) -> dict:
+    """Recompute plays, loads and rollups from raw events (for all registrations or one)."""
+    from lti_tool.models import Registration
+
+    ids = [registration_id] if registration_id else list(db.session.scalars(select(Registration.id)))
+    counts = {"plays": 0, "loads": 0}
+    for reg_id in ids:
+        event_filter = [PlayerEvent.registration_id == reg_id]
+        if since:
+            event_filter.append(PlayerEvent.occurred_at >= since)
+        keys = set(db.session.scalars(select(PlayerEvent.play_key).where(*event_filter, PlayerEvent.play_key.isnot(None)).distinct()))
+        load_filter = [PlayerLoad.registration_id == reg_id] + ([PlayerLoad.occurred_at >= since] if since else [])
+        db.session.execute(delete(PlayerLoad).where(*load_filter))
+        impressions = db.session.execute(select(PlayerEvent).where(*event_filter, PlayerEvent.event_type == "impression")).scalars().all()
+        _record_loads(reg_id, [{c.key: getattr(e, c.key) for c in PlayerEvent.__table__.columns} for e in impressions])
+        touched = derive_plays(reg_id, keys)
+        touched |= {(e.entry_id, e.occurred_at.date()) for e in impressions}
+        if since:
+            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id, EntryDaily.day >= since.date()))
+        else:
+            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id))
+        refresh_rollups(reg_id, touched)
+        counts["plays"] += len(keys)
+        counts["loads"] += len(impressions)
+    db.session.commit()
+    return counts

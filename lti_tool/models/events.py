@@ -1,0 +1,154 @@
+"""Facts: raw player events (append-only, idempotent), and what is derived from them.
+
+Dashboards read the derived tables (plays, player loads, daily rollups), never raw events.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped
+
+from .types import Column, JSONType, UTCDateTime, db, utcnow
+
+# SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class IngestToken(db.Model):
+    """A bearer token a server uses to send events or read reports for one registration."""
+
+    __tablename__ = "ingest_token"
+
+    id: Mapped[int] = Column(primary_key=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = Column(String(100), default="")
+    token_hash: Mapped[str] = Column(String(64), unique=True)
+    prefix: Mapped[str] = Column(String(12))
+    created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+
+
+class _Dimensions:
+    """Where and on what: enriched at ingest. The client IP is never stored."""
+
+    playback_type: Mapped[str] = Column(String(8), default="vod")
+    context_category_id: Mapped[int | None] = Column(
+        ForeignKey("category.id", ondelete="SET NULL"), nullable=True)
+    url: Mapped[str | None] = Column(String(1000), nullable=True)
+    domain: Mapped[str | None] = Column(String(255), nullable=True)
+    device_type: Mapped[str] = Column(String(16), default="other")
+    os: Mapped[str | None] = Column(String(64), nullable=True)
+    browser: Mapped[str | None] = Column(String(64), nullable=True)
+    country: Mapped[str | None] = Column(String(2), nullable=True)
+    region: Mapped[str | None] = Column(String(128), nullable=True)
+    city: Mapped[str | None] = Column(String(128), nullable=True)
+
+
+class PlayerEvent(_Dimensions, db.Model):
+    """One accepted player event. (registration_id, event_key) is unique: a re-sent event is a duplicate."""
+
+    __tablename__ = "player_event"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_player_event_play", "registration_id", "play_key"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = Column(String(255))
+    source: Mapped[str] = Column(String(16))
+    event_type: Mapped[str] = Column(String(16))
+    occurred_at: Mapped[datetime] = Column(UTCDateTime)
+    received_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
+    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = Column(ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True)
+    play_key: Mapped[str | None] = Column(String(255), nullable=True)
+    load_key: Mapped[str | None] = Column(String(255), nullable=True)
+    seq: Mapped[int] = Column(Integer, default=0)
+    position: Mapped[float | None] = Column(Float, nullable=True)
+    seconds_viewed: Mapped[float | None] = Column(Float, nullable=True)
+    segments: Mapped[list | None] = Column(JSONType, nullable=True)
+    seek_to: Mapped[float | None] = Column(Float, nullable=True)
+    extra: Mapped[dict | None] = Column(JSONType, nullable=True)
+
+
+class PlayerLoad(_Dimensions, db.Model):
+    """One player impression (a player loaded with an entry)."""
+
+    __tablename__ = "player_load"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "load_key"),
+        Index("ix_player_load_entry_time", "entry_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
+    load_key: Mapped[str] = Column(String(255))
+    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = Column(ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True)
+    occurred_at: Mapped[datetime] = Column(UTCDateTime)
+
+
+class Play(_Dimensions, db.Model):
+    """One play (first frame to the end of that viewing), derived from its events by derive.derive_play."""
+
+    __tablename__ = "play"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "play_key"),
+        Index("ix_play_entry_time", "entry_id", "started_at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
+    play_key: Mapped[str] = Column(String(255))
+    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = Column(ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True)
+    source: Mapped[str] = Column(String(16))
+    started_at: Mapped[datetime] = Column(UTCDateTime)
+    last_event_at: Mapped[datetime] = Column(UTCDateTime)
+    seconds_viewed: Mapped[float] = Column(Float, default=0.0)
+    # Merged watched intervals in seconds, [[start, end], ...].
+    segments: Mapped[list] = Column(JSONType, default=list)
+    # 101 characters, "1" where that percentile (0-100) was watched; None while the duration is unknown.
+    percentiles: Mapped[str | None] = Column(String(101), nullable=True)
+    percentile_count: Mapped[int] = Column(Integer, default=0)
+    # Quartile events (25/50/75/100) reached in this play, 0-4, for avg. drop-off.
+    quartile_events: Mapped[int] = Column(Integer, default=0)
+    highest_quartile: Mapped[int] = Column(Integer, default=0)
+    reached_end: Mapped[bool] = Column(default=False)
+
+
+class EntryDaily(db.Model):
+    """Daily rollup per entry, UTC day and viewing context (inside a gallery/channel page or not)."""
+
+    __tablename__ = "entry_daily"
+
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = Column(Date, primary_key=True)
+    in_context: Mapped[bool] = Column(primary_key=True)
+    impressions: Mapped[int] = Column(Integer, default=0)
+    plays: Mapped[int] = Column(Integer, default=0)
+    plays_completed: Mapped[int] = Column(Integer, default=0)
+    seconds_viewed: Mapped[float] = Column(Float, default=0.0)
+    percentile_sum: Mapped[int] = Column(Integer, default=0)
+    quartile_events: Mapped[int] = Column(Integer, default=0)
+
+
+class KavaSession(db.Model):
+    """Per Kava player session: where its event stream is, to split sub-sessions and number plays."""
+
+    __tablename__ = "kava_session"
+    __table_args__ = (UniqueConstraint("registration_id", "session_id"),)
+
+    id: Mapped[int] = Column(primary_key=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = Column(String(128))
+    subsession: Mapped[int] = Column(Integer, default=0)
+    last_event_index: Mapped[int] = Column(Integer, default=0)
+    last_play_time_sum: Mapped[float] = Column(Float, default=0.0)
+    play_number: Mapped[int] = Column(Integer, default=0)
+    last_position: Mapped[float | None] = Column(Float, nullable=True)
+    updated_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
