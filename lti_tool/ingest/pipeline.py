@@ -20,7 +20,7 @@ from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent,
 
 from . import people
 from .derive import derive_play
-from .enrich import device_info, locate, page_info
+from .enrich import Location, device_info, locate, page_info
 from .schema import IncomingEvent
 
 CHUNK = 500
@@ -100,7 +100,8 @@ def resolve_categories(registration_id: int, external_ids: set[str]) -> dict[str
 def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None) -> dict:
     page = page_info(event.page_url)
     device = device_info(event.user_agent)
-    where = locate(event.ip, city_db)  # the IP is used here and nowhere else
+    # The IP is used here and nowhere else; a location the feed already knows wins.
+    where = Location(*event.location) if event.location else locate(event.ip, city_db)
     return {
         "playback_type": event.playback_type,
         "context_category_id": categories.get(event.playback_context) if event.playback_context else None,

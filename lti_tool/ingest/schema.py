@@ -45,6 +45,7 @@ class IncomingEvent:
     page_url: str | None = None
     user_agent: str | None = None
     ip: str | None = None               # only to locate the viewer; never stored
+    location: tuple[str | None, str | None, str | None] | None = None  # (country, region, city) a feed already knows
     duration: float | None = None       # media duration in seconds, when the feed knows it
     entry_name: str | None = None
     media_type: str | None = None
@@ -122,8 +123,21 @@ def segments(value) -> list[tuple[float, float]]:
 NATIVE_FIELDS = {
     "id", "type", "time", "entry_id", "user", "play_id", "load_id", "seq", "position", "seconds_viewed",
     "segments", "seek_to", "playback_type", "playback_context", "page_url", "user_agent", "ip", "duration",
-    "entry_name", "media_type", "extra",
+    "entry_name", "media_type", "extra", "location",
 }
+
+
+def location(value) -> tuple[str | None, str | None, str | None] | None:
+    """{"country": "US", "region": "Minnesota", "city": "Minneapolis"} as a feed knows it."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"country", "region", "city"}:
+        raise InvalidEvent("location must be an object with country, region and city")
+    country = text(value.get("country"), "location.country", limit=2)
+    if country is not None and not (len(country) == 2 and country.isalpha()):
+        raise InvalidEvent("location.country must be an ISO 3166 two-letter code")
+    return (country.upper() if country else None, text(value.get("region"), "location.region", limit=128),
+            text(value.get("city"), "location.city", limit=128))
 
 
 def native_event(raw) -> IncomingEvent:
@@ -170,4 +184,5 @@ def native_event(raw) -> IncomingEvent:
         entry_name=text(raw.get("entry_name"), "entry_name", limit=500),
         media_type=media_type,
         extra=extra,
+        location=location(raw.get("location")),
     )

@@ -171,3 +171,12 @@ def test_no_ip_address_is_stored_anywhere(client, db, auth):
                 for ip in ips:
                     # ...and the address itself is nowhere (page URLs are kept as sent, so skip those).
                     assert value is None or ip not in value or column["name"] == "url", (table, column["name"])
+
+
+def test_a_location_the_feed_knows_is_kept(client, db, auth):
+    located = dict(EVENTS[0], id="loc", location={"country": "us", "region": "Minnesota", "city": "Minneapolis"})
+    assert post(client, auth, {"version": 1, "events": [located]}).status_code == 200
+    row = db.session.scalar(select(PlayerLoad))
+    assert (row.country, row.region, row.city) == ("US", "Minnesota", "Minneapolis")
+    bad = dict(EVENTS[0], id="loc2", location={"country": "USA"})
+    assert post(client, auth, {"version": 1, "events": [bad]}).status_code == 400
