@@ -80,3 +80,4 @@ def json_body(max_items: int | None = None):
 
 
 from . import catalog, events  # noqa: E402,F401  (routes register on bp)
+from . import openapi  # noqa: E402,F401

@@ -1,0 +1,148 @@
+"""GET /api/v1/openapi.json: the API described for clients (OpenAPI 3.1)."""
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
+
+from . import bp
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict:
+    reasons = {400: "Malformed input; nothing was stored", 401: "Missing, unknown or revoked token",
+               403: "Not allowed for this token or registration", 404: "Not found", 413: "Body too large",
+               415: "Wrong content type", 422: "Unsupported version", 429: "Rate limit exceeded; see Retry-After"}
+    return {str(c): {"description": reasons[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
+
+
+NATIVE_EVENT = {
+    "type": "object",
+    "required": ["id", "type", "time", "entry_id"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "maxLength": 200, "description": "Your unique id; a re-sent id is a duplicate."},
+        "type": {"enum": list(EVENT_TYPES)},
+        "time": {"type": ["string", "number"], "description": "ISO 8601 with a zone, or Unix seconds."},
+        "entry_id": {"type": "string", "maxLength": 255, "description": "External media id, e.g. 1_abc123."},
+        "user": {"type": "string", "description": f"kind:value with kind one of {', '.join(USER_KINDS)}; omit for anonymous."},
+        "play_id": {"type": "string", "description": "Events of one play share it."},
+        "load_id": {"type": "string", "description": "The player load (impression) the event belongs to."},
+        "seq": {"type": "integer", "minimum": 0},
+        "position": {"type": "number", "minimum": 0, "description": "Seconds into the media."},
+        "seconds_viewed": {"type": "number", "minimum": 0, "description": "Playback seconds since the previous event of the play."},
+        "segments": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                     "description": "Watched intervals [start, end] in seconds."},
+        "seek_to": {"type": "number", "minimum": 0},
+        "playback_type": {"enum": list(PLAYBACK_TYPES)},
+        "playback_context": {"type": "string", "description": "Category id of the gallery/channel page the player was in."},
+        "page_url": {"type": "string"},
+        "user_agent": {"type": "string"},
+        "ip": {"type": "string", "description": "Used to locate the viewer, then dropped; never stored."},
+        "location": {"type": "object", "properties": {"country": {"type": "string", "maxLength": 2},
+                                                      "region": {"type": "string"}, "city": {"type": "string"}}},
+        "duration": {"type": "number", "exclusiveMinimum": 0, "description": "Media duration in seconds."},
+        "entry_name": {"type": "string"},
+        "media_type": {"enum": ["video", "audio", "image", "quiz", "youtube"]},
+        "extra": {"type": "object"},
+    },
+}
+
+EXAMPLE_BATCH = {"version": 1, "events": [
+    {"id": "evt-1", "type": "impression", "time": "2026-10-05T10:00:00Z", "entry_id": "1_abc123",
+     "user": "sub:8c1f5e2a-…", "load_id": "load-1", "page_url": "https://canvas.example.edu/courses/7/pages/week-1"},
+    {"id": "evt-2", "type": "play", "time": "2026-10-05T10:00:04Z", "entry_id": "1_abc123", "user": "sub:8c1f5e2a-…",
+     "play_id": "play-1", "load_id": "load-1", "position": 0, "duration": 600},
+    {"id": "evt-3", "type": "pause", "time": "2026-10-05T10:05:04Z", "entry_id": "1_abc123", "user": "sub:8c1f5e2a-…",
+     "play_id": "play-1", "position": 300},
+]}
+
+
+def document() -> dict:
+    bearer = [{"bearer": []}]
+    counts = {"type": "object", "properties": {k: {"type": "integer"} for k in ("accepted", "duplicates", "ignored")}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": f"{current_app.config['TOOL_TITLE']} API", "version": "1",
+                 "description": "Send media events and catalog data; read reports. Authenticate with a registration's "
+                                "token (`flask ingest token create`) as `Authorization: Bearer <token>`. A batch is "
+                                "accepted whole or rejected whole; re-sending it changes nothing."},
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {
+                        "index": {"type": ["integer", "null"]}, "reason": {"type": "string"}}}},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "NativeEvent": NATIVE_EVENT,
+                "Counts": counts,
+            },
+        },
+        "paths": {
+            "/events": {"post": {
+                "summary": "Send a batch of player events (native format, version 1)",
+                "security": bearer,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["version", "events"], "properties": {
+                        "version": {"const": 1},
+                        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS,
+                                   "items": {"$ref": "#/components/schemas/NativeEvent"}}}},
+                    "example": EXAMPLE_BATCH}}},
+                "responses": {"200": {"description": "Stored (or already stored)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Counts"}}}},
+                    **_errors(400, 401, 413, 415, 429)}}},
+            "/kava": {"get": _kava("query string"), "post": _kava("form or JSON body (with the query string)")},
+            "/player-tokens": {"post": {
+                "summary": "Mint a signed player token (ks) that names the viewer in Kava beacons",
+                "description": "A server sends its bearer token and {\"user\": \"sub:…\", \"ttl\": seconds}; a page "
+                               "of the tool sends its X-Session-Token header and gets a ks for its own viewer.",
+                "security": [{"bearer": []}, {}],
+                "responses": {"200": {"description": "The ks and when it expires"}, **_errors(400, 401)}}},
+            "/caliper": {
+                "post": {"summary": "Caliper 1.1 / 1.2 envelope; MediaEvents are stored, other events counted as ignored",
+                         "security": bearer,
+                         "responses": {"200": {"description": "Stored", "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/Counts"}}}}, **_errors(400, 401, 413, 415, 422, 429)}},
+                "get": {"summary": "Caliper endpoint configuration", "security": bearer,
+                        "responses": {"200": {"description": "caliper_maximum_payload_size, caliper_supported_versions"}}}},
+            "/xapi/statements": {"post": {
+                "summary": "xAPI Video Profile statements (one or a list); segments rebuilt when played-segments is absent",
+                "security": bearer,
+                "responses": {"200": {"description": "Statement ids stored"}, **_errors(400, 401, 413, 415, 429)}}},
+            "/entries/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "put": {"summary": "Describe a media entry (name, media_type, duration s, tags, created_at, owner, coeditors)",
+                        "security": bearer,
+                        "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
+                                      **_errors(400, 401, 415, 429)}},
+                "get": {"summary": "A media entry", "security": bearer,
+                        "responses": {"200": {"description": "The entry"}, **_errors(401, 404)}}},
+            "/categories/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "put": {"summary": "Describe a gallery or channel and replace its members (entry ids)",
+                        "security": bearer,
+                        "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
+                                      **_errors(400, 401, 403, 404, 415, 429)}},
+                "get": {"summary": "A category with its members", "security": bearer,
+                        "responses": {"200": {"description": "The category"}, **_errors(401, 404)}}},
+        },
+    }
+
+
+def _kava(how: str) -> dict:
+    return {
+        "summary": f"A Kava beacon as a Kaltura player sends it ({how})",
+        "description": "service=analytics&action=trackEvent, eventType, partnerId, entryId, sessionId, eventIndex and "
+                       "the Kava parameters. The viewer comes from a ks minted by /player-tokens; without one the "
+                       "viewer is anonymous. Deduplicated on (sessionId, eventIndex, eventType).",
+        "responses": {"200": {"description": '{"time": <unix seconds>, "viewEventsEnabled": true}'},
+                      **_errors(400, 401, 403, 404)},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(document())
