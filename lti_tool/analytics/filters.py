@@ -1,0 +1,170 @@
+"""Dashboard filters: parsed from the URL (so every view can be bookmarked), turned into UTC spans.
+
+Date ranges are evaluated in the viewer's time zone: "last 7 days" ends at the end of yesterday
+there (or today with include_today), and each local day starts at local midnight.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+PRESETS = {
+    "last7": "Last 7 days",
+    "last30": "Last 30 days",
+    "last3m": "Last 3 months",
+    "last12m": "Last 12 months",
+    "creation": "Since creation",
+    "custom": "Custom range",
+}
+COMPARES = {"none": "No comparison", "previous": "Previous period", "last_year": "Same period last year"}
+CONTEXTS = {"all": "All viewing", "inside": "Inside the gallery page", "outside": "Embedded elsewhere"}
+DEVICES = ("desktop", "mobile", "tablet", "other")
+MEDIA_TYPES = ("video", "audio", "image", "quiz", "youtube")
+EARLIEST = date(2000, 1, 1)
+MAX_VALUES = 50
+
+
+# URL argument (repeated for several values) -> Filters field.
+ARG_NAMES = {"media_type": "media_types", "tag": "tags", "owner": "owners", "country": "countries",
+             "region": "regions", "city": "cities", "domain": "domains", "device": "devices"}
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Filters:
+    preset: str = "last30"
+    start: date | None = None        # custom range, local dates, inclusive
+    end: date | None = None
+    include_today: bool = False
+    compare: str = "none"
+    granularity: str = "auto"        # auto, day, month
+    media_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    owners: tuple[int, ...] = ()     # person ids
+    countries: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    context: str = "all"
+
+    def query_args(self, **changes) -> dict:
+        """URL query arguments for these filters (with changes), defaults left out: a round trip."""
+        current = replace(self, **changes) if changes else self
+        args: dict[str, object] = {}
+        if current.preset != "last30":
+            args["range"] = current.preset
+        if current.preset == "custom":
+            args["from"], args["to"] = current.start.isoformat(), current.end.isoformat()
+        if current.include_today:
+            args["today"] = "1"
+        for name, default in (("compare", "none"), ("granularity", "auto"), ("context", "all")):
+            if getattr(current, name) != default:
+                args[name] = getattr(current, name)
+        for arg, name in ARG_NAMES.items():
+            if getattr(current, name):
+                args[arg] = [str(v) for v in getattr(current, name)]
+        return args
+
+
+def parse(args) -> Filters:
+    """Filters from request.args (a MultiDict); FilterError names what is wrong."""
+    preset = args.get("range", "last30")
+    if preset not in PRESETS:
+        raise FilterError(f"range must be one of {', '.join(PRESETS)}")
+    start = end = None
+    if preset == "custom":
+        try:
+            start, end = date.fromisoformat(args.get("from", "")), date.fromisoformat(args.get("to", ""))
+        except ValueError as exc:
+            raise FilterError("a custom range needs from and to as YYYY-MM-DD") from exc
+        if end < start or start < EARLIEST or (end - start).days > 3660:
+            raise FilterError("the custom range must end after it starts and span at most ten years")
+    compare = args.get("compare", "none")
+    if compare not in COMPARES:
+        raise FilterError(f"compare must be one of {', '.join(COMPARES)}")
+    granularity = args.get("granularity", "auto")
+    if granularity not in ("auto", "day", "month"):
+        raise FilterError("granularity must be auto, day or month")
+    context = args.get("context", "all")
+    if context not in CONTEXTS:
+        raise FilterError(f"context must be one of {', '.join(CONTEXTS)}")
+    values: dict[str, tuple] = {}
+    for arg, name in ARG_NAMES.items():
+        raw = [v for v in args.getlist(arg) if v][:MAX_VALUES + 1]
+        if len(raw) > MAX_VALUES or any(len(v) > 255 for v in raw):
+            raise FilterError(f"at most {MAX_VALUES} {arg} values of at most 255 characters")
+        values[name] = tuple(dict.fromkeys(raw))
+    if any(v not in MEDIA_TYPES for v in values["media_types"]):
+        raise FilterError(f"media_type must be among {', '.join(MEDIA_TYPES)}")
+    if any(v not in DEVICES for v in values["devices"]):
+        raise FilterError(f"device must be among {', '.join(DEVICES)}")
+    try:
+        owners = tuple(int(v) for v in values.pop("owners"))
+    except ValueError as exc:
+        raise FilterError("owner must be a person id") from exc
+    return Filters(preset=preset, start=start, end=end, include_today=args.get("today") == "1", compare=compare,
+                   granularity=granularity, context=context, owners=owners, **values)
+
+
+@dataclass(frozen=True)
+class Period:
+    first_day: date                  # local, inclusive
+    last_day: date                   # local, inclusive
+    start: datetime                  # UTC instant of first_day's local midnight
+    end: datetime                    # UTC instant of the local midnight after last_day (exclusive)
+    granularity: str                 # day or month
+    compare: "Period | None" = field(default=None, compare=False)
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def _instant(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, zone).astimezone(timezone.utc)
+
+
+def _months_back(day: date, months: int) -> date:
+    month_index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(month_index, 12)
+    return date(year, month + 1, min(day.day, 28)) + timedelta(days=1)
+
+
+def period(filters: Filters, tz: str, now: datetime, since: date | None = None) -> Period:
+    """The local dates and UTC span the filters mean for a viewer in `tz` at `now`."""
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    last = today if filters.include_today else today - timedelta(days=1)
+    if filters.preset == "custom":
+        first, last = filters.start, filters.end
+    elif filters.preset == "creation":
+        first = min(since or last, last)
+        last = today  # "since creation" includes today, as the seeds describe
+    else:
+        first = {"last7": lambda: last - timedelta(days=6), "last30": lambda: last - timedelta(days=29),
+                 "last3m": lambda: _months_back(last, 3), "last12m": lambda: _months_back(last, 12)}[filters.preset]()
+    granularity = filters.granularity
+    if granularity == "auto":
+        granularity = "day" if (last - first).days < 92 else "month"
+    current = Period(first, last, _instant(first, zone), _instant(last + timedelta(days=1), zone), granularity)
+    if filters.compare == "previous":
+        span = last - first + timedelta(days=1)
+        c_first, c_last = first - span, first - timedelta(days=1)
+    elif filters.compare == "last_year":
+        c_first, c_last = _shift_year(first), _shift_year(last)
+    else:
+        return current
+    compare = Period(c_first, c_last, _instant(c_first, zone), _instant(c_last + timedelta(days=1), zone), granularity)
+    return replace(current, compare=compare)
+
+
+def _shift_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
