@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Person, Play, PlayerLoad
@@ -23,9 +23,16 @@ class Scope:
     start: datetime | None = None          # inclusive, aware UTC
     end: datetime | None = None            # exclusive, aware UTC
     entry_ids: tuple[int, ...] | None = None  # None: every entry of the registration
-    context_category_id: int | None = None    # only plays/loads inside this category page
+    context_category_id: int | None = None    # the gallery/channel whose page is "inside"
+    context: str = "all"                   # all, inside (played in that page) or outside (elsewhere)
+    domains: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
 
     def where(self, model, time_column):
+        """SQL conditions selecting this scope's rows of Play or PlayerLoad."""
         clauses = [model.registration_id == self.registration_id]
         if self.start is not None:
             clauses.append(time_column >= self.start)
@@ -33,8 +40,16 @@ class Scope:
             clauses.append(time_column < self.end)
         if self.entry_ids is not None:
             clauses.append(model.entry_id.in_(self.entry_ids or (-1,)))
-        if self.context_category_id is not None:
+        if self.context == "inside":
             clauses.append(model.context_category_id == self.context_category_id)
+        elif self.context == "outside":
+            clauses.append(or_(model.context_category_id.is_(None),
+                               model.context_category_id != self.context_category_id))
+        for column, values in ((model.domain, self.domains), (model.device_type, self.devices),
+                               (model.country, self.countries), (model.region, self.regions),
+                               (model.city, self.cities)):
+            if values:
+                clauses.append(column.in_(values))
         return clauses
 
 

@@ -65,6 +65,13 @@ def check_everything(session, registration_id):
                     end=datetime(2026, 10, 5, 12, tzinfo=timezone.utc))
     part = metrics.highlights(session, morning)
     assert (part.plays, part.impressions, part.unique_viewers) == (2, 2, 1)
+    # Dimensions: only the first impression and play A carry the Windows Chrome user agent and a page URL.
+    desktop = metrics.highlights(session, Scope(registration_id, devices=("desktop",)))
+    assert (desktop.impressions, desktop.plays) == (1, 0)
+    on_canvas = metrics.highlights(session, Scope(registration_id, domains=("canvas.umn.edu",)))
+    assert on_canvas.impressions == 1
+    in_us = metrics.highlights(session, Scope(registration_id, countries=("US",)))
+    assert in_us.impressions == 1
 
 
 def test_metrics_on_postgresql_over_http(client, db, registration):
