@@ -59,6 +59,44 @@ def token_revoke_command(token_id):
     click.echo(f"revoked token {token.id}")
 
 
+@ingest_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "kava", "caliper", "xapi"]),
+              help="Guessed from the file name when omitted (.jsonl, .csv, .kava.*, .caliper.*, .xapi.*)")
+@click.option("--registration", "registration_id", type=int, required=True, help="Registration id (flask lti list)")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
+              help="Where rejected lines go (default: FILE.rejects.jsonl)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Events stored per transaction")
+def import_command(file, fmt, registration_id, rejects_path, batch_size):
+    """Import media events from FILE, one item per line (csv: one row).
+
+    jsonl: native event objects; csv: native fields as columns (segments, extra as JSON); kava: beacons
+    as query strings or JSON objects; caliper: envelopes; xapi: statements or lists of statements.
+
+    Not all or nothing, unlike HTTP batches: a bad line is written to the rejects file as
+    {"line", "reason", "raw"} and the other lines are stored. Importing a file again stores nothing
+    twice (its events count as duplicates), except Kava beacons, which carry no id.
+    """
+    from pathlib import Path
+
+    from lti_tool.ingest.importer import ImportFailed, run_import
+
+    file, rejects_path = Path(file), Path(rejects_path) if rejects_path else None
+    with click.progressbar(length=file.stat().st_size, label=f"importing {file.name}") as bar:
+        def advance(done: int) -> None:
+            bar.update(done - bar.pos)
+
+        try:
+            summary = run_import(file, registration_id, fmt, rejects_path=rejects_path, batch_size=batch_size,
+                                 on_progress=advance)
+        except ImportFailed as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(summary.line())
+    if summary.rejects_path:
+        click.echo(f"rejected lines written to {summary.rejects_path}")
+
+
 @analytics_cli.command("rebuild")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only plays and days from this UTC date")
 @click.option("--registration", "registration_id", type=int, help="Only this registration")
@@ -161,6 +199,35 @@ def demo_setup_command(base_url):
     keys.ensure_keys()
     reg = setup_dev_platform(base_url)
     click.echo(f"dev platform ready: issuer {reg.issuer}, client {reg.client_id}")
+
+
+@demo_cli.command("seed")
+@click.option("--seed", "seed_value", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Same seed and same --today: the same semester, row for row")
+@click.option("--events", type=click.IntRange(min=1), default=60_000, show_default=True,
+              help="About this many player events (1000000 for benchmarks)")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The semester ends the day before this date (default: today)")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the demo registration already has events")
+def demo_seed_command(seed_value, events, today, if_empty):
+    """Fill the demo courses with a semester of people, media and viewing."""
+    from lti_tool.devplatform.seed import SeedError, seed_demo
+
+    step = max(100_000, events // 10)
+    shown = {"next": step}
+
+    def progress(done: int, target: int) -> None:
+        if done >= shown["next"]:
+            click.echo(f"  {done:,} of about {target:,} events", err=True)
+            shown["next"] += step
+
+    try:
+        summary = seed_demo(seed=seed_value, events=events, today=today.date() if today else None,
+                            if_empty=if_empty, progress=progress)
+    except SeedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in summary.lines():
+        click.echo(line)
 
 
 def init_app(app: Flask) -> None:

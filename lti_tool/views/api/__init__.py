@@ -79,5 +79,5 @@ def json_body(max_items: int | None = None):
     return body, None
 
 
-from . import catalog, events  # noqa: E402,F401  (routes register on bp)
+from . import catalog, events, kava, standards  # noqa: E402,F401  (routes register on bp)
 from . import openapi  # noqa: E402,F401

@@ -1,0 +1,259 @@
+"""IMS Caliper 1.1 / 1.2 envelopes (Media Profile, Canvas Live Events) adapted to IncomingEvent.
+
+An envelope may mix profiles and entity describes: MediaEvents become player events, a
+NavigationEvent `NavigatedTo` or ViewEvent `Viewed` on a media object becomes an impression, and
+everything else (other event types, describes, media actions that change no playback such as
+`ChangedVolume`) is counted as ignored, never refused.
+
+Plays are keyed without state across requests: a play is `<session>:<object>` (session.id, else
+federatedSession.id, else actor + object). `Restarted`, or a second `Started` of the same session and
+object in one envelope, opens a new play keyed `<session>:<object>:<event time>`; later events of
+that session and object in the same envelope join it, while events sent in a later request join the
+`<session>:<object>` play. A jump (`JumpedTo`, `ForwardedTo`) carries only its target, so its
+position is the last position reported for that play earlier in the envelope, else the target
+itself; playback between that report and the jump is not counted.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, text, user_ref
+
+CALIPER_V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
+CALIPER_V1P2 = "http://purl.imsglobal.org/ctx/caliper/v1p2"
+SUPPORTED_VERSIONS = (CALIPER_V1P1, CALIPER_V1P2)
+ENVELOPE_FIELDS = ("sensor", "sendTime", "dataVersion", "data")
+EVENT_REQUIRED = ("id", "type", "actor", "action", "object", "eventTime")
+
+MEDIA_ACTIONS = {
+    "Started": "play", "Restarted": "play", "Resumed": "resume", "Paused": "pause", "Ended": "ended",
+    "JumpedTo": "seek", "ForwardedTo": "seek",
+}
+# Valid MediaEvent actions that change no playback position (Rewound: deprecated, carries no target).
+MEDIA_ACTIONS_IGNORED = frozenset({
+    "EnteredFullScreen", "ExitedFullScreen", "ChangedSpeed", "ChangedVolume", "ChangedResolution",
+    "ChangedSize", "Muted", "Unmuted", "EnabledClosedCaptioning", "DisabledClosedCaptioning",
+    "OpenedPopout", "ClosedPopout", "Rewound",
+})
+IMPRESSIONS = {("NavigationEvent", "NavigatedTo"), ("ViewEvent", "Viewed")}
+MEDIA_OBJECT_TYPES = {"VideoObject": "video", "AudioObject": "audio", "ImageObject": "image", "MediaObject": "video"}
+CANVAS_EXTENSION = "com.instructure.canvas"
+CANVAS_USER = re.compile(r"urn:instructure:canvas:user:(\d{1,30})")
+# Canvas global ids are shard * 10**13 + local id; the local id survives shard moves.
+CANVAS_SHARD_FACTOR = 10**13
+# Plain days, hours, minutes, seconds: years and months have no fixed length in seconds.
+ISO_DURATION = re.compile(r"P(?!$)(?:(\d{1,9})D)?"
+                          r"(?:T(?=\d)(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d{1,9})?)S)?)?")
+MAX_KEY = 200
+
+
+class UnsupportedDataVersion(ValueError):
+    """The envelope's dataVersion is not one we read (HTTP 422)."""
+
+
+def iso_duration(value, name: str) -> float | None:
+    """An ISO 8601 duration such as "PT05M21S" or "PT1.5S" in seconds; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64 or not ISO_DURATION.fullmatch(value):
+        raise InvalidEvent(f"{name} {str(value)[:64]!r} is not an ISO 8601 duration like PT5M21S")
+    days, hours, minutes, seconds = ISO_DURATION.fullmatch(value).groups()
+    total = (int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0))
+    return number(total, name)
+
+
+def bounded_key(key: str) -> str:
+    """A play or session key short enough to store: long ones become a SHA-256 digest."""
+    if len(key) <= MAX_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def envelope_to_events(registration_id: int, envelope) -> tuple[list[IncomingEvent], int, list[dict]]:
+    """(events, ignored, errors) for one Caliper envelope; errors hold {"index", "reason"}.
+
+    `registration_id` is not needed to read an envelope (the pipeline scopes ids); it is taken so
+    every feed adapter has the same signature. Raises UnsupportedDataVersion for an unknown version.
+    """
+    errors = _envelope_errors(envelope)
+    if errors:
+        return [], 0, errors
+    facts: list[tuple[int, str, IncomingEvent]] = []
+    ignored = 0
+    for index, item in enumerate(envelope["data"]):
+        try:
+            fact = _read_item(item)
+        except InvalidEvent as exc:
+            errors.append({"index": index, "reason": str(exc)})
+            continue
+        if fact is None:
+            ignored += 1
+        else:
+            facts.append((index, *fact))
+    return _assign_plays(facts), ignored, errors
+
+
+def _envelope_errors(envelope) -> list[dict]:
+    """Envelope-level problems (index None); raises UnsupportedDataVersion for a well-formed envelope."""
+    def error(reason: str) -> list[dict]:
+        return [{"index": None, "reason": reason}]
+
+    if not isinstance(envelope, dict):
+        return error("the body must be a Caliper envelope {sensor, sendTime, dataVersion, data}")
+    missing = [f for f in ENVELOPE_FIELDS if f not in envelope]
+    if missing:
+        return error(f"the envelope is missing {', '.join(missing)}")
+    unknown = sorted(set(envelope) - set(ENVELOPE_FIELDS))
+    if unknown:
+        return error(f"the envelope allows no other fields: {', '.join(unknown)[:200]}")
+    try:
+        text(envelope["sensor"], "sensor", required=True, limit=1000)
+        parse_time(envelope["sendTime"])
+    except InvalidEvent as exc:
+        return error(str(exc))
+    data = envelope["data"]
+    if not isinstance(data, list) or not data:
+        return error("data must be a non-empty list of events and entities")
+    if len(data) > MAX_BATCH_EVENTS:
+        return error(f"at most {MAX_BATCH_EVENTS} items per envelope")
+    if envelope["dataVersion"] not in SUPPORTED_VERSIONS:
+        raise UnsupportedDataVersion(f"dataVersion must be one of {', '.join(SUPPORTED_VERSIONS)}")
+    return []
+
+
+def _read_item(item) -> tuple[str, IncomingEvent] | None:
+    """(Caliper action, event) for a media event or impression; None for what is ignored."""
+    if not isinstance(item, dict):
+        raise InvalidEvent("each item of data must be a JSON object")
+    kind = item.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidEvent("type is required")
+    if not kind.endswith("Event"):
+        return None  # an entity describe
+    missing = [f for f in EVENT_REQUIRED if item.get(f) in (None, "", {})]
+    if missing:
+        raise InvalidEvent(f"the event is missing {', '.join(missing)}")
+    key = _event_key(item["id"])
+    occurred_at = parse_time(item["eventTime"])
+    action = item["action"]
+    media_object = _entity(item["object"], "object")
+    object_type = media_object.get("type")
+    if kind == "MediaEvent":
+        if action in MEDIA_ACTIONS_IGNORED:
+            return None
+        if action not in MEDIA_ACTIONS:
+            raise InvalidEvent(f"action {str(action)[:50]!r} is not a MediaEvent action")
+        if object_type is not None and object_type not in MEDIA_OBJECT_TYPES:
+            raise InvalidEvent(f"a MediaEvent's object must be a media object, not {str(object_type)[:50]}")
+        event_type = MEDIA_ACTIONS[action]
+    elif (kind, action) in IMPRESSIONS and object_type in MEDIA_OBJECT_TYPES:
+        event_type = "impression"
+    else:
+        return None
+    return action, _media_event(item, key, event_type, occurred_at, media_object)
+
+
+def _event_key(value) -> str:
+    """"caliper:urn:uuid:<uuid>" from the event id, which must be a urn:uuid."""
+    if not isinstance(value, str) or not value.lower().startswith("urn:uuid:"):
+        raise InvalidEvent("id must be a urn:uuid: identifier")
+    try:
+        return "caliper:urn:uuid:" + str(uuid.UUID(value[9:]))
+    except ValueError as exc:
+        raise InvalidEvent(f"id {value[:80]!r} is not a urn:uuid: identifier") from exc
+
+
+def _entity(value, name: str) -> dict:
+    """An entity as a dict: Caliper may send an entity as its IRI alone."""
+    if isinstance(value, str):
+        return {"id": value}
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{name} must be an object or an IRI")
+    return value
+
+
+def _media_event(item: dict, key: str, event_type: str, occurred_at, media_object: dict) -> IncomingEvent:
+    """The IncomingEvent of a media event or impression (play key without its restart suffix)."""
+    entry = text(media_object.get("id"), "object.id", required=True)
+    actor = _entity(item["actor"], "actor")
+    target = _entity(item["target"], "target") if item.get("target") is not None else {}
+    if target and target.get("type") not in (None, "MediaLocation"):
+        raise InvalidEvent("target must be a MediaLocation")
+    position = iso_duration(target.get("currentTime"), "target.currentTime")
+    canvas_request = _canvas(item)
+    client = _entity(item["session"], "session").get("client") if item.get("session") else None
+    client = client if isinstance(client, dict) else {}
+    page_url = _entity(item["referrer"], "referrer").get("id") if item.get("referrer") else None
+    return IncomingEvent(
+        key=key,
+        type=event_type,
+        occurred_at=occurred_at,
+        entry=entry,
+        user=_user(actor),
+        play=None if event_type == "impression" else _session(item, actor, entry),
+        position=position,
+        seek_to=position if event_type == "seek" else None,
+        duration=iso_duration(media_object.get("duration"), "object.duration"),
+        entry_name=text(media_object.get("name"), "object.name", limit=500),
+        media_type=MEDIA_OBJECT_TYPES.get(media_object.get("type")),
+        page_url=text(page_url or canvas_request.get("request_url"), "referrer", limit=4000),
+        user_agent=text(client.get("userAgent") or canvas_request.get("user_agent"), "user agent", limit=1000),
+        ip=text(client.get("ipAddress") or canvas_request.get("client_ip"), "ip address", limit=64),
+    )
+
+
+def _canvas(entity: dict) -> dict:
+    """The Canvas extension of an event or entity ({} when absent)."""
+    extensions = entity.get("extensions")
+    canvas = extensions.get(CANVAS_EXTENSION) if isinstance(extensions, dict) else None
+    return canvas if isinstance(canvas, dict) else {}
+
+
+def _user(actor: dict) -> str:
+    """login:<Canvas login> when Canvas names it, canvas:<local id> for a Canvas URN, else player:<actor id>."""
+    actor_id = text(actor.get("id"), "actor.id", required=True, limit=290)
+    canvas = _canvas(actor)
+    login = canvas.get("user_login")
+    if isinstance(login, str) and login.strip():
+        return user_ref(f"login:{login.strip()}")
+    match = CANVAS_USER.fullmatch(actor_id)
+    if match:
+        return f"canvas:{int(match.group(1)) % CANVAS_SHARD_FACTOR}"
+    return user_ref(f"player:{actor_id}")
+
+
+def _session(item: dict, actor: dict, entry: str) -> str:
+    """The play key before restarts: "<session>:<object>"."""
+    for field in ("session", "federatedSession"):
+        if item.get(field):
+            session_id = _entity(item[field], field).get("id")
+            if isinstance(session_id, str) and session_id:
+                return f"{session_id}:{entry}"
+    return f"{actor['id']}:{entry}"
+
+
+def _assign_plays(facts: list[tuple[int, str, IncomingEvent]]) -> list[IncomingEvent]:
+    """Final play keys, seek positions and order, walking each envelope's events in time order."""
+    current: dict[str, str] = {}       # session:object -> play key in use
+    started: set[str] = set()          # session:object pairs started in this envelope
+    last_position: dict[str, float] = {}  # play key -> playhead after the previous event
+    events = []
+    for index, action, event in sorted(facts, key=lambda f: (f[2].occurred_at, f[0])):
+        event.seq = index
+        events.append(event)
+        if event.play is None:
+            continue
+        base = event.play
+        if action == "Restarted" or (action == "Started" and base in started):
+            current[base] = f"{base}:{event.occurred_at.isoformat()}"
+        if action in ("Started", "Restarted"):
+            started.add(base)
+        event.play = bounded_key(current.get(base, base))
+        if event.type == "seek":
+            event.position = last_position.get(event.play, event.seek_to)
+        playhead = event.seek_to if event.type == "seek" else event.position
+        if playhead is not None:
+            last_position[event.play] = playhead
+    return events
