@@ -76,7 +76,7 @@ def import_command(file, fmt, registration_id, rejects_path, batch_size):
 
     Not all or nothing, unlike HTTP batches: a bad line is written to the rejects file as
     {"line", "reason", "raw"} and the other lines are stored. Importing a file again stores nothing
-    twice (its events count as duplicates), except Kava beacons, which carry no id.
+    twice (its events count as duplicates).
     """
     from pathlib import Path
 

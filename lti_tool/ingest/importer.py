@@ -12,8 +12,8 @@ rejects file and the other lines are stored. A line is the unit: one bad event i
 envelope or an xAPI list rejects that line. The file is streamed and stored in batches (each
 committed without deriving), then the plays, player loads and rollups touched are derived once.
 
-Importing a file again stores nothing twice, except Kava beacons: they carry no id, and the Kava
-adapter reads a falling eventIndex as a new sub-session, so a re-imported beacon is a new event.
+Importing a file again stores nothing twice: Kava beacons carry no id, but a beacon whose index,
+type, position and time match one already stored in the session is recognised as that beacon.
 """
 from __future__ import annotations
 

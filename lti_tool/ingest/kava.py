@@ -155,6 +155,13 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
     if kind == "view" and beacon.play_time_sum is None:
         raise InvalidEvent("playTimeSum is required for a VIEW")
     state = _session_state(registration_id, beacon.session_id, received_at)
+    occurred_at = _occurred_at(beacon.sent_at, received_at)
+    if beacon.index < state.last_event_index:
+        # A falling index: a Kava reset, or this beacon again (a client retry, a re-imported file).
+        stored = _stored_copy(registration_id, beacon, state.subsession, occurred_at)
+        if stored is not None:
+            return IncomingEvent(key=stored, type=kind, occurred_at=occurred_at, entry=beacon.entry, user=user,
+                                 seq=beacon.index, position=beacon.position)
     starts_play, seconds = advance(state, beacon, received_at)
     play = None
     if kind not in PRECEDE_PLAY:
@@ -167,9 +174,9 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
     if beacon.event_type == ERROR and beacon.error_code:
         extra["error_code"] = beacon.error_code
     return IncomingEvent(
-        key=f"{SOURCE}:{beacon.session_id}:{state.subsession}:{beacon.index}:{beacon.event_type}",
+        key=_key(beacon, state.subsession),
         type=kind,
-        occurred_at=_occurred_at(beacon.sent_at, received_at),
+        occurred_at=occurred_at,
         entry=beacon.entry,
         user=user,
         play=play,
@@ -185,6 +192,25 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
         ip=ip,
         extra=extra,
     )
+
+
+def _key(beacon: Beacon, subsession: int) -> str:
+    return f"{SOURCE}:{beacon.session_id}:{subsession}:{beacon.index}:{beacon.event_type}"
+
+
+def _stored_copy(registration_id: int, beacon: Beacon, subsession: int, occurred_at: datetime) -> str | None:
+    """The key under which this very beacon (same index, type, position and time) was stored in
+    one of the session's recent sub-sessions, so that it counts as a duplicate; else None."""
+    first = max(0, subsession - PLAY_LOOKBACK + 1)
+    candidates = [_key(beacon, sub) for sub in range(first, subsession + 1)]
+    for key, position, stored_at in db.session.execute(
+            select(PlayerEvent.event_key, PlayerEvent.position, PlayerEvent.occurred_at)
+            .where(PlayerEvent.registration_id == registration_id, PlayerEvent.event_key.in_(candidates))):
+        same_position = (position is None and beacon.position is None) or (
+            position is not None and beacon.position is not None and abs(position - beacon.position) < 1e-6)
+        if same_position and stored_at == occurred_at:
+            return key
+    return None
 
 
 def _occurred_at(sent_at: float | None, received_at: datetime) -> datetime:

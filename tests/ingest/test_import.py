@@ -148,8 +148,6 @@ def test_kava_beacons(runner, db, registration, tmp_path):
     assert db.session.scalar(select(func.count()).select_from(PlayerLoad)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="kava.py reads a falling eventIndex as a new sub-session, so beacons "
-                                       "imported again get new keys")
 def test_kava_reimport_is_all_duplicates(runner, db, registration, tmp_path):
     path = kava_file(tmp_path)
     run(runner, registration, path)
