@@ -1,6 +1,8 @@
 """Joining every feed's user to one person: LTI sub, or an alias (Canvas id, login, email, SIS, player id)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import select, update
 
 from lti_tool.extensions import db
@@ -34,26 +36,40 @@ def resolve(registration_id: int, refs: set[str]) -> dict[str, int]:
             PersonAlias.value.in_(values)))
         short = next(k for k, v in ALIAS_KINDS.items() if v == alias_kind)
         found.update({f"{short}:{value}": pid for value, pid in rows})
-    for ref in sorted(refs - found.keys(), key=str):
+    missing = sorted(refs - found.keys(), key=str)
+    if missing:
+        found.update(_create(registration_id, missing))
+    return found
+
+
+def _create(registration_id: int, refs: list[str]) -> dict[str, int]:
+    """Create people for unknown references; concurrent creators of the same person are fine
+    (INSERT … ON CONFLICT DO NOTHING, then read back)."""
+    from .pipeline import _insert
+
+    subjects: dict[str, str] = {}
+    for ref in refs:
         kind, _, value = ref.partition(":")
         if kind == "email":
             value = value.lower()
-            if f"email:{value}" in found:
-                found[ref] = found[f"email:{value}"]
-                continue
-        if kind == "sub":
-            person = Person(registration_id=registration_id, subject=value[:255])
-            db.session.add(person)
-            db.session.flush()
-        else:
-            person = Person(registration_id=registration_id, subject=f"{UNRESOLVED}{kind}:{value}"[:255],
-                            email=value if kind == "email" else None)
-            db.session.add(person)
-            db.session.flush()
-            db.session.add(PersonAlias(registration_id=registration_id, person_id=person.id,
-                                       kind=ALIAS_KINDS[kind], value=value[:255]))
-        found[ref] = person.id
-    return found
+        subjects[ref] = value[:255] if kind == "sub" else f"{UNRESOLVED}{kind}:{value}"[:255]
+    db.session.execute(_insert(Person).values([
+        {"registration_id": registration_id, "subject": subject, "created_at": datetime.now(timezone.utc),
+         "email": ref.partition(":")[2].lower() if ref.startswith("email:") else None}
+        for ref, subject in subjects.items()
+    ]).on_conflict_do_nothing(index_elements=["registration_id", "subject"]))
+    ids = dict(db.session.execute(select(Person.subject, Person.id).where(
+        Person.registration_id == registration_id, Person.subject.in_(set(subjects.values())))).all())
+    aliases = []
+    for ref, subject in subjects.items():
+        kind, _, value = ref.partition(":")
+        if kind != "sub":
+            aliases.append({"registration_id": registration_id, "person_id": ids[subject], "kind": ALIAS_KINDS[kind],
+                            "value": (value.lower() if kind == "email" else value)[:255]})
+    if aliases:
+        db.session.execute(_insert(PersonAlias).values(aliases).on_conflict_do_nothing(
+            index_elements=["registration_id", "kind", "value"]))
+    return {ref: ids[subject] for ref, subject in subjects.items()}
 
 
 def merge_placeholder(placeholder: Person, person: Person) -> None:

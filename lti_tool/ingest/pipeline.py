@@ -56,20 +56,28 @@ def _chunks(items: list, size: int = CHUNK):
 
 
 def resolve_entries(registration_id: int, events: list[IncomingEvent]) -> dict[str, MediaEntry]:
-    """Entries by external id; an unknown entry is created, marked as not described by the catalog."""
-    wanted = {e.entry for e in events}
+    """Entries by external id, locked for this transaction; an unknown entry is created, marked as
+    not described by the catalog.
+
+    Creating is INSERT … ON CONFLICT DO NOTHING, so concurrent first events of a new entry are
+    fine; the row lock (PostgreSQL; SQLite has one writer anyway) makes concurrent batches of one
+    entry derive its plays and rollups one after the other, each from committed data.
+    """
+    wanted = sorted({e.entry for e in events})
+    for chunk in _chunks(wanted):
+        db.session.execute(_insert(MediaEntry).values([
+            {"registration_id": registration_id, "external_id": external_id, "described": False, "name": "",
+             "media_type": "video", "tags": [], "created_at": datetime.now(timezone.utc),
+             "updated_at": datetime.now(timezone.utc)} for external_id in chunk
+        ]).on_conflict_do_nothing(index_elements=["registration_id", "external_id"]))
     entries: dict[str, MediaEntry] = {}
-    for chunk in _chunks(sorted(wanted)):
-        for entry in db.session.scalars(select(MediaEntry).where(
-                MediaEntry.registration_id == registration_id, MediaEntry.external_id.in_(chunk))):
-            entries[entry.external_id] = entry
+    for chunk in _chunks(wanted):
+        query = (select(MediaEntry).where(MediaEntry.registration_id == registration_id,
+                                          MediaEntry.external_id.in_(chunk))
+                 .order_by(MediaEntry.id).with_for_update().execution_options(populate_existing=True))
+        entries.update({entry.external_id: entry for entry in db.session.scalars(query)})
     for event in events:
-        entry = entries.get(event.entry)
-        if entry is None:
-            entry = MediaEntry(registration_id=registration_id, external_id=event.entry, described=False,
-                               name="", media_type="video", tags=[])
-            db.session.add(entry)
-            entries[event.entry] = entry
+        entry = entries[event.entry]
         if not entry.described:
             # What feeds say about an entry only fills gaps until the catalog describes it.
             if event.duration and not entry.duration_seconds:
@@ -83,18 +91,16 @@ def resolve_entries(registration_id: int, events: list[IncomingEvent]) -> dict[s
 
 
 def resolve_categories(registration_id: int, external_ids: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+    """Category ids by external id; unknown categories are created (concurrency-safe)."""
     if not external_ids:
-        return found
+        return {}
+    db.session.execute(_insert(Category).values([
+        {"registration_id": registration_id, "external_id": external_id, "name": "", "kind": "channel",
+         "created_at": datetime.now(timezone.utc)} for external_id in sorted(external_ids)
+    ]).on_conflict_do_nothing(index_elements=["registration_id", "external_id"]))
     rows = db.session.execute(select(Category.external_id, Category.id).where(
         Category.registration_id == registration_id, Category.external_id.in_(external_ids)))
-    found.update(dict(rows.all()))
-    for external_id in sorted(external_ids - found.keys()):
-        category = Category(registration_id=registration_id, external_id=external_id, name="", kind="channel")
-        db.session.add(category)
-        db.session.flush()
-        found[external_id] = category.id
-    return found
+    return dict(rows.all())
 
 
 def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None) -> dict:
