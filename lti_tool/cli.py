@@ -148,11 +148,15 @@ def keys_command():
 @click.option("--allowed-frame-host", "frame_hosts", multiple=True, help="Host allowed to frame the tool; repeat")
 @click.option("--unknown-deployment", type=click.Choice(["reject", "accept"]), help="Launches from unregistered deployments")
 @click.option("--default-timezone", help="Time zone when a launch sends none")
+@click.option("--player-partner-id", help="Kaltura partnerId the institution's players send in Kava beacons")
+@click.option("--anonymous-beacons", type=click.Choice(["accept", "refuse"]),
+              help="Beacons without a player token (anonymous viewers)")
 def register_command(issuer, client_id, deployment_ids, auth_login_url, auth_token_url, key_set_url, title,
-                     frame_hosts, unknown_deployment, default_timezone):
+                     frame_hosts, unknown_deployment, default_timezone, player_partner_id, anonymous_beacons):
     """Register a platform (issuer + client id) and its deployments; re-running updates it."""
     data = RegistrationInput(issuer, client_id, tuple(deployment_ids), auth_login_url, auth_token_url, key_set_url,
-                             None, title, tuple(frame_hosts), unknown_deployment, default_timezone)
+                             None, title, tuple(frame_hosts), unknown_deployment, default_timezone,
+                             player_partner_id=player_partner_id, anonymous_beacons=anonymous_beacons)
     try:
         reg, created = upsert(data)
     except RegistrationError as exc:
@@ -171,6 +175,8 @@ def list_command():
         click.echo(f"{reg.id}  {reg.issuer}  client {reg.client_id}  {reg.title}")
         click.echo(f"    login {reg.auth_login_url}\n    token {reg.auth_token_url}\n    keys  {reg.key_set_url or '(inline)'}")
         click.echo(f"    unknown deployments: {reg.unknown_deployment}; frame hosts: {', '.join(reg.allowed_frame_hosts)}")
+        click.echo(f"    player partner id: {reg.player_partner_id or '-'}; anonymous beacons: "
+                   f"{'accepted' if reg.allow_anonymous_beacons else 'refused'}")
         for dep in reg.deployments:
             click.echo(f"    deployment {dep.deployment_id}{' (recorded at launch)' if dep.auto_registered else ''}")
 

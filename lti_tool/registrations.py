@@ -38,6 +38,8 @@ class RegistrationInput:
     unknown_deployment: str | None = None
     default_timezone: str | None = None
     is_dev_platform: bool = False
+    player_partner_id: str | None = None      # Kaltura partnerId its players send in beacons
+    anonymous_beacons: str | None = None      # "accept" or "refuse"
 
 
 def _url(value: str | None, name: str) -> str | None:
@@ -90,6 +92,10 @@ def _upsert(data: RegistrationInput) -> tuple[Registration, bool]:
         raise RegistrationError("a deployment id is longer than 255 characters")
     if data.unknown_deployment not in (None, "reject", "accept"):
         raise RegistrationError("--unknown-deployment must be reject or accept")
+    if data.anonymous_beacons not in (None, "accept", "refuse"):
+        raise RegistrationError("--anonymous-beacons must be accept or refuse")
+    if data.player_partner_id is not None and not (data.player_partner_id.isdigit() and len(data.player_partner_id) <= 32):
+        raise RegistrationError("--player-partner-id must be the Kaltura partner id (digits)")
 
     sso = CANVAS_CLOUD.get(issuer)
     reg = db.session.scalar(select(Registration).where(Registration.issuer == issuer, Registration.client_id == client_id))
@@ -132,6 +138,16 @@ def _upsert(data: RegistrationInput) -> tuple[Registration, bool]:
     elif created:
         reg.default_timezone = "UTC"
     reg.is_dev_platform = data.is_dev_platform
+    if data.player_partner_id is not None:
+        taken = db.session.scalar(select(Registration.id).where(
+            Registration.player_partner_id == data.player_partner_id, Registration.id != reg.id))
+        if taken:
+            raise RegistrationError(f"partner id {data.player_partner_id} already belongs to registration {taken}")
+        reg.player_partner_id = data.player_partner_id
+    if data.anonymous_beacons is not None:
+        reg.allow_anonymous_beacons = data.anonymous_beacons == "accept"
+    elif created:
+        reg.allow_anonymous_beacons = True
     db.session.flush()
 
     known = {d.deployment_id for d in reg.deployments}

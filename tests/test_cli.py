@@ -122,3 +122,18 @@ def test_remove_a_deployment_then_the_registration(runner, db):
 
 def test_list_with_nothing_registered_says_what_to_do(runner, db):
     assert "flask lti register" in lti(runner, "list").output
+
+
+def test_register_player_beacon_settings(runner, db):
+    base = ["register", "--issuer", CANVAS, "--client-id", "1", "--auth-token-url", "https://x.edu/login/oauth2/token"]
+    assert lti(runner, *base, "--player-partner-id", "2370711", "--anonymous-beacons", "refuse").exit_code == 0
+    reg = db.session.scalar(select(Registration))
+    assert reg.player_partner_id == "2370711" and reg.allow_anonymous_beacons is False
+    assert "player partner id: 2370711; anonymous beacons: refused" in lti(runner, "list").output
+    bad = lti(runner, *base, "--player-partner-id", "abc")
+    assert bad.exit_code == 1 and "digits" in bad.output
+    other = ["register", "--issuer", CANVAS, "--client-id", "2", "--auth-token-url", "https://y.edu/login/oauth2/token"]
+    taken = lti(runner, *other, "--player-partner-id", "2370711")
+    assert taken.exit_code == 1 and "already belongs to registration" in taken.output
+    db.session.rollback()
+    assert count(db, Registration) == 1
