@@ -115,7 +115,7 @@ def keygen_command():
     """Create the tool's signing key (or the next key, published before it signs)."""
     try:
         key = keys.keygen()
-    except keys.KeyError_ as exc:
+    except keys.KeyOperationError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {key.status} key {key.kid}")
 
@@ -125,7 +125,7 @@ def rotate_command():
     """Start signing with the published next key; publish a new next key."""
     try:
         key = keys.rotate()
-    except keys.KeyError_ as exc:
+    except keys.KeyOperationError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"now signing with {key.kid}")
 

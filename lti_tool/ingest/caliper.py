@@ -19,7 +19,7 @@ import hashlib
 import re
 import uuid
 
-from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, text, user_ref
+from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
 
 CALIPER_V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
 CALIPER_V1P2 = "http://purl.imsglobal.org/ctx/caliper/v1p2"
@@ -80,18 +80,7 @@ def envelope_to_events(registration_id: int, envelope) -> tuple[list[IncomingEve
     errors = _envelope_errors(envelope)
     if errors:
         return [], 0, errors
-    facts: list[tuple[int, str, IncomingEvent]] = []
-    ignored = 0
-    for index, item in enumerate(envelope["data"]):
-        try:
-            fact = _read_item(item)
-        except InvalidEvent as exc:
-            errors.append({"index": index, "reason": str(exc)})
-            continue
-        if fact is None:
-            ignored += 1
-        else:
-            facts.append((index, *fact))
+    facts, ignored, errors = read_items(envelope["data"], _read_item)
     return _assign_plays(facts), ignored, errors
 
 

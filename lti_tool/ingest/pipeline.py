@@ -37,14 +37,6 @@ class BatchResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "ignored": self.ignored}
 
 
-class BatchRejected(Exception):
-    """The whole batch is refused; `errors` lists each bad event's index and reason."""
-
-    def __init__(self, errors: list[dict]) -> None:
-        super().__init__(f"{len(errors)} invalid event(s)")
-        self.errors = errors
-
-
 def _insert(model):
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)

@@ -120,6 +120,26 @@ def segments(value) -> list[tuple[float, float]]:
     return out
 
 
+def read_items(items, reader) -> tuple[list, int, list[dict]]:
+    """Run a feed's reader over each item: (facts with their index, ignored count, errors by index).
+
+    The reader returns a tuple of facts, None for an item the feed counts as ignored, or raises
+    InvalidEvent with the reason.
+    """
+    facts, ignored, errors = [], 0, []
+    for index, item in enumerate(items):
+        try:
+            fact = reader(item)
+        except InvalidEvent as exc:
+            errors.append({"index": index, "reason": str(exc)})
+            continue
+        if fact is None:
+            ignored += 1
+        else:
+            facts.append((index, *fact))
+    return facts, ignored, errors
+
+
 NATIVE_FIELDS = {
     "id", "type", "time", "entry_id", "user", "play_id", "load_id", "seq", "position", "seconds_viewed",
     "segments", "seek_to", "playback_type", "playback_context", "page_url", "user_agent", "ip", "duration",

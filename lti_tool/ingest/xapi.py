@@ -24,7 +24,7 @@ import re
 import uuid
 
 from .caliper import bounded_key
-from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, text, user_ref
+from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
 
 VIDEO = "https://w3id.org/xapi/video"
 ADL = "http://adlnet.gov/expapi/verbs"
@@ -76,19 +76,8 @@ def statements_to_events(registration_id: int, statements) -> tuple[list[Incomin
     every feed adapter has the same signature.
     """
     statements, errors = as_statement_list(statements)
-    facts: list[tuple[int, IncomingEvent, str, list]] = []
-    ignored = 0
-    for index, statement in enumerate(statements):
-        try:
-            fact = _read_statement(statement)
-        except InvalidEvent as exc:
-            errors.append({"index": index, "reason": str(exc)})
-            continue
-        if fact is None:
-            ignored += 1
-        else:
-            facts.append((index, *fact))
-    return _assign_plays(facts), ignored, errors
+    facts, ignored, read_errors = read_items(statements, _read_statement)
+    return _assign_plays(facts), ignored, errors + read_errors
 
 
 def _read_statement(statement) -> tuple[IncomingEvent, str, list] | None:

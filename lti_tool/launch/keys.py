@@ -23,7 +23,7 @@ PUBLISHED = ("next", "current", "previous")
 PREVIOUS_KEY_GRACE = timedelta(days=1)
 
 
-class KeyError_(Exception):
+class KeyOperationError(Exception):
     """A key operation that cannot be done as asked (message is for the admin)."""
 
 
@@ -37,7 +37,7 @@ class SigningKey:
 def _passphrase() -> bytes:
     secret = current_app.config.get("KEY_ENCRYPTION_SECRET")
     if not secret:
-        raise KeyError_("KEY_ENCRYPTION_SECRET is not set; it encrypts the tool's private keys")
+        raise KeyOperationError("KEY_ENCRYPTION_SECRET is not set; it encrypts the tool's private keys")
     return secret.encode()
 
 
@@ -79,7 +79,7 @@ def keygen() -> ToolKey:
     if not _by_status("current"):
         key = new_key("current")
     elif _by_status("next"):
-        raise KeyError_("a next key is already published; run `flask lti rotate` to start signing with it")
+        raise KeyOperationError("a next key is already published; run `flask lti rotate` to start signing with it")
     else:
         key = new_key("next")
     db.session.commit()
@@ -90,7 +90,7 @@ def rotate() -> ToolKey:
     """Promote the published next key to current and publish a fresh next key."""
     upcoming = _by_status("next")
     if not upcoming:
-        raise KeyError_("no next key is published yet; run `flask lti keygen` and wait for platforms to see it")
+        raise KeyOperationError("no next key is published yet; run `flask lti keygen` and wait for platforms to see it")
     now = utcnow()
     for key in _by_status("previous"):
         if key.retired_at and now - key.retired_at > PREVIOUS_KEY_GRACE:
