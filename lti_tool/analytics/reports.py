@@ -1,0 +1,196 @@
+"""The dashboard reports over a Scope: timeline, top entries, funnel, breakdowns, people.
+
+Every page, the report API and exports call these, so a number is computed one way everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerLoad
+
+from . import definitions as d
+from .buckets import bucket, labels
+from .filters import Period
+from .metrics import CAPPED_PERCENTILES, Highlights, PersonEngagement, Scope, highlights, per_person
+
+
+@dataclass(frozen=True)
+class Change:
+    current: Highlights
+    previous: Highlights | None
+
+    def delta(self, name: str) -> float | None:
+        """Relative change of a metric against the compare period, as a fraction (0.25 = +25 %)."""
+        if self.previous is None:
+            return None
+        now, before = getattr(self.current, name), getattr(self.previous, name)
+        if now is None or not before:
+            return None
+        return (now - before) / before
+
+
+def highlights_with_change(session: Session, scope: Scope, compare_scope: Scope | None) -> Change:
+    return Change(highlights(session, scope), highlights(session, compare_scope) if compare_scope else None)
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    bucket: str                      # local day "YYYY-MM-DD" or month "YYYY-MM"
+    impressions: int
+    plays: int
+    unique_viewers: int
+    minutes_viewed: float
+    avg_drop_off: float | None       # fraction 0-1
+    avg_completion_rate: float | None  # percent 0-100
+
+
+def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[TimelinePoint]:
+    """One point per local day or month of the period, days without data included."""
+    dialect = session.get_bind().dialect.name
+    play_bucket = bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect)
+    load_bucket = bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect)
+    plays = {row[0]: row[1:] for row in session.execute(
+        select(play_bucket, func.count(Play.id), func.count(Play.person_id.distinct()),
+               func.sum(Play.seconds_viewed), func.sum(Play.quartile_events), func.sum(CAPPED_PERCENTILES))
+        .where(*scope.where(Play, Play.started_at)).group_by(play_bucket))}
+    loads = dict(session.execute(select(load_bucket, func.count(PlayerLoad.id))
+                                 .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(load_bucket)).all())
+    points = []
+    for key in labels(period.first_day, period.last_day, period.granularity):
+        n, viewers, seconds, quartiles, percentiles = plays.get(key, (0, 0, 0.0, 0, 0))
+        points.append(TimelinePoint(key, loads.get(key, 0), n, viewers, round((seconds or 0) / 60, 4),
+                                    d.avg_drop_off(quartiles or 0, n), d.avg_completion_rate(percentiles or 0, n)))
+    return points
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    entry_id: int
+    external_id: str
+    name: str
+    media_type: str
+    impressions: int
+    plays: int
+    unique_viewers: int
+    minutes_viewed: float
+    avg_completion_rate: float | None
+    engagement: float                # 0-10 (DESIGN §5 engagement ranking)
+    last_played_at: datetime | None
+
+
+def entries_table(session: Session, scope: Scope) -> list[EntryRow]:
+    """Every entry in scope with its metrics, ranked by engagement (then plays, then name)."""
+    stats = {row[0]: row[1:] for row in session.execute(
+        select(Play.entry_id, func.count(Play.id), func.count(Play.person_id.distinct()), func.sum(Play.seconds_viewed),
+               func.sum(CAPPED_PERCENTILES), func.max(Play.started_at))
+        .where(*scope.where(Play, Play.started_at)).group_by(Play.entry_id))}
+    loads = dict(session.execute(select(PlayerLoad.entry_id, func.count(PlayerLoad.id))
+                                 .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at))
+                                 .group_by(PlayerLoad.entry_id)).all())
+    ids = set(stats) | set(loads) | set(scope.entry_ids or ())
+    entries = {e.id: e for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(ids or {-1})))}
+    max_plays = max((s[0] for s in stats.values()), default=0)
+    max_viewers = max((s[1] for s in stats.values()), default=0)
+    rows = []
+    for entry_id, entry in entries.items():
+        n, viewers, seconds, percentiles, last = stats.get(entry_id, (0, 0, 0.0, 0, None))
+        completion = d.avg_completion_rate(percentiles or 0, n)
+        rows.append(EntryRow(entry_id, entry.external_id, entry.display_name, entry.media_type, loads.get(entry_id, 0),
+                             n, viewers, round((seconds or 0) / 60, 4), completion,
+                             d.engagement_ranking(n, max_plays, viewers, max_viewers, completion), last))
+    return sorted(rows, key=lambda r: (-r.engagement, -r.plays, r.name.lower()))
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    label: str
+    count: int
+
+
+def funnel(session: Session, scope: Scope) -> list[FunnelStep]:
+    """Impressions -> plays -> plays reaching 25, 50, 75 and 100 %."""
+    reached = [func.coalesce(func.sum(case((Play.highest_quartile >= q, 1), else_=0)), 0) for q in (25, 50, 75, 100)]
+    plays, *quartiles = session.execute(select(func.count(Play.id), *reached)
+                                        .where(*scope.where(Play, Play.started_at))).one()
+    impressions = session.scalar(select(func.count(PlayerLoad.id)).where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
+    return [FunnelStep("Player impressions", impressions), FunnelStep("Plays", plays),
+            *[FunnelStep(f"Reached {q} %", n) for q, n in zip((25, 50, 75, 100), quartiles)]]
+
+
+DIMENSIONS = {
+    "country": "country", "region": "region", "city": "city", "device": "device_type", "os": "os",
+    "browser": "browser", "domain": "domain", "url": "url",
+}
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    value: str | None                # None: not known (e.g. no location, no page URL)
+    impressions: int
+    plays: int
+    unique_viewers: int
+    minutes_viewed: float
+    avg_completion_rate: float | None
+    played_entries: int
+    last_seen_at: datetime | None
+
+
+def breakdown(session: Session, scope: Scope, dimension: str) -> list[BreakdownRow]:
+    """Metrics per value of a dimension (country, region, city, device, os, browser, domain, url), by plays."""
+    name = DIMENSIONS[dimension]
+    play_column, load_column = getattr(Play, name), getattr(PlayerLoad, name)
+    stats = {row[0]: row[1:] for row in session.execute(
+        select(play_column, func.count(Play.id), func.count(Play.person_id.distinct()), func.sum(Play.seconds_viewed),
+               func.sum(CAPPED_PERCENTILES), func.count(Play.entry_id.distinct()), func.max(Play.started_at))
+        .where(*scope.where(Play, Play.started_at)).group_by(play_column))}
+    loads = {row[0]: row[1:] for row in session.execute(
+        select(load_column, func.count(PlayerLoad.id), func.max(PlayerLoad.occurred_at))
+        .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(load_column))}
+    rows = []
+    for value in set(stats) | set(loads):
+        n, viewers, seconds, percentiles, entries, last_play = stats.get(value, (0, 0, 0.0, 0, 0, None))
+        impressions, last_load = loads.get(value, (0, None))
+        last = max([t for t in (last_play, last_load) if t is not None], default=None)
+        rows.append(BreakdownRow(value, impressions, n, viewers, round((seconds or 0) / 60, 4),
+                                 d.avg_completion_rate(percentiles or 0, n), entries, last))
+    return sorted(rows, key=lambda r: (-r.plays, -r.impressions, r.value is None, r.value or ""))
+
+
+@dataclass(frozen=True)
+class ContextSplit:
+    inside: int      # plays inside the gallery/channel page
+    elsewhere: int   # plays of its media embedded elsewhere
+
+
+def context_split(session: Session, scope: Scope) -> ContextSplit:
+    inside = case((Play.context_category_id == scope.context_category_id, 1), else_=0)
+    total, in_page = session.execute(select(func.count(Play.id), func.coalesce(func.sum(inside), 0))
+                                     .where(*scope.where(Play, Play.started_at))).one()
+    return ContextSplit(in_page, total - in_page)
+
+
+@dataclass(frozen=True)
+class EngagementRow:
+    engagement: PersonEngagement
+    role_label: str | None           # their course role, when enrolled
+    viewed: bool
+
+
+def people_engagement(session: Session, scope: Scope, course_id: int | None = None) -> list[EngagementRow]:
+    """Engagement per person; enrolled people of the course who watched nothing are listed as not viewed."""
+    rows = per_person(session, scope)
+    roles: dict[int, str] = {}
+    if course_id is not None:
+        enrolled = session.execute(select(Enrollment.person_id, Enrollment.role_label, Person)
+                                   .join(Person, Person.id == Enrollment.person_id)
+                                   .where(Enrollment.course_id == course_id)).all()
+        roles = {pid: label for pid, label, _p in enrolled}
+        seen = {r.person_id for r in rows}
+        for pid, _label, person in enrolled:
+            if pid not in seen:
+                rows.append(PersonEngagement(pid, person.display_name, person.email, 0, 0, 0.0, None, None, None))
+    return [EngagementRow(r, roles.get(r.person_id), r.plays > 0 or r.impressions > 0) for r in rows]
