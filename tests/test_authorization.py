@@ -11,6 +11,7 @@ from .conftest import session_token
 # (method, path template, capability) for every route behind the guard.
 ROUTES = [
     ("GET", "/courses/{id}/", "course.view"),
+    ("GET", "/courses/{id}/gallery/", "gallery"),
     ("GET", "/courses/{id}/my/", "my"),
     ("GET", "/courses/{id}/settings", "course.settings"),
     ("POST", "/courses/{id}/settings", "course.settings"),
@@ -19,12 +20,12 @@ ROUTES = [
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
 ]
 ALLOWED = {
-    "teacher": {"course.view", "my", "course.settings"},
-    "ta": {"course.view", "my"},
-    "designer": {"course.view", "my"},
+    "teacher": {"course.view", "gallery", "my", "course.settings"},
+    "ta": {"course.view", "gallery", "my"},
+    "designer": {"course.view", "gallery", "my"},
     "student": {"my"},
     "observer": {"my"},
-    "admin": {"course.view", "my", "course.settings", "tenant.courses", "tool.settings"},
+    "admin": {"course.view", "gallery", "my", "course.settings", "tenant.courses", "tool.settings"},
 }
 FORM = {"timezone": "America/Chicago", "default_timezone": "UTC", "unknown_deployment": "reject"}
 

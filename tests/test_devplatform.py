@@ -54,12 +54,12 @@ def demo_launch(client, person: str, course: str = "bio101"):
 
 
 @pytest.mark.parametrize("person, heading, badge", [
-    ("teacher", "Course overview", "Teacher"),
-    ("ta", "Course overview", "TA"),
-    ("designer", "Course overview", "Designer"),
+    ("teacher", "Media Gallery analytics", "Teacher"),
+    ("ta", "Media Gallery analytics", "TA"),
+    ("designer", "Media Gallery analytics", "Designer"),
     ("student", "My viewing", "Student"),
     ("observer", "My viewing", "Observer"),
-    ("admin", "Course overview", "Account admin"),
+    ("admin", "Media Gallery analytics", "Account admin"),
 ])
 def test_every_demo_person_launches_into_their_page(demo_app, person, heading, badge):
     client = demo_app.test_client()

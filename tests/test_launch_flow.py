@@ -49,12 +49,12 @@ def test_login_inside_an_iframe_checks_cookies_first(client, canvas, registratio
 @pytest.mark.parametrize(
     "person, landing, visible, hidden",
     [
-        ("teacher", "/courses/{id}/", ["Course overview", "Course settings", "Teacher"], ["All courses"]),
-        ("ta", "/courses/{id}/", ["Course overview", "TA"], ["Course settings", "All courses"]),
-        ("designer", "/courses/{id}/", ["Course overview", "Designer"], ["Course settings", "All courses"]),
-        ("student", "/courses/{id}/my/", ["My viewing", "Student"], ["Course overview", "Course settings"]),
-        ("observer", "/courses/{id}/my/", ["My viewing", "Observer"], ["Course overview", "Course settings"]),
-        ("admin", "/courses/{id}/", ["Course overview", "All courses", "Tool settings", "Account admin"], []),
+        ("teacher", "/courses/{id}/gallery/", ["Media Gallery analytics", "Course settings", "Teacher"], ["All courses"]),
+        ("ta", "/courses/{id}/gallery/", ["Media Gallery analytics", "TA"], ["Course settings", "All courses"]),
+        ("designer", "/courses/{id}/gallery/", ["Media Gallery analytics", "Designer"], ["Course settings", "All courses"]),
+        ("student", "/courses/{id}/my/", ["My viewing", "Student"], ["Media Gallery", "People", "Course settings"]),
+        ("observer", "/courses/{id}/my/", ["My viewing", "Observer"], ["Media Gallery", "People", "Course settings"]),
+        ("admin", "/courses/{id}/gallery/", ["Media Gallery analytics", "All courses", "Tool settings", "Account admin"], []),
     ],
 )
 def test_each_role_lands_on_what_it_may_see(lti, db, person, landing, visible, hidden):

@@ -114,7 +114,7 @@ def launch():
         db.session.rollback()
         return error_page(error)
     code = issue_handoff(tool_session)
-    endpoint = "my.viewing" if decision.level == "viewer" else "course.home"
+    endpoint = "my.viewing" if decision.level == "viewer" else "gallery.page"
     log.info("launch ok: registration=%s course=%s level=%s", registration.id, course.id, decision.level)
     response = redirect(url_for(endpoint, course_id=course.id, handoff=code), 303)
     message.apply_cookies(response)

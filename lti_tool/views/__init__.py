@@ -9,7 +9,8 @@ from flask import Flask, g, request, url_for
 
 # (endpoint, label, capability): the shell shows only what the viewer's level may open.
 NAVIGATION = (
-    ("course.home", "Course overview", "course.view"),
+    ("gallery.page", "Media Gallery", "gallery"),
+    ("course.home", "People", "course.view"),
     ("my.viewing", "My viewing", "my"),
     ("course.settings", "Course settings", "course.settings"),
     ("admin.courses", "All courses", "tenant.courses"),
@@ -45,12 +46,20 @@ def register_views(app: Flask) -> None:
     from .api import bp as api_bp
     from .assets import bp as assets_bp
     from .course import bp as course_bp
+    from .gallery import bp as gallery_bp
     from .my import bp as my_bp
 
-    for bp in (assets_bp, course_bp, my_bp, admin_bp, api_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, my_bp, admin_bp, api_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)
+    from . import formatting
+
+    formatting.register(app)
+
+    @app.template_global()
+    def entry_url(external_id: str) -> str:
+        return url_for("entry.page", course_id=g.course.id, external_id=external_id) if "entry.page" in app.view_functions else "#"
 
     @app.context_processor
     def shell():

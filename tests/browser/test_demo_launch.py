@@ -18,16 +18,18 @@ def launch(page, live_server, person: str, course: str = "bio101"):
     page.wait_for_load_state("networkidle")
 
 
-def test_teacher_launches_into_the_course_overview(browser_page, live_server):
+def test_teacher_launches_into_the_gallery_and_sees_the_people(browser_page, live_server):
     page = browser_page
     launch(page, live_server, "teacher")
-    assert page.locator("h1").inner_text() == "Course overview"
+    assert page.locator("h1").inner_text() == "Media Gallery analytics"
     assert page.locator(".role-badge").inner_text() == "Teacher"
     assert page.locator(".course-title").inner_text() == "Introduction to Biology"
     nav = page.get_by_role("navigation", name="Media analytics sections")
     assert nav.get_by_role("link", name="Course settings").is_visible()
     assert nav.get_by_role("link", name="All courses").count() == 0
     assert "handoff=" not in page.url  # the single-use code is dropped from the address bar
+    nav.get_by_role("link", name="People").click()
+    expect(page.locator("h1")).to_have_text("People")
     assert page.get_by_role("row", name=re.compile("Ada Palmer")).is_visible()
     screenshot(page, "teacher-course-overview-1024")
     page.set_viewport_size({"width": 768, "height": 800})
@@ -90,7 +92,7 @@ def test_tool_works_inside_a_cross_site_course_frame(live_server, playwright, th
         page.goto(f"{platform_origin}/dev/")
         page.get_by_test_id("frame-teacher-bio101").click()
         tool = page.frame_locator("iframe[name=tool-frame]")
-        expect(tool.locator("h1")).to_have_text("Course overview")
+        expect(tool.locator("h1")).to_have_text("Media Gallery analytics")
         tool.get_by_role("link", name="Course settings").click()
         expect(tool.locator("h1")).to_have_text("Course settings")
         tool.get_by_label("Time zone for this course's dates").fill("America/Denver")

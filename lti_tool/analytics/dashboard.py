@@ -1,0 +1,175 @@
+"""The blocks of the analytics dashboards (course gallery, single entry, My Analytics).
+
+A page computes every block; an HTMX request computes only the block it swaps. Each block is a
+function of one Context, built once per request from the URL's filters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_tool.models import Play, PlayerLoad
+
+from . import reports
+from .filters import Filters, Period
+from .metrics import Scope, heatmap, person_heat
+
+TIMELINE_METRICS = {
+    "impressions": "Player impressions", "plays": "Plays", "unique_viewers": "Unique viewers",
+    "minutes_viewed": "Minutes viewed", "avg_drop_off": "Avg. drop-off", "avg_completion_rate": "Avg. completion rate",
+}
+PEOPLE_SORTS = ("plays", "name", "minutes_viewed", "avg_completion_rate", "total_completion_rate", "impressions",
+                "last_viewed_at")
+PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    scope: Scope
+    compare_scope: Scope | None
+    period: Period
+    timezone: str
+    filters: Filters
+    course_id: int | None = None
+    options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
+
+
+def data_as_of(session: Session, scope: Scope) -> datetime | None:
+    """When the newest fact in scope happened (so a page can say how fresh it is)."""
+    newest_play = session.scalar(select(func.max(Play.last_event_at)).where(*scope.where(Play, Play.started_at)))
+    newest_load = session.scalar(select(func.max(PlayerLoad.occurred_at)).where(
+        *scope.where(PlayerLoad, PlayerLoad.occurred_at)))
+    return max([t for t in (newest_play, newest_load) if t is not None], default=None)
+
+
+def highlights_block(ctx: Context):
+    return {"change": reports.highlights_with_change(ctx.session, ctx.scope, ctx.compare_scope),
+            "as_of": data_as_of(ctx.session, ctx.scope)}
+
+
+def context_block(ctx: Context):
+    return {"split": reports.context_split(ctx.session, ctx.scope)}
+
+
+def timeline_block(ctx: Context):
+    metric = ctx.options.get("metric") if ctx.options.get("metric") in TIMELINE_METRICS else "impressions"
+    points = reports.timeline(ctx.session, ctx.scope, ctx.period, ctx.timezone)
+    compare = (reports.timeline(ctx.session, ctx.compare_scope, ctx.period.compare, ctx.timezone)
+               if ctx.compare_scope is not None else None)
+    details = ctx.options.get("details") if ctx.options.get("details") in ("dates", "entries", "users") else None
+    rows = None
+    if details == "entries":
+        rows = reports.entries_table(ctx.session, ctx.scope)
+    elif details == "users":
+        rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id)
+    return {"metric": metric, "points": points, "compare": compare, "details": details, "rows": rows}
+
+
+def top_block(ctx: Context):
+    entries = reports.entries_table(ctx.session, ctx.scope)
+    people = [r for r in reports.people_engagement(ctx.session, ctx.scope) if r.engagement.plays]
+    return {"entries": [e for e in entries if e.plays][:10], "viewers": people[:10]}
+
+
+def insights_block(ctx: Context):
+    def top(dimension):
+        rows = [r for r in reports.breakdown(ctx.session, ctx.scope, dimension) if r.value and r.plays]
+        return rows[0] if rows else None
+    return {"domain": top("domain"), "country": top("country"), "device": top("device")}
+
+
+def funnel_block(ctx: Context):
+    return {"steps": reports.funnel(ctx.session, ctx.scope)}
+
+
+def locations_block(ctx: Context):
+    country, region = ctx.options.get("loc_country"), ctx.options.get("loc_region")
+    scope = ctx.scope
+    if country and region:
+        level, scope = "city", _narrow(scope, countries=(country,), regions=(region,))
+    elif country:
+        level, scope = "region", _narrow(scope, countries=(country,))
+    else:
+        level = "country"
+    return {"level": level, "country": country, "region": region,
+            "rows": reports.breakdown(ctx.session, scope, level)[:50]}
+
+
+def devices_block(ctx: Context):
+    return {"types": reports.breakdown(ctx.session, ctx.scope, "device"),
+            "os": reports.breakdown(ctx.session, ctx.scope, "os")[:10],
+            "browsers": reports.breakdown(ctx.session, ctx.scope, "browser")[:10]}
+
+
+def domains_block(ctx: Context):
+    domain = ctx.options.get("drill_domain")
+    if domain:
+        return {"domain": domain, "rows": reports.breakdown(ctx.session, _narrow(ctx.scope, domains=(domain,)), "url")[:100]}
+    return {"domain": None, "rows": reports.breakdown(ctx.session, ctx.scope, "domain")[:50]}
+
+
+def people_block(ctx: Context):
+    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id)
+    query = (ctx.options.get("q") or "").strip().lower()[:100]
+    if query:
+        rows = [r for r in rows if query in r.engagement.name.lower() or query in (r.engagement.email or "").lower()]
+    sort = ctx.options.get("sort") if ctx.options.get("sort") in PEOPLE_SORTS else "plays"
+    descending = ctx.options.get("dir") != "asc"
+    rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
+    if sort != "name":
+        rows.sort(key=lambda r: r.engagement.person_id is None)  # "Unknown" always last
+    pages = max(1, -(-len(rows) // PER_PAGE))
+    page = min(max(_int(ctx.options.get("page"), 1), 1), pages)
+    return {"rows": rows[(page - 1) * PER_PAGE: page * PER_PAGE], "total": len(rows), "page": page, "pages": pages,
+            "sort": sort, "dir": "desc" if descending else "asc", "q": query}
+
+
+def entry_heatmap_block(ctx: Context):
+    points = heatmap(ctx.session, ctx.scope)
+    person = _int(ctx.options.get("person"), None)
+    return {"points": points, "person": person,
+            "levels": person_heat(ctx.session, ctx.scope, person) if person else None}
+
+
+def filter_options(ctx: Context) -> dict:
+    """Choices for the filter bar: domains seen and tags of the entries in scope (ignoring those filters)."""
+    from lti_tool.models import MediaEntry
+
+    domains = [r.value for r in reports.breakdown(ctx.session, _narrow(ctx.scope, domains=()), "domain") if r.value][:100]
+    tags = set()
+    if ctx.scope.entry_ids:
+        for entry_tags in ctx.session.scalars(select(MediaEntry.tags).where(MediaEntry.id.in_(ctx.scope.entry_ids))):
+            tags.update(entry_tags or [])
+    return {"domains": domains, "tags": sorted(tags)}
+
+
+def _sort_key(row, sort: str):
+    value = getattr(row.engagement, sort)
+    if sort == "name":
+        return value.lower()
+    return (value is not None, value if value is not None else 0) if sort != "last_viewed_at" else (
+        value is not None, value.timestamp() if value else 0)
+
+
+def _int(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _narrow(scope: Scope, **dimensions) -> Scope:
+    from dataclasses import replace
+
+    return replace(scope, **dimensions)
+
+
+GALLERY_BLOCKS = {
+    "highlights": highlights_block, "context": context_block, "timeline": timeline_block, "top": top_block,
+    "insights": insights_block, "funnel": funnel_block, "locations": locations_block, "devices": devices_block,
+    "domains": domains_block, "people": people_block,
+}
