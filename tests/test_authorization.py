@@ -13,6 +13,9 @@ ROUTES = [
     ("GET", "/courses/{id}/", "course.view"),
     ("GET", "/courses/{id}/gallery/", "gallery"),
     ("GET", "/courses/{id}/my/", "my"),
+    ("GET", "/courses/{id}/my-analytics/", "my"),
+    # Entry pages check the entry too (tests/views/test_entry.py); an unknown entry is 404 for anyone.
+    ("GET", "/courses/{id}/entries/<path:external_id>/", "entry-lookup"),
     ("GET", "/courses/{id}/settings", "course.settings"),
     ("POST", "/courses/{id}/settings", "course.settings"),
     ("GET", "/courses/{id}/admin/courses", "tenant.courses"),
@@ -48,10 +51,10 @@ def _course_id(db, name, canvas):
 @pytest.mark.parametrize("method, path, capability", ROUTES)
 def test_level_matrix(lti, db, canvas, person, method, path, capability):
     token = session_token(lti.open(person).text)
-    url = path.format(id=_course_id(db, "course-a", canvas))
+    url = path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_unknown")
     response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
                                headers={"X-Session-Token": token})
-    expected = 200 if capability in ALLOWED[person] else 403
+    expected = 404 if capability == "entry-lookup" else (200 if capability in ALLOWED[person] else 403)
     assert response.status_code == expected, response.text[:500]
     if expected == 403:
         assert "You do not have access to this page" in response.text
@@ -60,7 +63,8 @@ def test_level_matrix(lti, db, canvas, person, method, path, capability):
 
 @pytest.mark.parametrize("method, path, capability", ROUTES)
 def test_no_session_is_401(client, db, method, path, capability):
-    response = client.open(path.format(id=1), method=method, data=FORM if method == "POST" else None)
+    response = client.open(path.format(id=1).replace("<path:external_id>", "1_x"), method=method,
+                           data=FORM if method == "POST" else None)
     assert response.status_code == 401
     assert "Your session has ended" in response.text
 
@@ -69,7 +73,7 @@ def test_no_session_is_401(client, db, method, path, capability):
 def test_session_of_another_course_is_403(lti, db, canvas, method, path, capability):
     lti.open("student", "course-a")  # course-a exists, with a student's data in it
     token = session_token(lti.open("teacher", "course-b").text)
-    url = path.format(id=_course_id(db, "course-a", canvas))
+    url = path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_x")
     response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
                                headers={"X-Session-Token": token})
     assert response.status_code == 403

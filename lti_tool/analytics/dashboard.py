@@ -113,7 +113,8 @@ def domains_block(ctx: Context):
 
 
 def people_block(ctx: Context):
-    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id)
+    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
+                                     enrolled_only=bool(ctx.options.get("_enrolled_only")))
     query = (ctx.options.get("q") or "").strip().lower()[:100]
     if query:
         rows = [r for r in rows if query in r.engagement.name.lower() or query in (r.engagement.email or "").lower()]
@@ -129,10 +130,20 @@ def people_block(ctx: Context):
 
 
 def entry_heatmap_block(ctx: Context):
+    """The entry's heatmap over its timeline, and one person's when `person` is chosen."""
     points = heatmap(ctx.session, ctx.scope)
     person = _int(ctx.options.get("person"), None)
-    return {"points": points, "person": person,
-            "levels": person_heat(ctx.session, ctx.scope, person) if person else None}
+    allowed = ctx.options.get("_people")  # the ids this viewer may see individually (None: everyone)
+    if person is not None and allowed is not None and person not in allowed:
+        person = None
+    name = None
+    if person:
+        from lti_tool.models import Person
+
+        found = ctx.session.get(Person, person)
+        name = found.display_name if found else None
+    return {"points": points, "person": person if name else None, "person_name": name,
+            "levels": person_heat(ctx.session, ctx.scope, person) if name else None}
 
 
 def filter_options(ctx: Context) -> dict:
@@ -167,6 +178,23 @@ def _narrow(scope: Scope, **dimensions) -> Scope:
 
     return replace(scope, **dimensions)
 
+
+def my_viewing_block(ctx: Context):
+    """A viewer's own viewing: what they watched, minutes and completion."""
+    return {"entries": [e for e in reports.entries_table(ctx.session, ctx.scope) if e.plays],
+            "totals": reports.highlights_with_change(ctx.session, ctx.scope, None).current}
+
+
+MY_BLOCKS = {
+    "highlights": highlights_block, "timeline": timeline_block, "top": top_block, "funnel": funnel_block,
+    "people": people_block, "locations": locations_block, "devices": devices_block, "domains": domains_block,
+}
+VIEWING_BLOCKS = {"viewing": my_viewing_block}
+
+ENTRY_BLOCKS = {
+    "highlights": highlights_block, "heatmap": entry_heatmap_block, "funnel": funnel_block,
+    "people": people_block, "locations": locations_block, "devices": devices_block, "domains": domains_block,
+}
 
 GALLERY_BLOCKS = {
     "highlights": highlights_block, "context": context_block, "timeline": timeline_block, "top": top_block,

@@ -30,6 +30,7 @@ class Scope:
     countries: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     cities: tuple[str, ...] = ()
+    person_ids: tuple[int, ...] = ()       # only these viewers' rows ("my viewing")
 
     def where(self, model, time_column):
         """SQL conditions selecting this scope's rows of Play or PlayerLoad."""
@@ -47,7 +48,7 @@ class Scope:
                                model.context_category_id != self.context_category_id))
         for column, values in ((model.domain, self.domains), (model.device_type, self.devices),
                                (model.country, self.countries), (model.region, self.regions),
-                               (model.city, self.cities)):
+                               (model.city, self.cities), (model.person_id, self.person_ids)):
             if values:
                 clauses.append(column.in_(values))
         return clauses

@@ -180,8 +180,13 @@ class EngagementRow:
     viewed: bool
 
 
-def people_engagement(session: Session, scope: Scope, course_id: int | None = None) -> list[EngagementRow]:
-    """Engagement per person; enrolled people of the course who watched nothing are listed as not viewed."""
+def people_engagement(session: Session, scope: Scope, course_id: int | None = None,
+                      enrolled_only: bool = False) -> list[EngagementRow]:
+    """Engagement per person; enrolled people of the course who watched nothing are listed as not viewed.
+
+    With enrolled_only (course staff looking at media that is also used elsewhere), people who are
+    not in the course are folded into one "Viewers outside this course" row: no names, only numbers.
+    """
     rows = per_person(session, scope)
     roles: dict[int, str] = {}
     if course_id is not None:
@@ -193,4 +198,19 @@ def people_engagement(session: Session, scope: Scope, course_id: int | None = No
         for pid, _label, person in enrolled:
             if pid not in seen:
                 rows.append(PersonEngagement(pid, person.display_name, person.email, 0, 0, 0.0, None, None, None))
+        if enrolled_only:
+            outside = [r for r in rows if r.person_id is not None and r.person_id not in roles]
+            rows = [r for r in rows if r.person_id is None or r.person_id in roles]
+            if outside:
+                rows.append(_folded(outside, "Viewers outside this course"))
     return [EngagementRow(r, roles.get(r.person_id), r.plays > 0 or r.impressions > 0) for r in rows]
+
+
+def _folded(rows: list[PersonEngagement], name: str) -> PersonEngagement:
+    plays = sum(r.plays for r in rows)
+    weighted = sum((r.avg_completion_rate or 0) * r.plays for r in rows)
+    return PersonEngagement(
+        person_id=-1, name=name, email=None, impressions=sum(r.impressions for r in rows), plays=plays,
+        minutes_viewed=round(sum(r.minutes_viewed for r in rows), 4),
+        avg_completion_rate=round(weighted / plays, 4) if plays else None, total_completion_rate=None,
+        last_viewed_at=max((r.last_viewed_at for r in rows if r.last_viewed_at), default=None))

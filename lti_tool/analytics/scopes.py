@@ -72,3 +72,10 @@ def in_course_gallery(session: Session, entry: MediaEntry, course: Course) -> bo
     gallery = gallery_of(session, course)
     return gallery is not None and session.scalar(select(CategoryEntry.id).where(
         CategoryEntry.category_id == gallery.id, CategoryEntry.entry_id == entry.id)) is not None
+
+
+def owns_any(session: Session, registration_id: int, person_id: int) -> bool:
+    coedits = select(EntryCoeditor.id).where(EntryCoeditor.person_id == person_id).limit(1)
+    owns = select(MediaEntry.id).where(MediaEntry.registration_id == registration_id,
+                                       MediaEntry.owner_person_id == person_id).limit(1)
+    return session.scalar(owns) is not None or session.scalar(coedits) is not None

@@ -140,7 +140,7 @@ def init_app(app) -> None:
     @app.before_request
     def _fresh_viewer():
         # Each request resolves its own viewer, even when an app context outlives one request.
-        for name in ("viewer", "course", "frame_hosts", "set_session_cookie"):
+        for name in ("viewer", "course", "frame_hosts", "set_session_cookie", "owns_media"):
             g.pop(name, None)
 
     @app.after_request

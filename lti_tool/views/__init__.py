@@ -6,12 +6,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, g, request, url_for
 
+from lti_tool.extensions import db
+
 
 # (endpoint, label, capability): the shell shows only what the viewer's level may open.
 NAVIGATION = (
     ("gallery.page", "Media Gallery", "gallery"),
     ("course.home", "People", "course.view"),
     ("my.viewing", "My viewing", "my"),
+    ("my.analytics", "My Analytics", "my"),
     ("course.settings", "Course settings", "course.settings"),
     ("admin.courses", "All courses", "tenant.courses"),
     ("admin.tool", "Tool settings", "tool.settings"),
@@ -41,15 +44,25 @@ def wants_fragment(target_id: str) -> bool:
             and headers.get("HX-Target") == target_id)
 
 
+def _owns_media(viewer) -> bool:
+    """My Analytics is offered to people who own or co-edit some media."""
+    from lti_tool.analytics.scopes import owns_any
+
+    if "owns_media" not in g:
+        g.owns_media = owns_any(db.session, viewer.session.registration_id, viewer.session.person_id)
+    return g.owns_media
+
+
 def register_views(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .assets import bp as assets_bp
     from .course import bp as course_bp
+    from .entry import bp as entry_bp
     from .gallery import bp as gallery_bp
     from .my import bp as my_bp
 
-    for bp in (assets_bp, course_bp, gallery_bp, my_bp, admin_bp, api_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, my_bp, admin_bp, api_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)
@@ -59,7 +72,7 @@ def register_views(app: Flask) -> None:
 
     @app.template_global()
     def entry_url(external_id: str) -> str:
-        return url_for("entry.page", course_id=g.course.id, external_id=external_id) if "entry.page" in app.view_functions else "#"
+        return url_for("entry.page", course_id=g.course.id, external_id=external_id)
 
     @app.context_processor
     def shell():
@@ -69,7 +82,8 @@ def register_views(app: Flask) -> None:
         course = g.get("course") or viewer.session.course
         items = [
             (label, url_for(endpoint, course_id=course.id), endpoint)
-            for endpoint, label, capability in NAVIGATION if viewer.can(capability)
+            for endpoint, label, capability in NAVIGATION
+            if viewer.can(capability) and (endpoint != "my.analytics" or _owns_media(viewer))
         ]
         # A course's own time zone setting wins over each person's Canvas time zone.
         timezone = course.timezone or viewer.session.timezone

@@ -20,7 +20,8 @@ def display_timezone() -> str:
     return (course.timezone if course is not None and course.timezone else None) or g.viewer.session.timezone
 
 
-def dashboard_context(make_scope, since: date | None, course_id: int | None = None) -> Context | None:
+def dashboard_context(make_scope, since: date | None, course_id: int | None = None,
+                      hidden_options: dict | None = None) -> Context | None:
     """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why)."""
     try:
         filters = filter_rules.parse(request.args)
@@ -30,8 +31,11 @@ def dashboard_context(make_scope, since: date | None, course_id: int | None = No
     tz = display_timezone()
     period = filter_rules.period(filters, tz, utcnow(), since=since)
     compare = make_scope(filters, period, True) if period.compare else None
+    # Options starting with "_" are the view's own (access decisions); the URL can never set them.
+    options = {k: v for k, v in request.args.items() if not k.startswith("_")}
+    options.update(hidden_options or {})
     return Context(db.session, make_scope(filters, period, False), compare, period, tz, filters, course_id,
-                   options=request.args.to_dict())
+                   options=options)
 
 
 def filter_error_page():
@@ -40,7 +44,7 @@ def filter_error_page():
 
 
 # Macro files the dashboard templates import at their top: a block rendered alone needs them too.
-MACRO_FILES = ("_partials/dashboard.html", "_partials/chart.html", "_partials/datetime.html")
+MACRO_FILES = ("_partials/dashboard.html",)
 
 
 def render_block(template_name: str, block_name: str, **context) -> str:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
 from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
 
 from . import bp
+from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -128,6 +130,100 @@ def document() -> dict:
                                       **_errors(400, 401, 403, 404, 415, 429)}},
                 "get": {"summary": "A category with its members", "security": bearer,
                         "responses": {"200": {"description": "The category"}, **_errors(401, 404)}}},
+            "/reports/{id}": _reports(),
+        },
+    }
+
+
+def _query(name: str, description: str, schema: dict, many: bool = False) -> dict:
+    if many:
+        schema = {"type": "array", "items": schema}
+    return {"name": name, "in": "query", "description": description, "schema": schema,
+            **({"style": "form", "explode": True} if many else {})}
+
+
+REPORT_PARAMETERS = {
+    "limit": _query("limit", "Rows per list (top-entries and breakdowns).",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
+    "q": _query("q", "Search people by name or email (case-insensitive).", {"type": "string", "maxLength": 100}),
+    "sort": _query("sort", "Column to sort people by; rows without a value come last.",
+                   {"enum": list(PEOPLE_SORTS), "default": "plays"}),
+    "dir": _query("dir", "Sort direction (default desc, asc for name).", {"enum": ["asc", "desc"]}),
+    "page": _query("page", "Page of people, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    "per_page": _query("per_page", f"People per page; more than {MAX_PER_PAGE} is a 400, not clamped.",
+                       {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50}),
+    "person": _query("person", "A person id: adds that person's level per percentile (0 not viewed, 1, 2, 3+).",
+                     {"type": "integer", "minimum": 1}),
+}
+
+
+def _reports() -> dict:
+    """GET /reports/{id}: one path, the report named by id; each report's subject and arguments listed."""
+    listing = "\n".join(
+        f"- `{name}` ({' or '.join(r.subjects)}): {r.summary}. Metrics: {', '.join(r.metrics)}."
+        + (f" Arguments: {', '.join(r.parameters)}." if r.parameters else "")
+        for name, r in REPORTS.items())
+    filters = [
+        _query("range", "Date range preset (local dates in tz); presets end yesterday unless today=1.",
+               {"enum": list(PRESETS), "default": "last30"}),
+        _query("from", "First day of range=custom.", {"type": "string", "format": "date"}),
+        _query("to", "Last day of range=custom (at most ten years after from).", {"type": "string", "format": "date"}),
+        _query("today", "1 to include today.", {"enum": ["1"]}),
+        _query("compare", "A compare period.", {"enum": list(COMPARES), "default": "none"}),
+        _query("granularity", "Timeline points per day or month (auto: days up to 92 days).",
+               {"enum": ["auto", "day", "month"], "default": "auto"}),
+        _query("context", "Plays inside the course gallery page or embedded elsewhere (course reports).",
+               {"enum": list(CONTEXTS), "default": "all"}),
+        _query("media_type", "Media types.", {"enum": list(MEDIA_TYPES)}, many=True),
+        _query("tag", "Entry tags (any of them).", {"type": "string"}, many=True),
+        _query("owner", "Entry owners (person ids).", {"type": "integer"}, many=True),
+        _query("country", "ISO country codes; one country drills the countries report to regions.",
+               {"type": "string"}, many=True),
+        _query("region", "Regions; with one country, one region drills the countries report to cities.",
+               {"type": "string"}, many=True),
+        _query("city", "Cities.", {"type": "string"}, many=True),
+        _query("domain", "Page domains (page-urls needs one).", {"type": "string"}, many=True),
+        _query("device", "Device types.", {"enum": list(DEVICES)}, many=True),
+    ]
+    return {
+        "parameters": [{"name": "id", "in": "path", "required": True, "description": "The report's name.",
+                        "schema": {"enum": list(REPORTS)}}],
+        "get": {
+            "summary": "A dashboard report as JSON, for a course's gallery (course=) or one entry (entry=)",
+            "description": "Exactly one subject: `course` (the tool's course id) or `entry` (an external entry id) "
+                           "of this token's registration. Filters are the dashboards' URL arguments (repeat an "
+                           f"argument for several values, at most {MAX_VALUES}); unknown arguments are ignored. "
+                           "Percents are 0-100 (completion rates), fractions 0-1 (drop-off, ratios, changes).\n\n"
+                           + listing,
+            "security": [{"bearer": []}],
+            "parameters": [
+                _query("course", "The tool's course id: the course gallery's reports.", {"type": "integer"}),
+                _query("entry", "An external entry id, e.g. 1_abc123: the entry's reports.",
+                       {"type": "string", "maxLength": 255}),
+                _query("tz", "IANA time zone of the local days (default: the course's, else the registration's).",
+                       {"type": "string", "examples": ["America/Chicago"]}),
+                *filters, *REPORT_PARAMETERS.values(),
+            ],
+            "responses": {
+                "200": {"description": "The report", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["report", "subject", "filters", "period", "metrics", "data"],
+                    "properties": {
+                        "report": {"enum": list(REPORTS)},
+                        "subject": {"type": "object", "description": "type course (id, title, label, timezone) or "
+                                                                     "entry (id, name, media_type, duration)"},
+                        "filters": {"type": "object",
+                                    "description": "The filters as URL arguments, defaults left out."},
+                        "period": {"type": "object", "properties": {
+                            "first_day": {"type": "string", "format": "date"},
+                            "last_day": {"type": "string", "format": "date"},
+                            "timezone": {"type": "string"}, "granularity": {"enum": ["day", "month"]},
+                            "compare": {"type": ["object", "null"]}}},
+                        "metrics": {"type": "object", "description": "label and definition of each metric in data",
+                                    "additionalProperties": {"type": "object", "properties": {
+                                        "label": {"type": "string"}, "definition": {"type": "string"}}}},
+                        "data": {"description": "The report's data (see the list above)."}}}}}},
+                **_errors(400, 401, 403, 404, 429),
+            },
         },
     }
 

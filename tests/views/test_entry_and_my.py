@@ -1,0 +1,89 @@
+"""Single media analytics, My Analytics and My viewing: who sees what, and the numbers."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.ingest.pipeline import accept
+from lti_tool.ingest.schema import native_event
+from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Person
+
+from ..conftest import session_token
+from ..ingest.dataset import EVENTS, P1
+
+OCT = "range=custom&from=2026-10-01&to=2026-10-10"
+
+
+@pytest.fixture
+def world(lti, db, registration, canvas):
+    """Course A with the data set's entry 1_e1 in its gallery, and a second entry 1_other outside it."""
+    teacher = session_token(lti.open("teacher").text)
+    student = session_token(lti.open("student").text)
+    course = db.session.scalar(select(Course))
+    other = [dict(e, id="o-" + e["id"], entry_id="1_other") for e in EVENTS[:3]]
+    accept(registration.id, [native_event(e) for e in EVENTS + other], "native")
+    gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
+    e1 = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
+    db.session.add(CategoryEntry(category_id=gallery.id, entry_id=e1.id))
+    db.session.commit()
+    return {"teacher": teacher, "student": student, "course": course, "e1": e1, "lti": lti, "db": db, "canvas": canvas}
+
+
+def get(world, who, path, **headers):
+    return world["lti"].client.get(f"/courses/{world['course'].id}{path}",
+                                   headers={"X-Session-Token": world[who], **headers})
+
+
+def card(html, label):
+    return re.search(rf">{re.escape(label)}</span></span><span class=\"card-value\">([^<]+)<", html).group(1)
+
+
+def test_staff_see_a_gallery_entry_with_outsiders_folded(world):
+    html = get(world, "teacher", f"/entries/1_e1/?{OCT}").text
+    assert card(html, "Plays") == "4" and card(html, "Player impressions") == "6"
+    assert "Where viewers watched" in html and "<svg" in html
+    assert "Viewers outside this course" in html and "Person-One" not in html
+    p1 = world["db"].session.scalar(select(Person).where(Person.subject == P1[4:]))
+    forced = get(world, "teacher", f"/entries/1_e1/?{OCT}&person={p1.id}",
+                 **{"HX-Request": "true", "HX-Target": "heatmap"}).text
+    assert forced.lstrip().startswith('<section id="heatmap"') and "how often each part was watched" not in forced
+
+
+def test_staff_cannot_open_media_outside_their_gallery(world):
+    assert get(world, "teacher", "/entries/1_other/").status_code == 403
+    assert get(world, "teacher", "/entries/1_nothing/").status_code == 404
+
+
+def test_an_owner_who_is_a_student_sees_everything_of_their_own_media(world):
+    db, canvas = world["db"], world["canvas"]
+    student = db.session.scalar(select(Person).where(Person.subject == canvas.sub("student")))
+    world["e1"].owner_person_id = student.id
+    db.session.commit()
+    p1 = db.session.scalar(select(Person).where(Person.subject == P1[4:]))
+    html = get(world, "student", f"/entries/1_e1/?{OCT}").text
+    assert card(html, "Plays") == "4"
+    assert "Viewers outside this course" not in html
+    heat = get(world, "student", f"/entries/1_e1/?{OCT}&person={p1.id}", **{"HX-Request": "true", "HX-Target": "heatmap"}).text
+    assert "how often each part was watched" in heat and "Viewed twice" in heat
+    mine = get(world, "student", f"/my-analytics/?{OCT}").text
+    assert card(mine, "Plays") == "4" and "1_other" not in mine  # only their own entries
+    assert get(world, "student", "/entries/1_other/").status_code == 403
+    assert get(world, "student", "/gallery/").status_code == 403
+
+
+def test_my_analytics_without_media(world):
+    html = get(world, "teacher", "/my-analytics/").text
+    assert "You don't own or co-edit any media yet" in html
+
+
+def test_my_viewing_shows_only_the_viewers_own_plays(world):
+    db, canvas = world["db"], world["canvas"]
+    mine = [dict(e, id="s-" + e["id"], play_id="S", user=f"sub:{canvas.sub('student')}") for e in EVENTS[1:3]]
+    accept(world["course"].registration_id, [native_event(e) for e in mine], "native")
+    html = get(world, "student", f"/my/?{OCT}").text
+    assert card(html, "Plays") == "1" and card(html, "Minutes viewed") == "0.8 min"  # 50 s
+    assert "Person One" not in html and "Unknown" not in html
+    nothing = get(world, "teacher", f"/my/?{OCT}").text
+    assert "No viewing recorded for you in this period" in nothing
