@@ -61,12 +61,39 @@ def timeline_block(ctx: Context):
     compare = (reports.timeline(ctx.session, ctx.compare_scope, ctx.period.compare, ctx.timezone)
                if ctx.compare_scope is not None else None)
     details = ctx.options.get("details") if ctx.options.get("details") in ("dates", "entries", "users") else None
-    rows = None
-    if details == "entries":
+    rows = []
+    if details == "dates":
+        rows = list(reversed(points))
+    elif details == "entries":
         rows = reports.entries_table(ctx.session, ctx.scope)
     elif details == "users":
-        rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id)
-    return {"metric": metric, "points": points, "compare": compare, "details": details, "rows": rows}
+        rows = [r.engagement for r in reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
+                                                                  enrolled_only=bool(ctx.options.get("_enrolled_only")))]
+    table = _sorted_page(rows, ctx.options, prefix="d", default=None) if details else None
+    return {"metric": metric, "points": points, "compare": compare, "details": details, "table": table}
+
+
+def _sorted_page(rows: list, options: dict, prefix: str, default: str | None) -> dict:
+    """Sort rows by the attribute `<prefix>sort` names (if the rows have it) and cut page `<prefix>page`."""
+    sort = options.get(f"{prefix}sort")
+    descending = options.get(f"{prefix}dir") != "asc"
+    if rows and sort and hasattr(rows[0], sort):
+        rows = sorted(rows, key=lambda r: (getattr(r, sort) is not None, _comparable(getattr(r, sort))),
+                      reverse=descending)
+    pages = max(1, -(-len(rows) // PER_PAGE))
+    page = min(max(_int(options.get(f"{prefix}page"), 1), 1), pages)
+    return {"rows": rows[(page - 1) * PER_PAGE: page * PER_PAGE], "page": page, "pages": pages, "total": len(rows),
+            "sort": sort, "dir": "desc" if descending else "asc"}
+
+
+def _comparable(value):
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
 
 
 def top_block(ctx: Context):
@@ -150,12 +177,19 @@ def filter_options(ctx: Context) -> dict:
     """Choices for the filter bar: domains seen and tags of the entries in scope (ignoring those filters)."""
     from lti_tool.models import MediaEntry
 
+    from lti_tool.models import Person
+
     domains = [r.value for r in reports.breakdown(ctx.session, _narrow(ctx.scope, domains=()), "domain") if r.value][:100]
-    tags = set()
+    tags, owner_ids = set(), set()
     if ctx.scope.entry_ids:
-        for entry_tags in ctx.session.scalars(select(MediaEntry.tags).where(MediaEntry.id.in_(ctx.scope.entry_ids))):
+        for entry_tags, owner in ctx.session.execute(select(MediaEntry.tags, MediaEntry.owner_person_id)
+                                                     .where(MediaEntry.id.in_(ctx.scope.entry_ids))):
             tags.update(entry_tags or [])
-    return {"domains": domains, "tags": sorted(tags)}
+            if owner:
+                owner_ids.add(owner)
+    owners = sorted(((p.id, p.display_name) for p in ctx.session.scalars(select(Person).where(Person.id.in_(owner_ids)))),
+                    key=lambda o: o[1].lower()) if owner_ids else []
+    return {"domains": domains, "tags": sorted(tags), "owners": owners}
 
 
 def _sort_key(row, sort: str):

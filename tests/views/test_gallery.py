@@ -134,3 +134,15 @@ def test_staff_of_another_course_see_nothing(lti, db, gallery):
     token = session_token(lti.open("teacher", "course-b").text)
     response = lti.client.get(f"/courses/{gallery.course.id}/gallery/", headers={"X-Session-Token": token})
     assert response.status_code == 403 and "Player impressions" not in response.text
+
+
+def test_details_tables_sort_and_page(gallery):
+    block = gallery(OCTOBER + "&details=entries", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    assert "By entry" in block and "1_e1" in block
+    dates = gallery(OCTOBER + "&details=dates&dsort=plays&ddir=desc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    rows = re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', dates.split("<caption>By date</caption>")[1])
+    assert rows[0] == "2026-10-05" and len(rows) == 10
+    ascending = gallery(OCTOBER + "&details=dates&dsort=bucket&ddir=asc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    assert re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', ascending.split("<caption>By date</caption>")[1])[0] == "2026-10-01"
+    users = gallery(OCTOBER + "&details=users&dsort=name&ddir=asc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    assert "By user" in users

@@ -1,0 +1,130 @@
+"""Dashboard benchmark on PostgreSQL: the course Media Gallery page and each of its HTMX blocks.
+
+    .venv/bin/python bench/dashboard.py [--events 1000000] [--requests 30]
+
+A course of the demo holds about --events player events (`flask demo seed`); the teacher launches
+through the dev platform (a real LTI launch), then every request is timed warm, in-process through
+the Flask test client (no network, no gunicorn): p50 and p95 per page and block, in milliseconds.
+DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/bench_dashboard) names a database
+of its own, created and migrated when missing and seeded once (later runs reuse the data).
+Prints figures; asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from html import unescape
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_dashboard"
+BASE = "http://127.0.0.1:5000"
+BLOCKS = ("highlights", "context", "timeline", "top", "insights", "funnel", "locations", "devices", "domains", "people")
+
+
+def ensure_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}).first():
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    engine.dispose()
+
+
+def build_app(url: str, events: int):
+    from flask_migrate import upgrade
+
+    from lti_tool import MIGRATIONS_DIR, create_app
+
+    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None,
+                      "SECRET_KEY": "bench", "KEY_ENCRYPTION_SECRET": "bench-keys"})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "setup", "--base-url", BASE])
+    started = time.monotonic()
+    result = runner.invoke(args=["demo", "seed", "--events", str(events), "--if-empty"])
+    print(result.output.strip())
+    print(f"seeding took {time.monotonic() - started:.1f} s (0 when the data was already there)")
+    return app
+
+
+def fields(html: str) -> tuple[str, dict]:
+    action = unescape(re.search(r'<form method="post" action="([^"]+)"', html).group(1))
+    return action, {k: unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', html)}
+
+
+def launch_teacher(app):
+    """A real launch through the dev platform; returns (client, session token, gallery path)."""
+    client = app.test_client()
+    _action, data = fields(client.post(f"{BASE}/dev/start", data={"person": "teacher", "course": "bio101"}).text)
+    login = client.post(f"{BASE}/lti/login", data=data)
+    _action, data = fields(client.get(login.location).text)
+    launch = client.post(f"{BASE}/lti/launch", data=data)
+    page = client.get(BASE + launch.location)
+    token = re.search(r'"X-Session-Token": "([^"]+)"', unescape(page.text)).group(1)
+    return client, token, BASE + launch.location.split("?")[0]
+
+
+def timed(client, url: str, headers: dict, requests: int) -> list[float]:
+    for _ in range(3):  # warm
+        assert client.get(url, headers=headers).status_code == 200
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(url, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return times
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=30)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    if "bench" not in url.rsplit("/", 1)[-1]:
+        sys.exit("DATABASE_URL must name a database whose name contains 'bench'")
+    ensure_database(url)
+    app = build_app(url, args.events)
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from lti_tool.extensions import db
+        from lti_tool.models import Play, PlayerEvent
+
+        counts = (db.session.scalar(select(func.count(PlayerEvent.id))), db.session.scalar(select(func.count(Play.id))))
+    client, token, gallery = launch_teacher(app)
+    auth = {"X-Session-Token": token}
+    rows = []
+    for label, query in (("full page, last 30 days", ""), ("full page, last 12 months", "?range=last12m"),
+                         ("full page, since creation", "?range=creation")):
+        rows.append((label, timed(client, gallery + query, auth, args.requests)))
+    for block in BLOCKS:
+        headers = {**auth, "HX-Request": "true", "HX-Target": block}
+        rows.append((f"block {block} (12 months)", timed(client, gallery + "?range=last12m", headers, args.requests)))
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"data: {counts[0]:,} player events, {counts[1]:,} plays in the demo registration\n")
+    print(f"{'request':36} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    for label, times in rows:
+        print(f"{label:36} {percentile(times, 50):8.1f} {percentile(times, 95):8.1f} {statistics.mean(times):8.1f}")
+
+
+if __name__ == "__main__":
+    main()
