@@ -12,6 +12,8 @@ export APP_ENV=dev FLASK_APP=wsgi.py
 unset DATABASE_URL REDIS_URL
 "$VENV/bin/flask" db upgrade >/dev/null 2>&1 || "$VENV/bin/flask" db upgrade
 "$VENV/bin/flask" demo setup --base-url "$BASE"
+# A semester of demo viewing on the first start only (about a minute); later starts keep the data.
+"$VENV/bin/flask" demo seed --if-empty
 
 cat <<MSG
 

@@ -49,6 +49,9 @@ def live_server():
     with LoopbackServer(app) as server:
         result = app.test_cli_runner().invoke(args=["demo", "setup", "--base-url", server.url])
         assert result.exit_code == 0, result.output
+        # A small semester of viewing ending yesterday, so the default "last 30 days" has data.
+        result = app.test_cli_runner().invoke(args=["demo", "seed", "--events", "6000"])
+        assert result.exit_code == 0, result.output
         yield server
     with app.app_context():
         _db.engine.dispose()
