@@ -95,11 +95,17 @@ def resolve_categories(registration_id: int, external_ids: set[str]) -> dict[str
     return dict(rows.all())
 
 
-def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None) -> dict:
-    page = page_info(event.page_url)
-    device = device_info(event.user_agent)
-    # The IP is used here and nowhere else; a location the feed already knows wins.
-    where = Location(*event.location) if event.location else locate(event.ip, city_db)
+def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None, memo: dict) -> dict:
+    """Where and on what, from the event's page URL, user agent and IP (each looked up once per batch:
+    a player sends the same ones with every event)."""
+    page = memo.get(("page", event.page_url)) or memo.setdefault(("page", event.page_url), page_info(event.page_url))
+    device = memo.get(("ua", event.user_agent)) or memo.setdefault(("ua", event.user_agent), device_info(event.user_agent))
+    # The IP is used here and nowhere else (the memo lives for this call only); a location the
+    # feed already knows wins.
+    if event.location:
+        where = Location(*event.location)
+    else:
+        where = memo.get(("ip", event.ip)) or memo.setdefault(("ip", event.ip), locate(event.ip, city_db))
     return {
         "playback_type": event.playback_type,
         "context_category_id": categories.get(event.playback_context) if event.playback_context else None,
@@ -122,7 +128,7 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     categories = resolve_categories(registration_id, {e.playback_context for e in events if e.playback_context})
     persons = people.resolve(registration_id, {e.user for e in events if e.user})
 
-    rows, seen = [], set()
+    rows, seen, memo = [], set(), {}
     for event in events:
         if event.key in seen:
             result.duplicates += 1
@@ -137,14 +143,10 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
             "seq": event.seq, "position": event.position, "seconds_viewed": event.seconds_viewed,
             "segments": [list(s) for s in event.segments] or None, "seek_to": event.seek_to,
             "extra": event.extra or None,
-            **_dimensions(event, categories, city_db),
+            **_dimensions(event, categories, city_db, memo),
         })
-    inserted: list[dict] = []
-    for chunk in _chunks(rows):
-        statement = _insert(PlayerEvent).values(chunk).on_conflict_do_nothing(
-            index_elements=["registration_id", "event_key"]).returning(PlayerEvent.event_key)
-        keys = set(db.session.scalars(statement))
-        inserted.extend(row for row in chunk if row["event_key"] in keys)
+    keys = _insert_events(rows)
+    inserted = [row for row in rows if row["event_key"] in keys]
     result.accepted = len(inserted)
     result.duplicates += len(rows) - len(inserted)
     result.play_keys = {row["play_key"] for row in inserted if row["play_key"]}
@@ -156,6 +158,50 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     if commit:
         db.session.commit()
     return result
+
+
+COPY_THRESHOLD = 200
+
+
+def _insert_events(rows: list[dict]) -> set[str]:
+    """Insert event rows, skipping keys already stored; return the keys that were new.
+
+    Large batches on PostgreSQL go through COPY into a temporary table and one INSERT … SELECT …
+    ON CONFLICT DO NOTHING RETURNING: parsing one big multi-row INSERT costs more than the rows.
+    """
+    if not rows:
+        return set()
+    if len(rows) < COPY_THRESHOLD or db.session.get_bind().dialect.name != "postgresql":
+        statement = _insert(PlayerEvent).on_conflict_do_nothing(
+            index_elements=["registration_id", "event_key"]).returning(PlayerEvent.event_key)
+        return set(db.session.scalars(statement, rows))
+    from psycopg.types.json import Jsonb
+
+    columns = [c.name for c in PlayerEvent.__table__.columns if c.name != "id"]
+    json_columns = {"segments", "extra"}
+    listed = ", ".join(f'"{c}"' for c in columns)
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming_event AS SELECT {listed} FROM player_event WITH NO DATA")
+        cursor.execute("TRUNCATE incoming_event")
+        with cursor.copy(f"COPY incoming_event ({listed}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row[c], c in json_columns, Jsonb) for c in columns])
+        cursor.execute(f"INSERT INTO player_event ({listed}) SELECT {listed} FROM incoming_event "
+                       "ON CONFLICT (registration_id, event_key) DO NOTHING RETURNING event_key")
+        keys = {key for (key,) in cursor.fetchall()}
+        cursor.execute("TRUNCATE incoming_event")
+    return keys
+
+
+def _copy_value(value, is_json: bool, jsonb):
+    if value is None:
+        return None
+    if is_json:
+        return jsonb(value)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None)  # columns hold naive UTC
+    return value
 
 
 DIMENSION_COLUMNS = ("playback_type", "context_category_id", "url", "domain", "device_type", "os", "browser",

@@ -180,3 +180,17 @@ def test_a_location_the_feed_knows_is_kept(client, db, auth):
     assert (row.country, row.region, row.city) == ("US", "Minnesota", "Minneapolis")
     bad = dict(EVENTS[0], id="loc2", location={"country": "USA"})
     assert post(client, auth, {"version": 1, "events": [bad]}).status_code == 400
+
+
+def test_large_batches_are_exactly_once_too(client, db, auth):
+    """Batches above the COPY threshold take the bulk path: the same answers as small ones."""
+    from lti_tool.ingest.pipeline import COPY_THRESHOLD
+
+    many = [dict(EVENTS[0], id=f"bulk{n}", load_id=f"bulk-load{n}") for n in range(COPY_THRESHOLD + 50)]
+    assert post(client, auth, {"version": 1, "events": many}).get_json()["accepted"] == len(many)
+    mixed = many[:100] + [dict(EVENTS[0], id=f"new{n}", load_id=f"new-load{n}") for n in range(COPY_THRESHOLD)]
+    assert post(client, auth, {"version": 1, "events": mixed}).get_json() == {
+        "accepted": COPY_THRESHOLD, "duplicates": 100, "ignored": 0}
+    row = db.session.scalar(select(PlayerEvent).where(PlayerEvent.event_key == "native:bulk7"))
+    assert row.occurred_at.isoformat() == "2026-10-05T10:00:00+00:00" and row.domain == "canvas.umn.edu"
+    assert db.session.scalar(select(func.count(PlayerLoad.id))) == len(many) + COPY_THRESHOLD
