@@ -132,8 +132,9 @@ def upsert_category(registration_id: int, external_id: str, body) -> tuple[Categ
     from .pipeline import resolve_entries
     from .schema import IncomingEvent
 
-    placeholders = [IncomingEvent(key="", type="impression", occurred_at=None, entry=m) for m in dict.fromkeys(members)]
-    entries = resolve_entries(registration_id, placeholders)
+    # resolve_entries takes events; only their entry ids matter here.
+    member_refs = [IncomingEvent(key="", type="impression", occurred_at=None, entry=m) for m in dict.fromkeys(members)]
+    entries = resolve_entries(registration_id, member_refs)
     db.session.execute(delete(CategoryEntry).where(CategoryEntry.category_id == category.id))
     for position, member in enumerate(dict.fromkeys(members)):
         db.session.add(CategoryEntry(category_id=category.id, entry_id=entries[member].id, position=position))

@@ -16,8 +16,8 @@ UNRESOLVED = "unresolved:"
 def resolve(registration_id: int, refs: set[str]) -> dict[str, int]:
     """Person ids for references "kind:value"; unknown people are created so no event is lost.
 
-    A person known only by an alias gets a placeholder subject; their first launch merges them
-    into the launching person (see `merge_placeholder`).
+    A person known only by an alias gets a stand-in subject; their first launch merges them
+    into the launching person (see `merge_stand_in`).
     """
     found: dict[str, int] = {}
     subs = {ref[4:] for ref in refs if ref.startswith("sub:")}
@@ -72,10 +72,10 @@ def _create(registration_id: int, refs: list[str]) -> dict[str, int]:
     return {ref: ids[subject] for ref, subject in subjects.items()}
 
 
-def merge_placeholder(placeholder: Person, person: Person) -> None:
-    """Move a placeholder person's viewing to the person who turned out to be them, then drop it."""
+def merge_stand_in(stand_in: Person, person: Person) -> None:
+    """Move a stand-in person's viewing to the person who turned out to be them, then drop it."""
     for model in (PlayerEvent, Play, PlayerLoad):
-        db.session.execute(update(model).where(model.person_id == placeholder.id).values(person_id=person.id))
-    db.session.execute(update(PersonAlias).where(PersonAlias.person_id == placeholder.id)
+        db.session.execute(update(model).where(model.person_id == stand_in.id).values(person_id=person.id))
+    db.session.execute(update(PersonAlias).where(PersonAlias.person_id == stand_in.id)
                        .values(person_id=person.id))
-    db.session.delete(placeholder)
+    db.session.delete(stand_in)

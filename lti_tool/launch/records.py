@@ -7,7 +7,7 @@ from lti_tool.extensions import db
 from lti_tool.models import Category, Course, Enrollment, Person, PersonAlias, Registration
 from lti_tool.models.types import utcnow
 
-from lti_tool.ingest.people import UNRESOLVED, merge_placeholder
+from lti_tool.ingest.people import UNRESOLVED, merge_stand_in
 
 from .roles import Decision
 
@@ -100,7 +100,7 @@ def _record_aliases(registration: Registration, person: Person, claims: dict, cu
             previous = db.session.get(Person, alias.person_id)
             if previous is not None and previous.subject.startswith(UNRESOLVED):
                 # Events arrived under this alias before the person first launched: they are this person's.
-                merge_placeholder(previous, person)
+                merge_stand_in(previous, person)
                 db.session.flush()
             else:
                 alias.person_id = person.id

@@ -118,8 +118,8 @@ def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, lt
     login = "student@test.edu"  # the login id Canvas sends for the `student` of the test platform
     events = [dict(e, user=f"login:{login}") for e in EVENTS if e.get("user")]
     client.post("/api/v1/events", json={"version": 1, "events": events}, headers=auth)
-    placeholder = db.session.scalar(select(Person).where(Person.subject == f"unresolved:login:{login}"))
-    assert placeholder is not None
+    stand_in = db.session.scalar(select(Person).where(Person.subject == f"unresolved:login:{login}"))
+    assert stand_in is not None
     lti.open("student")
     db.session.expire_all()
     student = db.session.scalar(select(Person).where(Person.subject == canvas.sub("student")))
