@@ -36,6 +36,14 @@ class Context:
     filters: Filters
     course_id: int | None = None
     options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
+    cache: dict = field(default_factory=dict, compare=False)  # results blocks of one request share
+
+    def breakdown(self, scope: Scope, dimension: str):
+        """reports.breakdown, computed once per request for the same scope and dimension."""
+        key = ("breakdown", scope, dimension)
+        if key not in self.cache:
+            self.cache[key] = reports.breakdown(self.session, scope, dimension)
+        return self.cache[key]
 
 
 def data_as_of(session: Session, scope: Scope) -> datetime | None:
@@ -98,13 +106,12 @@ def _comparable(value):
 
 def top_block(ctx: Context):
     entries = reports.entries_table(ctx.session, ctx.scope)
-    people = [r for r in reports.people_engagement(ctx.session, ctx.scope) if r.engagement.plays]
-    return {"entries": [e for e in entries if e.plays][:10], "viewers": people[:10]}
+    return {"entries": [e for e in entries if e.plays][:10], "viewers": reports.top_viewers(ctx.session, ctx.scope)}
 
 
 def insights_block(ctx: Context):
     def top(dimension):
-        rows = [r for r in reports.breakdown(ctx.session, ctx.scope, dimension) if r.value and r.plays]
+        rows = [r for r in ctx.breakdown(ctx.scope, dimension) if r.value and r.plays]
         return rows[0] if rows else None
     return {"domain": top("domain"), "country": top("country"), "device": top("device")}
 
@@ -123,20 +130,20 @@ def locations_block(ctx: Context):
     else:
         level = "country"
     return {"level": level, "country": country, "region": region,
-            "rows": reports.breakdown(ctx.session, scope, level)[:50]}
+            "rows": ctx.breakdown(scope, level)[:50]}
 
 
 def devices_block(ctx: Context):
-    return {"types": reports.breakdown(ctx.session, ctx.scope, "device"),
-            "os": reports.breakdown(ctx.session, ctx.scope, "os")[:10],
-            "browsers": reports.breakdown(ctx.session, ctx.scope, "browser")[:10]}
+    return {"types": ctx.breakdown(ctx.scope, "device"),
+            "os": ctx.breakdown(ctx.scope, "os")[:10],
+            "browsers": ctx.breakdown(ctx.scope, "browser")[:10]}
 
 
 def domains_block(ctx: Context):
     domain = ctx.options.get("drill_domain")
     if domain:
-        return {"domain": domain, "rows": reports.breakdown(ctx.session, _narrow(ctx.scope, domains=(domain,)), "url")[:100]}
-    return {"domain": None, "rows": reports.breakdown(ctx.session, ctx.scope, "domain")[:50]}
+        return {"domain": domain, "rows": ctx.breakdown(_narrow(ctx.scope, domains=(domain,)), "url")[:100]}
+    return {"domain": None, "rows": ctx.breakdown(ctx.scope, "domain")[:50]}
 
 
 def people_block(ctx: Context):
@@ -179,7 +186,7 @@ def filter_options(ctx: Context) -> dict:
 
     from lti_tool.models import Person
 
-    domains = [r.value for r in reports.breakdown(ctx.session, _narrow(ctx.scope, domains=()), "domain") if r.value][:100]
+    domains = [r.value for r in ctx.breakdown(_narrow(ctx.scope, domains=()), "domain") if r.value][:100]
     tags, owner_ids = set(), set()
     if ctx.scope.entry_ids:
         for entry_tags, owner in ctx.session.execute(select(MediaEntry.tags, MediaEntry.owner_person_id)

@@ -54,8 +54,10 @@ def total_completion_rate(bitsets: list[str | None]) -> float | None:
     known = [b for b in bitsets if b]
     if not known:
         return None
-    covered = sum(1 for i in range(101) if any(b[i] == "1" for b in known))
-    return float(min(covered, 100))
+    mask = 0
+    for bits in known:
+        mask |= int(bits, 2)
+    return float(min(mask.bit_count(), 100))
 
 
 def engagement_ranking(plays: int, max_plays: int, viewers: int, max_viewers: int,

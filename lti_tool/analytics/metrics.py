@@ -114,15 +114,14 @@ def per_person(session: Session, scope: Scope) -> list[PersonEngagement]:
     load_rows = dict(session.execute(
         select(PlayerLoad.person_id, func.count(PlayerLoad.id))
         .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(PlayerLoad.person_id)).all())
-    coverage = _coverage_by_person_entry(session, scope)
+    coverage = _completion_by_person(session, scope)
     stats = {pid: (n, s, p, last) for pid, n, s, p, last in play_rows}
     ids = set(stats) | set(load_rows)
     names = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([i for i in ids if i])))}
     rows = []
     for pid in ids:
         n, seconds, percentiles, last = stats.get(pid, (0, 0.0, 0, None))
-        per_entry = [d.total_completion_rate(bits) for (person, _entry), bits in coverage.items() if person == pid]
-        per_entry = [v for v in per_entry if v is not None]
+        per_entry = coverage.get(pid, [])
         person = names.get(pid)
         rows.append(PersonEngagement(
             person_id=pid, name=person.display_name if person else "Unknown", email=person.email if person else None,
@@ -133,12 +132,17 @@ def per_person(session: Session, scope: Scope) -> list[PersonEngagement]:
     return sorted(rows, key=lambda r: (r.person_id is None, -r.plays, r.name.lower()))
 
 
-def _coverage_by_person_entry(session: Session, scope: Scope) -> dict[tuple, list[str | None]]:
-    coverage: dict[tuple, list[str | None]] = {}
+def _completion_by_person(session: Session, scope: Scope) -> dict[int | None, list[float]]:
+    """Each person's total completion rate (percent 0-100) of every entry they played."""
+    covered: dict[tuple, int] = {}
     for person_id, entry_id, bits in session.execute(
-            select(Play.person_id, Play.entry_id, Play.percentiles).where(*scope.where(Play, Play.started_at))):
-        coverage.setdefault((person_id, entry_id), []).append(bits)
-    return coverage
+            select(Play.person_id, Play.entry_id, Play.percentiles).where(*scope.where(Play, Play.started_at),
+                                                                         Play.percentiles.isnot(None))):
+        covered[(person_id, entry_id)] = covered.get((person_id, entry_id), 0) | int(bits, 2)
+    by_person: dict[int | None, list[float]] = {}
+    for (person_id, _entry), mask in covered.items():
+        by_person.setdefault(person_id, []).append(float(min(mask.bit_count(), 100)))
+    return by_person
 
 
 @dataclass(frozen=True)

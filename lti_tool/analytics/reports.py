@@ -106,6 +106,23 @@ def entries_table(session: Session, scope: Scope) -> list[EntryRow]:
 
 
 @dataclass(frozen=True)
+class ViewerRow:
+    person_id: int
+    name: str
+    plays: int
+
+
+def top_viewers(session: Session, scope: Scope, limit: int = 10) -> list[ViewerRow]:
+    """Signed-in viewers with the most plays."""
+    rows = session.execute(
+        select(Play.person_id, func.count(Play.id).label("plays")).where(*scope.where(Play, Play.started_at),
+                                                                         Play.person_id.isnot(None))
+        .group_by(Play.person_id).order_by(func.count(Play.id).desc(), Play.person_id).limit(limit)).all()
+    names = {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_([r[0] for r in rows])))}
+    return [ViewerRow(pid, names.get(pid, "Unknown"), n) for pid, n in rows]
+
+
+@dataclass(frozen=True)
 class FunnelStep:
     label: str
     count: int
