@@ -48,6 +48,8 @@ class BaseConfig:
     # The JSON API: largest request body, and requests per minute per ingest token.
     INGEST_MAX_BYTES = 8 * 1024 * 1024
     INGEST_RATE_LIMIT_PER_MINUTE = 1200
+    # Kava beacons queued in Redis and stored by `flask ingest drain` (needs REDIS_URL).
+    BEACON_QUEUE = False
     PROXY_FIX = False
     TESTING = False
     # Path to a MaxMind GeoIP2/GeoLite2-City .mmdb file; without one, locations are country-only.
@@ -98,6 +100,7 @@ class ProdConfig(BaseConfig):
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = _env("REDIS_URL")
         self.JOB_RUNNER = "rq" if self.REDIS_URL else "inline"
+        self.BEACON_QUEUE = bool(self.REDIS_URL) and _env("BEACON_QUEUE", "on") != "off"
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
         self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
         self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")

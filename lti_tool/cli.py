@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from lti_tool.launch import keys
@@ -95,6 +95,20 @@ def import_command(file, fmt, registration_id, rejects_path, batch_size):
     click.echo(summary.line())
     if summary.rejects_path:
         click.echo(f"rejected lines written to {summary.rejects_path}")
+
+
+@ingest_cli.command("drain")
+@click.option("--batch", type=click.IntRange(1, 20000), default=2000, show_default=True, help="Beacons per batch")
+@click.option("--interval", type=click.FloatRange(0.05, 10), default=0.25, show_default=True,
+              help="Seconds to wait when the queue is empty")
+@click.option("--once", is_flag=True, help="Store one batch and stop")
+def drain_command(batch, interval, once):
+    """Store queued Kava beacons (production: keep one of these running beside the web processes)."""
+    from lti_tool.ingest import beacon_queue
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("beacons are queued only with REDIS_URL set; without it they are stored at once")
+    beacon_queue.run(batch, interval, once, echo=click.echo)
 
 
 @analytics_cli.command("rebuild")

@@ -92,13 +92,17 @@ def watched_intervals(events: Sequence[EventLike]) -> tuple[list[tuple[float, fl
     return intervals, seconds
 
 
-def derive_play(events: Sequence[EventLike], duration: float | None) -> PlayFacts:
-    """Facts of one play from its events, ordered as they happened."""
+def derive_play(events: Sequence[EventLike], duration: float | None, reports_quartiles: bool = False) -> PlayFacts:
+    """Facts of one play from its events, ordered as they happened.
+
+    A feed that reports quartile events (Kava: once per player load, as Kaltura counts them) is
+    taken at its word; for other feeds the marks the playhead reached are counted.
+    """
     intervals, seconds = watched_intervals(events)
     segments = merge(intervals)
     bits = percentile_bits(segments, duration)
     reported = {QUARTILES[e.event_type] for e in events if e.event_type in QUARTILES}
-    if reported:
+    if reported or reports_quartiles:
         quartiles = reported
     else:
         # Feeds without quartile events: the marks the playhead reached, as a player would fire them.

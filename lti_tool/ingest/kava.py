@@ -119,6 +119,8 @@ def parse_beacon(params: dict[str, str]) -> Beacon:
         mode = _integer(params, name, minimum=1, maximum=2)
         if mode is not None:
             engagement[name] = mode
+    if int(event_type) == VIEW and not params.get("playTimeSum"):
+        raise InvalidEvent("playTimeSum is required for a VIEW")
     sent_at = _decimal(params, "eventTime", maximum=32503680000)
     if sent_at is None:
         sent_at = _decimal(params, "time", maximum=32503680000)
@@ -152,8 +154,6 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
     kind = EVENT_TYPES.get(beacon.event_type)
     if kind is None:
         return None
-    if kind == "view" and beacon.play_time_sum is None:
-        raise InvalidEvent("playTimeSum is required for a VIEW")
     state = _session_state(registration_id, beacon.session_id, received_at)
     occurred_at = _occurred_at(beacon.sent_at, received_at)
     if beacon.index < state.last_event_index:

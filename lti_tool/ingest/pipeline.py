@@ -255,7 +255,8 @@ def play_row(registration_id: int, key: str, events: list, durations: dict) -> d
     first = next((e for e in events if e.event_type == "play"), None)
     if first is None:
         return None
-    facts = derive_play(events, durations.get(first.entry_id))
+    # Kava players report quartile events themselves (once per load, as Kaltura counts them).
+    facts = derive_play(events, durations.get(first.entry_id), reports_quartiles=first.source == "kava")
     return {
         "registration_id": registration_id, "play_key": key, "entry_id": first.entry_id,
         "person_id": first.person_id, "source": first.source, "started_at": first.occurred_at,

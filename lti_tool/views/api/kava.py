@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from lti_tool.extensions import db
 from lti_tool.ingest import player_tokens
-from lti_tool.ingest.kava import PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event
+from lti_tool.ingest import beacon_queue
+from lti_tool.ingest.kava import PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, parse_beacon
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import InvalidEvent
 from lti_tool.launch.session import current_viewer
@@ -128,6 +129,14 @@ def _track_event():
         return error
     registration_id, user = viewer
     user_agent = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None
+    if beacon_queue.enabled():
+        try:
+            parse_beacon(params)  # what can be checked without the session's state is checked now
+        except InvalidEvent as exc:
+            return problem(400, str(exc))
+        beacon_queue.enqueue(registration_id, params, received_at=received_at, ip=request.remote_addr,
+                             user_agent=user_agent, user=user)
+        return jsonify({"time": int(received_at.timestamp()), "viewEventsEnabled": True})
     try:
         event = beacon_to_event(registration_id, params, received_at=received_at, ip=request.remote_addr,
                                 user_agent=user_agent, user=user)
