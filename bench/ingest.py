@@ -400,6 +400,20 @@ def http_row(name: str, result: dict) -> str:
             f"   p50 {result['p50_ms']:6.1f} ms  p95 {result['p95_ms']:6.1f} ms{failed}")
 
 
+def drain_queue(app) -> dict:
+    """Store the beacons the HTTP load queued, as `flask ingest drain` does, and time it."""
+    with app.app_context():
+        from lti_tool.ingest import beacon_queue
+
+        stored, started = 0, time.monotonic()
+        while True:
+            result = beacon_queue.drain(2000)
+            if not result.taken:
+                break
+            stored += result.taken
+        return {"stored": stored, "seconds": max(time.monotonic() - started, 1e-9)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events for the bulk figure")
@@ -435,6 +449,7 @@ def main() -> None:
         beacon_result = run_driver(server.port, beacons, args.threads, args.seconds)
         batch_result = run_driver(server.port, batches, args.threads, args.seconds)
         visible = visibility(server.port, secrets[0], env["DATABASE_URL"], registration_id, args.tries)
+    drained = drain_queue(app) if app.config.get("BEACON_QUEUE") else None
 
     accept_rate = bulk_result["events"] / bulk_result["accept_seconds"]
     total_rate = bulk_result["events"] / (bulk_result["accept_seconds"] + bulk_result["rebuild_seconds"])
@@ -446,6 +461,9 @@ def main() -> None:
     print(f"{'bulk accept + one rebuild':<38} {total_rate:>9,.0f} events/s  "
           f"(rebuild {bulk_result['rebuild_seconds']:.1f} s, {bulk_result['plays']:,} plays)")
     print(http_row(f"HTTP Kava beacons, GET ({args.threads} clients)", beacon_result))
+    if drained:
+        print(f"{'queued beacons stored (flask ingest drain)':<38} {drained['stored'] / drained['seconds']:>9,.0f} beacons/s"
+              f"  ({drained['stored']:,} beacons in {drained['seconds']:.1f} s, batches of 2000)")
     print(http_row(f"HTTP batches of {args.batch_size}, POST ({args.threads} clients)", batch_result))
     print(f"{'visible after a 200 (one play)':<38} p50 {visible['p50_ms']:.1f} ms  p95 {visible['p95_ms']:.1f} ms"
           f"  ({visible['tries']} tries)")
