@@ -122,3 +122,16 @@ def test_demo_setup_is_repeatable(demo_app):
 
         assert _db.session.scalar(select(func.count(Registration.id))) == 1
         assert _db.session.scalar(select(func.count(ToolKey.id))) == 3  # current, next, platform
+
+
+def test_moving_the_demo_to_another_port_keeps_its_registration(demo_app):
+    demo_launch(demo_app.test_client(), "teacher")
+    result = demo_app.test_cli_runner().invoke(args=["demo", "setup", "--base-url", "http://127.0.0.1:8123"])
+    assert result.exit_code == 0
+    with demo_app.app_context():
+        from lti_tool.models import Course, Registration
+
+        (reg,) = _db.session.scalars(select(Registration)).all()
+        assert reg.issuer == "http://127.0.0.1:8123/dev" and reg.auth_login_url == "http://127.0.0.1:8123/dev/authorize"
+        assert "http://localhost:8123" in reg.allowed_frame_hosts
+        assert _db.session.scalar(select(func.count(Course.id))) == 1

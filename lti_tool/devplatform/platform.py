@@ -119,6 +119,12 @@ def setup_dev_platform(base_url: str) -> Registration:
         key = new_key(KEY_STATUS)
         db.session.flush()
     base = base_url.rstrip("/")
+    existing = dev_registration()
+    if existing is not None and existing.issuer != issuer_for(base):
+        # The demo moved to another port: the same platform, so the same registration and its data.
+        existing.issuer = issuer_for(base)
+        existing.allowed_frame_hosts = list(_loopback_origins(base))
+        db.session.flush()
     reg, _created = upsert(RegistrationInput(
         issuer=issuer_for(base), client_id=CLIENT_ID, deployment_ids=(DEPLOYMENT_ID,),
         auth_login_url=f"{base}/dev/authorize", auth_token_url=f"{base}/dev/login/oauth2/token",
