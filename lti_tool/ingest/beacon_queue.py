@@ -19,7 +19,7 @@ from lti_tool.extensions import db
 from lti_tool.store import get_store
 
 from .enrich import locate
-from .kava import SOURCE, UnknownRegistration, beacon_to_event
+from .kava import SOURCE, UnknownRegistration, batch_states, beacon_to_event
 from .pipeline import accept
 from .schema import InvalidEvent
 
@@ -59,22 +59,11 @@ def drain(batch: int = 2000) -> DrainResult:
         item = json.loads(raw)
         by_registration.setdefault(item["registration_id"], []).append(item)
     for registration_id, items in by_registration.items():
-        events = []
         try:
-            for item in items:
-                try:
-                    event = beacon_to_event(registration_id, item["params"],
-                                            received_at=datetime.fromisoformat(item["received_at"]), ip=None,
-                                            user_agent=item["user_agent"], user=item["user"])
-                except InvalidEvent as exc:  # checked before queueing; a state-dependent check can still fail
-                    result.rejected += 1
-                    log.warning("queued beacon rejected: %s", exc)
-                    continue
-                if event is None:
-                    result.ignored += 1
-                    continue
-                event.location = tuple(item["location"]) if any(item["location"]) else None
-                events.append(event)
+            with batch_states():
+                events, rejected, ignored = _events_of(registration_id, items)
+            result.rejected += rejected
+            result.ignored += ignored
             counts = accept(registration_id, events, SOURCE)
             result.accepted += counts.accepted
             result.duplicates += counts.duplicates
@@ -88,6 +77,26 @@ def drain(batch: int = 2000) -> DrainResult:
             log.exception("storing %d queued beacons of registration %s failed", len(items), registration_id)
             result.rejected += len(items)
     return result
+
+
+def _events_of(registration_id: int, items: list[dict]) -> tuple[list, int, int]:
+    """IncomingEvents of queued beacons, in order; and how many were rejected and ignored."""
+    events, rejected, ignored = [], 0, 0
+    for item in items:
+        try:
+            event = beacon_to_event(registration_id, item["params"],
+                                    received_at=datetime.fromisoformat(item["received_at"]), ip=None,
+                                    user_agent=item["user_agent"], user=item["user"])
+        except InvalidEvent as exc:  # checked before queueing; a state-dependent check can still fail
+            rejected += 1
+            log.warning("queued beacon rejected: %s", exc)
+            continue
+        if event is None:
+            ignored += 1
+            continue
+        event.location = tuple(item["location"]) if any(item["location"]) else None
+        events.append(event)
+    return events, rejected, ignored
 
 
 def run(batch: int, interval: float, once: bool, echo=print) -> None:

@@ -230,8 +230,12 @@ def _session_state(registration_id: int, session_id: str, now: datetime) -> Kava
     """The session's state row, created when new, locked until the transaction ends (PostgreSQL).
 
     Only a session's first beacon checks that the registration exists: its state row proves it
-    for the others (it is deleted with the registration).
+    for the others (it is deleted with the registration). Inside one drained batch (see
+    `batch_states`) a session's row is read and locked once for all its beacons.
     """
+    batch = db.session.info.get(BATCH_STATES)
+    if batch is not None and (registration_id, session_id) in batch:
+        return batch[(registration_id, session_id)]
     query = (select(KavaSession)
              .where(KavaSession.registration_id == registration_id, KavaSession.session_id == session_id)
              .with_for_update()
@@ -246,7 +250,24 @@ def _session_state(registration_id: int, session_id: str, now: datetime) -> Kava
             last_play_time_sum=0.0, play_number=0, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["registration_id", "session_id"]))
         state = db.session.scalar(query)
+    if batch is not None:
+        batch[(registration_id, session_id)] = state
     return state
+
+
+BATCH_STATES = "kava_batch_states"
+
+
+class batch_states:
+    """Within this block (one transaction storing many beacons), each session's state row is looked
+    up and locked once; the rows stay locked until the transaction ends."""
+
+    def __enter__(self):
+        db.session.info[BATCH_STATES] = {}
+        return self
+
+    def __exit__(self, *exc):
+        db.session.info.pop(BATCH_STATES, None)
 
 
 def advance(state: KavaSession, beacon: Beacon, received_at: datetime) -> tuple[bool, float | None]:
