@@ -48,6 +48,8 @@ class BaseConfig:
     # The JSON API: largest request body, and requests per minute per ingest token.
     INGEST_MAX_BYTES = 8 * 1024 * 1024
     INGEST_RATE_LIMIT_PER_MINUTE = 1200
+    # Live rooms: per person and session, at most one counted reaction in this many seconds.
+    REACTION_THROTTLE_SECONDS = 3
     # Kava beacons queued in Redis and stored by `flask ingest drain` (needs REDIS_URL).
     BEACON_QUEUE = False
     PROXY_FIX = False

@@ -120,6 +120,18 @@ def segments(value) -> list[tuple[float, float]]:
     return out
 
 
+def batch_items(body) -> tuple[list, list[dict]]:
+    """The events list of a native batch {"version": 1, "events": [...]}, or errors saying what is wrong."""
+    if not isinstance(body, dict) or body.get("version") != 1 or set(body) - {"version", "events"}:
+        return [], [{"index": None, "reason": 'the body must be {"version": 1, "events": [...]}'}]
+    raw_events = body.get("events")
+    if not isinstance(raw_events, list) or not raw_events:
+        return [], [{"index": None, "reason": "events must be a non-empty list"}]
+    if len(raw_events) > MAX_BATCH_EVENTS:
+        return [], [{"index": None, "reason": f"at most {MAX_BATCH_EVENTS} events per batch"}]
+    return raw_events, []
+
+
 def read_items(items, reader) -> tuple[list, int, list[dict]]:
     """Run a feed's reader over each item: (facts with their index, ignored count, errors by index).
 

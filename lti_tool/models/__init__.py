@@ -3,17 +3,27 @@ from .course import Course, Enrollment, Person, PersonAlias
 from .events import EntryDaily, IngestToken, KavaSession, Play, PlayerEvent, PlayerLoad
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry
+from .rooms import (
+    Attendance, AttachmentDownload, ChatMessage, EngagementSample, Interaction, InteractionAnswer, QaThread,
+    RaisedHand, Reaction, Room, RoomSession, Rsvp,
+)
 from .sessions import KeyValueEntry, ToolSession
 
 __all__ = [
+    "AttachmentDownload",
+    "Attendance",
     "Category",
     "CategoryEntry",
+    "ChatMessage",
     "Course",
     "Deployment",
+    "EngagementSample",
+    "Enrollment",
     "EntryCoeditor",
     "EntryDaily",
-    "Enrollment",
     "IngestToken",
+    "Interaction",
+    "InteractionAnswer",
     "KavaSession",
     "KeyValueEntry",
     "MediaEntry",
@@ -22,7 +32,13 @@ __all__ = [
     "Play",
     "PlayerEvent",
     "PlayerLoad",
+    "QaThread",
+    "RaisedHand",
+    "Reaction",
     "Registration",
+    "Room",
+    "RoomSession",
+    "Rsvp",
     "ToolKey",
     "ToolSession",
 ]

@@ -5,21 +5,17 @@ from flask import g, jsonify
 
 from lti_tool.extensions import db
 from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import MAX_BATCH_EVENTS, InvalidEvent, native_event
+from lti_tool.ingest.schema import InvalidEvent, batch_items, native_event
 
 from . import bp, json_body, problem, token_required
 
 
 def parse_native_batch(body) -> tuple[list, list[dict]]:
     """(events, errors): errors name each bad event's index and reason."""
-    if not isinstance(body, dict) or body.get("version") != 1:
-        return [], [{"index": None, "reason": 'the body must be {"version": 1, "events": [...]}'}]
-    raw_events = body.get("events")
-    if not isinstance(raw_events, list) or not raw_events:
-        return [], [{"index": None, "reason": "events must be a non-empty list"}]
-    if len(raw_events) > MAX_BATCH_EVENTS:
-        return [], [{"index": None, "reason": f"at most {MAX_BATCH_EVENTS} events per batch"}]
-    events, errors = [], []
+    raw_events, errors = batch_items(body)
+    if errors:
+        return [], errors
+    events = []
     for index, raw in enumerate(raw_events):
         try:
             events.append(native_event(raw))

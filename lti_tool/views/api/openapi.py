@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import current_app, jsonify
 
 from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
+from lti_tool.ingest.rooms import FIELDS as ROOM_FIELDS
+from lti_tool.ingest.rooms import REQUIRED as ROOM_REQUIRED
 from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
 
 from . import bp
@@ -61,6 +63,40 @@ EXAMPLE_BATCH = {"version": 1, "events": [
 ]}
 
 
+ROOM_FIELD_TYPES = {
+    "time": {"type": ["string", "number"]}, "start": {"type": ["string", "number"]},
+    "end": {"type": ["string", "number"]}, "course": {"type": "integer", "minimum": 1},
+    "seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "likes": {"type": "integer", "minimum": 0},
+    "sound_on": {"type": "boolean"}, "tab_focused": {"type": "boolean"}, "full_screen": {"type": "boolean"},
+    "deleted": {"type": "boolean"}, "options": {"type": "array", "items": {"type": "string"}},
+}
+
+
+def _room_event(event_type: str) -> dict:
+    """One room event type: its fields (times as ISO 8601 with a zone or Unix seconds; users kind:value)."""
+    properties = {"id": {"type": "string", "maxLength": 200,
+                         "description": "Your unique id (for room, session and interaction: its id); "
+                                        "a re-sent fact is a duplicate."},
+                  "type": {"const": event_type}}
+    for name, description in ROOM_FIELDS[event_type].items():
+        properties[name] = {**ROOM_FIELD_TYPES.get(name, {"type": "string"}), "description": description}
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": ["id", "type", *ROOM_REQUIRED[event_type]]}
+
+
+EXAMPLE_ROOM_BATCH = {"version": 1, "events": [
+    {"id": "room-1", "type": "room", "name": "Week 1 live class"},
+    {"id": "session-1", "type": "session", "room": "room-1", "start": "2026-10-05T10:00:00Z",
+     "end": "2026-10-05T11:00:00Z", "host": "sub:teacher-1"},
+    {"id": "j-1", "type": "join", "time": "2026-10-05T10:01:00Z", "session": "session-1", "user": "sub:8c1f5e2a"},
+    {"id": "e-1", "type": "engagement", "time": "2026-10-05T10:01:30Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "seconds": 30, "sound_on": True, "tab_focused": True, "full_screen": False},
+    {"id": "r-1", "type": "reaction", "time": "2026-10-05T10:02:00Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "kind": "clap"},
+    {"id": "l-1", "type": "leave", "time": "2026-10-05T10:50:00Z", "join": "j-1"},
+]}
+
+
 def document() -> dict:
     bearer = [{"bearer": []}]
     counts = {"type": "object", "properties": {k: {"type": "integer"} for k in ("accepted", "duplicates", "ignored")}}
@@ -81,6 +117,7 @@ def document() -> dict:
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "NativeEvent": NATIVE_EVENT,
                 "Counts": counts,
+                **{f"Room{t.title().replace('_', '')}Event": _room_event(t) for t in ROOM_FIELDS},
             },
         },
         "paths": {
@@ -95,6 +132,26 @@ def document() -> dict:
                     "example": EXAMPLE_BATCH}}},
                 "responses": {"200": {"description": "Stored (or already stored)", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Counts"}}}},
+                    **_errors(400, 401, 413, 415, 429)}}},
+            "/room-events": {"post": {
+                "summary": "Send a batch of live room events (native format, version 1)",
+                "description": "Rooms and people are created when named; facts name a session described in the "
+                               "same batch or earlier. Per person and session at most one reaction counts in "
+                               "REACTION_THROTTLE_SECONDS (default 3); the others are stored as throttled and "
+                               "counted in `throttled`. Errors name each bad event's index and reason.",
+                "security": bearer,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["version", "events"], "additionalProperties": False,
+                               "properties": {
+                                   "version": {"const": 1},
+                                   "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS,
+                                              "items": {"oneOf": [
+                                                  {"$ref": f"#/components/schemas/Room{t.title().replace('_', '')}Event"}
+                                                  for t in ROOM_FIELDS]}}}},
+                    "example": EXAMPLE_ROOM_BATCH}}},
+                "responses": {"200": {"description": "Stored (or already stored)", "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        k: {"type": "integer"} for k in ("accepted", "duplicates", "throttled")}}}}},
                     **_errors(400, 401, 413, 415, 429)}}},
             "/kava": {"get": _kava("query string"), "post": _kava("form or JSON body (with the query string)")},
             "/player-tokens": {"post": {

@@ -1,0 +1,282 @@
+"""Live rooms: rooms, their sessions (breakouts point to their parent) and what happens in a session.
+
+Facts are append-only and idempotent: every fact table has a unique (registration_id, event_key),
+the id the feed gave the event, so a re-sent event is a duplicate. Rooms, sessions and
+interactions are described by their own external ids instead.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped
+
+from .events import BigId
+from .types import Column, JSONType, UTCDateTime, db, utcnow
+
+ATTENDANCE_MODES = ("live", "recording")
+ENGAGEMENT_LEVELS = ("high", "good", "fair", "low", "none")
+REACTION_KINDS = ("clap", "heart", "think", "wow", "smile")
+QA_STATES = ("pending", "owned", "resolved", "done")
+INTERACTION_KINDS = ("poll", "quiz", "rating", "open", "crowd_vote")
+
+
+def engagement_level(sound_on: bool, tab_focused: bool, full_screen: bool) -> str:
+    """DESIGN §5: sound + focus + full screen = high; sound + focus = good; sound without focus = fair;
+    focus without sound = low; neither = none."""
+    if sound_on:
+        if tab_focused:
+            return "high" if full_screen else "good"
+        return "fair"
+    return "low" if tab_focused else "none"
+
+
+def _registration():
+    return Column(ForeignKey("registration.id", ondelete="CASCADE"))
+
+
+def _session(index: bool = False):
+    return Column(ForeignKey("room_session.id", ondelete="CASCADE"), index=index)
+
+
+def _person(nullable: bool = False):
+    return Column(ForeignKey("person.id", ondelete="SET NULL" if nullable else "CASCADE"),
+                  nullable=nullable, index=True)
+
+
+class Room(db.Model):
+    """A live room (e.g. a channel's Kaltura Room), usually belonging to a course."""
+
+    __tablename__ = "room"
+    __table_args__ = (UniqueConstraint("registration_id", "external_id"),)
+
+    id: Mapped[int] = Column(primary_key=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = Column(String(255))
+    name: Mapped[str] = Column(String(500), default="")
+    course_id: Mapped[int | None] = Column(ForeignKey("course.id", ondelete="SET NULL"), nullable=True, index=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
+
+
+class RoomSession(db.Model):
+    """One live session held in a room; a breakout room is a session with a parent session."""
+
+    __tablename__ = "room_session"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "external_id"),
+        Index("ix_room_session_room_start", "room_id", "started_at"),
+    )
+
+    id: Mapped[int] = Column(primary_key=True)
+    registration_id: Mapped[int] = _registration()
+    external_id: Mapped[str] = Column(String(255))
+    room_id: Mapped[int] = Column(ForeignKey("room.id", ondelete="CASCADE"))
+    name: Mapped[str] = Column(String(500), default="")
+    started_at: Mapped[datetime] = Column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    host_person_id: Mapped[int | None] = _person(nullable=True)
+    parent_session_id: Mapped[int | None] = Column(
+        ForeignKey("room_session.id", ondelete="CASCADE"), nullable=True, index=True)
+    # Who opened the breakout room (None for a main session or when the feed does not say).
+    initiator_person_id: Mapped[int | None] = _person(nullable=True)
+
+
+class Attendance(db.Model):
+    """One stay in a session, from join to leave; left_at is None until the leave arrives."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_attendance_session_joined", "session_id", "joined_at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int | None] = _person(nullable=True)  # None = anonymous
+    joined_at: Mapped[datetime] = Column(UTCDateTime)
+    left_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    mode: Mapped[str] = Column(String(16))  # ATTENDANCE_MODES
+
+
+class EngagementSample(db.Model):
+    """A viewer's player state over one sampling interval of live playback."""
+
+    __tablename__ = "engagement_sample"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_engagement_sample_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+    interval_seconds: Mapped[float] = Column(Float)
+    sound_on: Mapped[bool] = Column(Boolean)
+    tab_focused: Mapped[bool] = Column(Boolean)
+    full_screen: Mapped[bool] = Column(Boolean)
+    # engagement_level() of the three flags, stored so dashboards group by it.
+    level: Mapped[str] = Column(String(8))
+
+
+class Reaction(db.Model):
+    """A reaction click; throttled ones are kept but not counted (see ingest.rooms.throttle)."""
+
+    __tablename__ = "reaction"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_reaction_session_at", "session_id", "at"),
+        Index("ix_reaction_session_person", "session_id", "person_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = Column(ForeignKey("person.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = Column(UTCDateTime)
+    kind: Mapped[str] = Column(String(8))  # REACTION_KINDS
+    throttled: Mapped[bool] = Column(Boolean, default=False)
+
+
+class ChatMessage(db.Model):
+    """A group chat message. The text is kept for transcripts."""
+
+    __tablename__ = "chat_message"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_chat_message_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+    text: Mapped[str] = Column(Text)
+    # The event id of the message this one answers, as the feed sent it.
+    reply_to: Mapped[str | None] = Column(String(255), nullable=True)
+    likes: Mapped[int] = Column(Integer, default=0)
+    deleted: Mapped[bool] = Column(Boolean, default=False)
+    # Where in the room it was written, e.g. "breakout" or "qa"; None for the main group chat.
+    sub_context: Mapped[str | None] = Column(String(64), nullable=True)
+
+
+class QaThread(db.Model):
+    """A Q&A thread a person opened, with its state and the moderator who owns it."""
+
+    __tablename__ = "qa_thread"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_qa_thread_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+    state: Mapped[str] = Column(String(16))  # QA_STATES
+    owner_person_id: Mapped[int | None] = _person(nullable=True)
+
+
+class RaisedHand(db.Model):
+    __tablename__ = "raised_hand"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_raised_hand_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+
+
+class Interaction(db.Model):
+    """A launched poll, quiz question, rating scale, open question or crowd vote."""
+
+    __tablename__ = "interaction"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "external_id"),
+        Index("ix_interaction_session_launched", "session_id", "launched_at"),
+    )
+
+    id: Mapped[int] = Column(primary_key=True)
+    registration_id: Mapped[int] = _registration()
+    external_id: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    launched_at: Mapped[datetime] = Column(UTCDateTime)
+    kind: Mapped[str] = Column(String(16))  # INTERACTION_KINDS
+    question: Mapped[str] = Column(Text)
+    # The possible answers in the order shown; [] for an open question.
+    options: Mapped[list] = Column(JSONType, default=list)
+    # The right answer of a quiz question (one of options); None for every other kind.
+    correct_option: Mapped[str | None] = Column(String(500), nullable=True)
+
+
+class InteractionAnswer(db.Model):
+    """One person's answer: an option, or free text for an open question."""
+
+    __tablename__ = "interaction_answer"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_interaction_answer_interaction_at", "interaction_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    interaction_id: Mapped[int] = Column(ForeignKey("interaction.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+    option: Mapped[str | None] = Column(String(500), nullable=True)
+    text: Mapped[str | None] = Column(Text, nullable=True)
+
+
+class AttachmentDownload(db.Model):
+    __tablename__ = "attachment_download"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_attachment_download_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+    name: Mapped[str] = Column(String(500))
+
+
+class Rsvp(db.Model):
+    """A registration for a room's sessions, with what the form asked."""
+
+    __tablename__ = "rsvp"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "event_key"),
+        Index("ix_rsvp_room_at", "room_id", "at"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    room_id: Mapped[int] = Column(ForeignKey("room.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = _person(nullable=True)
+    at: Mapped[datetime] = Column(UTCDateTime)
+    name: Mapped[str] = Column(String(255))
+    title: Mapped[str | None] = Column(String(255), nullable=True)
+    company: Mapped[str | None] = Column(String(255), nullable=True)
+    email: Mapped[str | None] = Column(String(255), nullable=True)
+    country: Mapped[str | None] = Column(String(2), nullable=True)
+    role: Mapped[str | None] = Column(String(255), nullable=True)
+    industry: Mapped[str | None] = Column(String(255), nullable=True)
