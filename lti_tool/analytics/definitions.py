@@ -30,6 +30,35 @@ METRICS = {m.name: m for m in (
     Metric("load_play_ratio", "Load-to-play ratio", "Plays divided by player impressions."),
     Metric("engagement_ranking", "Engagement",
            "5 x plays / most plays + 2.5 x unique viewers / most unique viewers + min(0.025 x avg. completion %, 2.5); 0-10."),
+    Metric("room_unique_viewers", "Unique viewers",
+           "Distinct signed-in people who joined a session live or watched its recording. Stays by people "
+           "who were not signed in are counted apart."),
+    Metric("room_avg_minutes_viewed", "Avg. minutes viewed",
+           "Minutes signed-in people spent in the sessions, live or recording (overlapping stays counted once), "
+           "divided by unique viewers."),
+    Metric("live_engagement_level", "Live engagement level",
+           "Per sample: sound on, tab focused and full screen = high; sound on and focused = good; sound on, "
+           "not focused = fair; sound off, focused = low; sound off, not focused = none."),
+    Metric("live_engagement_rate", "Live engagement rate",
+           "Live viewing time at the high or good level divided by all sampled live viewing time "
+           "(per session, per person or per minute)."),
+    Metric("live_unique_viewers", "Live unique viewers",
+           "Signed-in people with a live stay, plus each live stay of someone not signed in."),
+    Metric("reactions_rate", "Sent live reactions",
+           "People who sent a reaction divided by live unique viewers; the count leaves out throttled reactions."),
+    Metric("attachments_rate", "Attachments downloaded",
+           "People who downloaded an attachment divided by live unique viewers; the count is every download."),
+    Metric("chat_rate", "Sent messages on group chat",
+           "People who sent a group chat message divided by signed-in live attendees; breakout and Q&A "
+           "messages are not group chat."),
+    Metric("polls_rate", "Participation in polls",
+           "People who answered any interaction (poll, quiz, rating, open question, crowd vote) divided by "
+           "signed-in live attendees."),
+    Metric("qa_rate", "Q&A threads created",
+           "People who opened a Q&A thread divided by signed-in live attendees; the count is every thread."),
+    Metric("recording_plays", "Recording plays", "Times someone started watching a session's recording."),
+    Metric("interaction_answer_rate", "Answer rate",
+           "Participants who chose the answer divided by participants who answered the interaction."),
 )}
 
 

@@ -1,0 +1,238 @@
+"""Room analytics over a hand-computed session loaded through POST /api/v1/room-events; SQLite agrees."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from lti_tool import MIGRATIONS_DIR, create_app
+from lti_tool.analytics import rooms
+from lti_tool.analytics.rooms import RoomScope
+from lti_tool.extensions import db as _db
+from lti_tool.ingest import tokens
+from lti_tool.ingest.people import resolve
+from lti_tool.ingest.rooms import accept_room_events, parse_room_batch
+from lti_tool.models import Interaction, Room, RoomSession
+from lti_tool.registrations import RegistrationInput, upsert
+
+ANA, BEN, CAL = "sub:ana", "sub:ben", "sub:cal"
+
+
+def at(minute: int, second: int = 0, day: int = 5, hour: int = 10) -> str:
+    return f"2026-10-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+def utc(minute: int, second: int = 0) -> datetime:
+    return datetime(2026, 10, 5, 10, minute, second, tzinfo=timezone.utc)
+
+
+def sample(key: str, end: str, user: str, level: str, session: str = "main") -> dict:
+    flags = {"high": (True, True, True), "good": (True, True, False), "fair": (True, False, False),
+             "low": (False, True, False), "none": (False, False, False)}[level]
+    return {"id": key, "type": "engagement", "time": end, "session": session, "user": user, "seconds": 30,
+            "sound_on": flags[0], "tab_focused": flags[1], "full_screen": flags[2]}
+
+
+def answer(key: str, interaction: str, user: str, option: str | None = None, text: str | None = None) -> dict:
+    event = {"id": key, "type": "answer", "time": at(8), "interaction": interaction, "user": user}
+    return event | ({"option": option} if option else {"text": text})
+
+
+# Main session 10:00-10:10 on Oct 5 with a breakout 10:05-10:08; a later session must never count.
+EVENTS = [
+    {"id": "room-1", "type": "room", "name": "Week 1"},
+    {"id": "main", "type": "session", "room": "room-1", "start": at(0), "end": at(10)},
+    {"id": "br", "type": "session", "room": "room-1", "start": at(5), "end": at(8), "parent": "main"},
+    {"id": "later", "type": "session", "room": "room-1", "start": at(0, day=12), "end": at(30, day=12)},
+    # Stays. Ana: main 0:30-6:00 and breakout 5:00-8:00 overlap -> 7.5 min, recording 1 min -> 8.5.
+    {"id": "j-ana", "type": "join", "time": at(0, 30), "session": "main", "user": ANA},
+    {"id": "l-ana", "type": "leave", "time": at(6), "join": "j-ana"},
+    {"id": "j-ana-br", "type": "join", "time": at(5), "session": "br", "user": ANA},
+    {"id": "l-ana-br", "type": "leave", "time": at(8), "join": "j-ana-br"},
+    {"id": "j-ana-rec", "type": "join", "time": at(0, day=6, hour=12), "session": "main", "user": ANA,
+     "mode": "recording"},
+    {"id": "l-ana-rec", "type": "leave", "time": at(1, day=6, hour=12), "join": "j-ana-rec"},
+    # Ben: 2:00-4:00 and 5:00-10:00 -> 7 min.
+    {"id": "j-ben-1", "type": "join", "time": at(2), "session": "main", "user": BEN},
+    {"id": "l-ben-1", "type": "leave", "time": at(4), "join": "j-ben-1"},
+    {"id": "j-ben-2", "type": "join", "time": at(5), "session": "main", "user": BEN},
+    {"id": "l-ben-2", "type": "leave", "time": at(10), "join": "j-ben-2"},
+    # Cal only watched the recording: 3 min. Someone not signed in: live 1:00-3:00.
+    {"id": "j-cal-rec", "type": "join", "time": at(0, day=6, hour=9), "session": "main", "user": CAL,
+     "mode": "recording"},
+    {"id": "l-cal-rec", "type": "leave", "time": at(3, day=6, hour=9), "join": "j-cal-rec"},
+    {"id": "j-anon", "type": "join", "time": at(1), "session": "main"},
+    {"id": "l-anon", "type": "leave", "time": at(3), "join": "j-anon"},
+    # 30 s samples, timed at their interval's end. Ana: minute 0 high, minute 1 good+good, minute 5 fair+low
+    # (in the breakout). Ben: minute 2 none+high, minute 5 good+good.
+    sample("e-a1", at(1), ANA, "high"), sample("e-a2", at(1, 30), ANA, "good"), sample("e-a3", at(2), ANA, "good"),
+    sample("e-a4", at(5, 30), ANA, "fair", "br"), sample("e-a5", at(6), ANA, "low", "br"),
+    sample("e-b1", at(2, 30), BEN, "none"), sample("e-b2", at(3), BEN, "high"),
+    sample("e-b3", at(5, 30), BEN, "good"), sample("e-b4", at(6), BEN, "good"),
+    sample("e-later", at(1, day=12), BEN, "none", "later"),
+    # Ana reacts three times; the second falls in the 3 s throttle window.
+    {"id": "r-1", "type": "reaction", "time": at(3), "session": "main", "user": ANA, "kind": "clap"},
+    {"id": "r-2", "type": "reaction", "time": at(3, 1), "session": "main", "user": ANA, "kind": "heart"},
+    {"id": "r-3", "type": "reaction", "time": at(3, 5), "session": "main", "user": ANA, "kind": "wow"},
+    {"id": "r-later", "type": "reaction", "time": at(2, day=12), "session": "later", "user": BEN, "kind": "clap"},
+    {"id": "c-1", "type": "chat", "time": at(2), "session": "main", "user": ANA, "text": "Hi"},
+    {"id": "c-2", "type": "chat", "time": at(4), "session": "main", "user": ANA, "text": "Question on slide 2"},
+    {"id": "c-3", "type": "chat", "time": at(6), "session": "br", "user": ANA, "text": "In the breakout",
+     "sub_context": "breakout"},
+    {"id": "q-1", "type": "qa", "time": at(4, 30), "session": "main", "user": BEN, "state": "pending"},
+    {"id": "h-1", "type": "raised_hand", "time": at(3, 30), "session": "main", "user": BEN},
+    {"id": "d-1", "type": "download", "time": at(4), "session": "main", "user": BEN, "name": "slides.pdf"},
+    {"id": "d-2", "type": "download", "time": at(7), "session": "main", "user": BEN, "name": "slides.pdf"},
+    {"id": "poll-1", "type": "interaction", "time": at(1), "session": "main", "kind": "poll",
+     "question": "Favourite topic?", "options": ["A", "B", "C"]},
+    {"id": "quiz-1", "type": "interaction", "time": at(2), "session": "main", "kind": "quiz",
+     "question": "2 + 2?", "options": ["3", "4"], "correct": "4"},
+    {"id": "rate-1", "type": "interaction", "time": at(3), "session": "main", "kind": "rating",
+     "question": "How clear was it?", "options": ["1", "2", "3", "4", "5"]},
+    {"id": "open-1", "type": "interaction", "time": at(4), "session": "main", "kind": "open",
+     "question": "Anything unclear?"},
+    {"id": "vote-1", "type": "interaction", "time": at(6), "session": "main", "kind": "crowd_vote",
+     "question": "Next topics?", "options": ["X", "Y", "Z"]},
+    answer("a-1", "poll-1", ANA, "A"), answer("a-2", "poll-1", BEN, "B"), answer("a-3", "quiz-1", BEN, "4"),
+    answer("a-4", "rate-1", ANA, "5"), answer("a-5", "rate-1", BEN, "4"), answer("a-6", "open-1", ANA, text="Slide 4"),
+    answer("a-7", "vote-1", ANA, "X"), answer("a-8", "vote-1", ANA, "Y"), answer("a-9", "vote-1", BEN, "Y"),
+    {"id": "rsvp-ana", "type": "rsvp", "time": at(0, day=1), "room": "room-1", "user": ANA, "name": "Ana Lima",
+     "title": "Engineer", "company": "Acme", "country": "br", "role": "Learner", "industry": "Technology"},
+    {"id": "rsvp-ben", "type": "rsvp", "time": at(0, day=2), "room": "room-1", "user": BEN, "name": "Ben Ortiz",
+     "company": "State U", "country": "us", "industry": "Education"},
+]
+
+# Unique viewers: Ana, Ben, Cal = 3 (the anonymous stay apart). Minutes 8.5 + 7 + 3 = 18.5, avg 18.5 / 3.
+# Engagement: 9 samples x 30 s = 270 s; high/good: Ana 3 + Ben 3 samples = 180 s -> 2/3.
+# Live viewers: Ana, Ben + 1 anonymous stay = 3; signed-in live attendees: Ana, Ben = 2.
+# Reactions 2 counted (r-2 throttled), by Ana -> 1/3. Group chat 2 (c-3 is breakout), by Ana -> 1/2.
+# Interactions answered by Ana and Ben -> 2/2. Q&A 1 thread by Ben -> 1/2. Downloads 2 by Ben -> 1/3.
+# Recording plays: Ana's and Cal's = 2.
+OVERVIEW = dict(
+    unique_viewers=3, anonymous_stays=1, minutes_viewed=18.5, avg_minutes_viewed=18.5 / 3,
+    avg_live_engagement_rate=2 / 3, unique_live_viewers=3, logged_in_attendees=2, reactions=2,
+    reactions_rate=1 / 3, chat_messages=2, chat_rate=0.5, polls_rate=1.0, qa_threads=1, qa_rate=0.5,
+    downloads=2, downloads_rate=1 / 3, recording_plays=2,
+)
+
+
+def check_overview(result: rooms.RoomOverview) -> None:
+    for name, value in OVERVIEW.items():
+        assert getattr(result, name) == pytest.approx(value), name
+
+
+def ids(session, registration_id: int) -> tuple[int, int, int]:
+    room_id = session.scalar(select(Room.id))
+    main = session.scalar(select(RoomSession.id).where(RoomSession.external_id == "main"))
+    return registration_id, room_id, main
+
+
+@pytest.fixture
+def loaded(client, db, registration):
+    _token, secret = tokens.create(registration.id, "tests")
+    response = client.post("/api/v1/room-events", json={"version": 1, "events": EVENTS},
+                           headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200, response.text
+    assert response.get_json()["throttled"] == 1
+    registration_id, room_id, main = ids(db.session, registration.id)
+    return RoomScope(registration_id, room_id, session_ids=(main,))
+
+
+def test_overview(db, loaded):
+    check_overview(rooms.overview(db.session, loaded))
+    # The day's range picks the same session (and its breakout); recordings count with their session.
+    by_day = RoomScope(loaded.registration_id, loaded.room_id, None,
+                       datetime(2026, 10, 5, tzinfo=timezone.utc), datetime(2026, 10, 6, tzinfo=timezone.utc))
+    assert rooms.overview(db.session, by_day) == rooms.overview(db.session, loaded)
+    everything = rooms.overview(db.session, RoomScope(loaded.registration_id, loaded.room_id))
+    assert (everything.reactions, everything.unique_viewers) == (3, 3)  # the later session's reaction
+
+
+def test_timeline(db, loaded):
+    points = rooms.timeline(db.session, loaded)
+    assert [p.at for p in points] == [utc(m) for m in range(10)]  # 10:00-10:10, breakout inside it
+    by_minute = {p.at.minute: (p.live_viewers, p.engagement_rate) for p in points}
+    # 10:01: Ana and the anonymous stay (Ben joins at 2:00); Ana good + good -> 1.
+    assert by_minute[1] == (2, 1.0)
+    # 10:04: Ben left at 4:00 exactly, so only Ana; no samples -> no rate.
+    assert by_minute[4] == (1, None)
+    # 10:05: Ana (main and breakout, once) and Ben; fair + low + good + good -> 60 / 120.
+    assert by_minute[5] == (2, 0.5)
+
+
+def test_attendees_and_heat(db, loaded):
+    rows = rooms.attendees(db.session, loaded)
+    assert [r.name for r in rows] == ["Ana Lima", "Ben Ortiz", "Unnamed user"]
+    ana, ben, cal = rows
+    # Ana: 8.5 min; reactions 2; group chat 2; no hands; poll, rating, open, vote = 4; (30+30+30) / 150 s.
+    assert (ana.title, ana.role, ana.company, ana.industry, ana.country) == (
+        "Engineer", "Learner", "Acme", "Technology", "BR")
+    assert (ana.minutes_viewed, ana.reactions, ana.chat_messages, ana.raised_hands, ana.polls_answered) == (
+        8.5, 2, 2, 0, 4)
+    assert ana.live_engagement_rate == pytest.approx(0.6)
+    # Ben: 7 min; no reactions or chat; one hand; poll, quiz, rating, vote = 4; (30+30+30) / 120 s.
+    assert (ben.role, ben.company, ben.country) == (None, "State U", "US")
+    assert (ben.minutes_viewed, ben.reactions, ben.chat_messages, ben.raised_hands, ben.polls_answered,
+            ben.live_engagement_rate) == (7.0, 0, 0, 1, 4, 0.75)
+    assert (cal.minutes_viewed, cal.company, cal.live_engagement_rate) == (3.0, None, None)
+
+    # Ana minute 5 is fair 30 s vs low 30 s: the tie shows the more engaged level.
+    assert rooms.heat(db.session, loaded, ana.person_id) == [
+        "high", "good", None, None, None, "fair", None, None, None, None]
+    # Ben minute 2 is none 30 s vs high 30 s -> high.
+    assert rooms.heat(db.session, loaded, ben.person_id) == [
+        None, None, "high", None, None, "good", None, None, None, None]
+    activity = rooms.attendee_activity(db.session, loaded, ben.person_id)
+    assert activity.qa_threads == (rooms.QaItem(utc(4, 30), "pending"),)
+    assert activity.downloads == (rooms.DownloadItem(utc(4), "slides.pdf"), rooms.DownloadItem(utc(7), "slides.pdf"))
+    assert activity.raised_hands == (utc(3, 30),)
+    assert rooms.attendee_activity(db.session, loaded, ana.person_id) == rooms.AttendeeActivity((), (), ())
+
+
+def test_interactions(db, loaded):
+    rows = rooms.interactions(db.session, loaded)
+    assert [(r.question, r.kind, r.unique_participants) for r in rows] == [
+        ("Favourite topic?", "poll", 2), ("2 + 2?", "quiz", 1), ("How clear was it?", "rating", 2),
+        ("Anything unclear?", "open", 1), ("Next topics?", "crowd_vote", 2)]
+    detail = {r.kind: rooms.interaction_detail(db.session, r.interaction_id) for r in rows}
+
+    def options(kind):
+        return [(o.option, o.participants, o.rate, o.correct) for o in detail[kind].options]
+
+    # Poll: Ana A, Ben B -> each 1 of 2 who answered.
+    assert (detail["poll"].option_count, detail["poll"].unique_participants) == (3, 2)
+    assert options("poll") == [("A", 1, 0.5, False), ("B", 1, 0.5, False), ("C", 0, 0.0, False)]
+    # Quiz: only Ben, who chose the correct 4.
+    assert detail["quiz"].correct_option == "4"
+    assert options("quiz") == [("3", 0, 0.0, False), ("4", 1, 1.0, True)]
+    # Rating: Ana 5, Ben 4.
+    assert options("rating") == [("1", 0, 0.0, False), ("2", 0, 0.0, False), ("3", 0, 0.0, False),
+                                 ("4", 1, 0.5, False), ("5", 1, 0.5, False)]
+    # Open question: no options, one participant and their text.
+    assert (detail["open"].option_count, detail["open"].unique_participants, detail["open"].text_answers) == (
+        0, 1, ("Slide 4",))
+    # Crowd vote: Ana X and Y, Ben Y -> Y chosen by both of the 2 participants.
+    assert (detail["crowd_vote"].option_count, detail["crowd_vote"].unique_participants) == (3, 2)
+    assert options("crowd_vote") == [("X", 1, 0.5, False), ("Y", 2, 1.0, False), ("Z", 0, 0.0, False)]
+
+
+def test_overview_on_sqlite(tmp_path):
+    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/r.sqlite3",
+                      "REDIS_URL": None})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="1",
+                                          auth_token_url="https://x.edu/login/oauth2/token"))
+        events, errors = parse_room_batch({"version": 1, "events": EVENTS})
+        assert errors == []
+        accept_room_events(reg.id, events)
+        registration_id, room_id, main = ids(_db.session, reg.id)
+        scope = RoomScope(registration_id, room_id, session_ids=(main,))
+        check_overview(rooms.overview(_db.session, scope))
+        assert [(p.live_viewers, p.engagement_rate) for p in rooms.timeline(_db.session, scope)][5] == (2, 0.5)
+        ana = resolve(reg.id, {ANA})[ANA]
+        assert rooms.heat(_db.session, scope, ana)[:2] == ["high", "good"]
+        vote = _db.session.scalar(select(Interaction.id).where(Interaction.external_id == "vote-1"))
+        assert [o.participants for o in rooms.interaction_detail(_db.session, vote).options] == [1, 2, 0]
