@@ -16,6 +16,9 @@ ROUTES = [
     ("GET", "/courses/{id}/my-analytics/", "my"),
     # Entry pages check the entry too (tests/views/test_entry.py); an unknown entry is 404 for anyone.
     ("GET", "/courses/{id}/entries/<path:external_id>/", "entry-lookup"),
+    ("GET", "/courses/{id}/rooms/", "rooms"),
+    # Room pages look the room up after the guard: an unknown room is 404 for those who may open rooms.
+    ("GET", "/courses/{id}/rooms/<path:external_id>/", "room-lookup"),
     ("GET", "/courses/{id}/settings", "course.settings"),
     ("POST", "/courses/{id}/settings", "course.settings"),
     ("GET", "/courses/{id}/admin/courses", "tenant.courses"),
@@ -23,12 +26,12 @@ ROUTES = [
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
 ]
 ALLOWED = {
-    "teacher": {"course.view", "gallery", "my", "course.settings"},
-    "ta": {"course.view", "gallery", "my"},
-    "designer": {"course.view", "gallery", "my"},
+    "teacher": {"course.view", "gallery", "rooms", "my", "course.settings"},
+    "ta": {"course.view", "gallery", "rooms", "my"},
+    "designer": {"course.view", "gallery", "rooms", "my"},
     "student": {"my"},
     "observer": {"my"},
-    "admin": {"course.view", "gallery", "my", "course.settings", "tenant.courses", "tool.settings"},
+    "admin": {"course.view", "gallery", "rooms", "my", "course.settings", "tenant.courses", "tool.settings"},
 }
 FORM = {"timezone": "America/Chicago", "default_timezone": "UTC", "unknown_deployment": "reject"}
 
@@ -55,6 +58,8 @@ def test_level_matrix(lti, db, canvas, person, method, path, capability):
     response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
                                headers={"X-Session-Token": token})
     expected = 404 if capability == "entry-lookup" else (200 if capability in ALLOWED[person] else 403)
+    if capability == "room-lookup":
+        expected = 404 if "rooms" in ALLOWED[person] else 403
     assert response.status_code == expected, response.text[:500]
     if expected == 403:
         assert "You do not have access to this page" in response.text

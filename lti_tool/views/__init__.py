@@ -12,6 +12,7 @@ from lti_tool.extensions import db
 # (endpoint, label, capability): the shell shows only what the viewer's level may open.
 NAVIGATION = (
     ("gallery.page", "Media Gallery", "gallery"),
+    ("rooms.index", "Rooms", "rooms"),
     ("course.home", "People", "course.view"),
     ("my.viewing", "My viewing", "my"),
     ("my.analytics", "My Analytics", "my"),
@@ -61,8 +62,9 @@ def register_views(app: Flask) -> None:
     from .entry import bp as entry_bp
     from .gallery import bp as gallery_bp
     from .my import bp as my_bp
+    from .rooms import bp as rooms_bp
 
-    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, my_bp, admin_bp, api_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, my_bp, admin_bp, api_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)

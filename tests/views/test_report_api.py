@@ -323,6 +323,8 @@ def test_every_report_answers_and_is_documented(client, auth, course):
     doc = client.get("/api/v1/openapi.json").get_json()["paths"]["/reports/{id}"]
     assert doc["parameters"][0]["schema"]["enum"] == list(REPORTS)
     for name, report in REPORTS.items():
+        if report.subjects == ("room",):
+            continue  # needs a room: tests/rooms/test_room_page.py::test_every_room_report_answers_and_is_documented
         subject = {"course": course.id} if "course" in report.subjects else {"entry": "1_e1"}
         extra = {"domain": "canvas.umn.edu"} if name == "page-urls" else {}
         body = get(client, auth, name, **subject, **extra).get_json()

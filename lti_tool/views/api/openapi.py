@@ -9,6 +9,7 @@ from lti_tool.ingest.rooms import REQUIRED as ROOM_REQUIRED
 from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
 
 from . import bp
+from ..rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
 from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -202,13 +203,19 @@ def _query(name: str, description: str, schema: dict, many: bool = False) -> dic
 REPORT_PARAMETERS = {
     "limit": _query("limit", "Rows per list (top-entries and breakdowns).",
                     {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
-    "q": _query("q", "Search people by name or email (case-insensitive).", {"type": "string", "maxLength": 100}),
-    "sort": _query("sort", "Column to sort people by; rows without a value come last.",
-                   {"enum": list(PEOPLE_SORTS), "default": "plays"}),
+    "q": _query("q", "Search people by name or email (case-insensitive); room-attendees matches the start of the "
+                     f"name or of any of its words and ignores fewer than {MIN_SEARCH_LETTERS} letters.",
+                {"type": "string", "maxLength": 100}),
+    "sort": _query("sort", "Column to sort people by; rows without a value come last (user-engagement: default "
+                           "plays; room-attendees: default minutes_viewed).",
+                   {"enum": list(dict.fromkeys(PEOPLE_SORTS + ATTENDEE_SORTS))}),
     "dir": _query("dir", "Sort direction (default desc, asc for name).", {"enum": ["asc", "desc"]}),
     "page": _query("page", "Page of people, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
     "per_page": _query("per_page", f"People per page; more than {MAX_PER_PAGE} is a 400, not clamped.",
                        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50}),
+    "session": _query("session", "Room reports: one main session's id in the room (its breakout rooms follow it); "
+                                 "without it, every session that started in the date range.",
+                      {"type": "string", "maxLength": 255}),
     "person": _query("person", "A person id: adds that person's level per percentile (0 not viewed, 1, 2, 3+).",
                      {"type": "integer", "minimum": 1}),
 }
@@ -246,9 +253,11 @@ def _reports() -> dict:
         "parameters": [{"name": "id", "in": "path", "required": True, "description": "The report's name.",
                         "schema": {"enum": list(REPORTS)}}],
         "get": {
-            "summary": "A dashboard report as JSON, for a course's gallery (course=) or one entry (entry=)",
-            "description": "Exactly one subject: `course` (the tool's course id) or `entry` (an external entry id) "
-                           "of this token's registration. Filters are the dashboards' URL arguments (repeat an "
+            "summary": "A dashboard report as JSON, for a course's gallery (course=), one entry (entry=) or a room "
+                       "(room=)",
+            "description": "Exactly one subject: `course` (the tool's course id), `entry` (an external entry id) or "
+                           "`room` (an external room id, for the room-* reports) of this token's registration. "
+                           f"room-attendees pages by {ATTENDEES_PER_PAGE} unless per_page says otherwise. Filters are the dashboards' URL arguments (repeat an "
                            f"argument for several values, at most {MAX_VALUES}); unknown arguments are ignored. "
                            "Percents are 0-100 (completion rates), fractions 0-1 (drop-off, ratios, changes).\n\n"
                            + listing,
@@ -257,6 +266,7 @@ def _reports() -> dict:
                 _query("course", "The tool's course id: the course gallery's reports.", {"type": "integer"}),
                 _query("entry", "An external entry id, e.g. 1_abc123: the entry's reports.",
                        {"type": "string", "maxLength": 255}),
+                _query("room", "An external room id: the room-* reports.", {"type": "string", "maxLength": 255}),
                 _query("tz", "IANA time zone of the local days (default: the course's, else the registration's).",
                        {"type": "string", "examples": ["America/Chicago"]}),
                 *filters, *REPORT_PARAMETERS.values(),
@@ -266,15 +276,17 @@ def _reports() -> dict:
                     "type": "object", "required": ["report", "subject", "filters", "period", "metrics", "data"],
                     "properties": {
                         "report": {"enum": list(REPORTS)},
-                        "subject": {"type": "object", "description": "type course (id, title, label, timezone) or "
-                                                                     "entry (id, name, media_type, duration)"},
+                        "subject": {"type": "object", "description": "type course (id, title, label, timezone), "
+                                                                     "entry (id, name, media_type, duration) or room "
+                                                                     "(id, name, course, session)"},
                         "filters": {"type": "object",
                                     "description": "The filters as URL arguments, defaults left out."},
-                        "period": {"type": "object", "properties": {
-                            "first_day": {"type": "string", "format": "date"},
-                            "last_day": {"type": "string", "format": "date"},
-                            "timezone": {"type": "string"}, "granularity": {"enum": ["day", "month"]},
-                            "compare": {"type": ["object", "null"]}}},
+                        "period": {"type": ["object", "null"], "description": "null for one room session",
+                                   "properties": {
+                                       "first_day": {"type": "string", "format": "date"},
+                                       "last_day": {"type": "string", "format": "date"},
+                                       "timezone": {"type": "string"}, "granularity": {"enum": ["day", "month"]},
+                                       "compare": {"type": ["object", "null"]}}},
                         "metrics": {"type": "object", "description": "label and definition of each metric in data",
                                     "additionalProperties": {"type": "object", "properties": {
                                         "label": {"type": "string"}, "definition": {"type": "string"}}}},

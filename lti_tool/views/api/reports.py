@@ -1,4 +1,4 @@
-"""GET /api/v1/reports/<name>: the dashboards' reports as JSON, for a course's gallery or one entry.
+"""GET /api/v1/reports/<name>: the dashboards' reports as JSON, for a course's gallery, one entry or a room.
 
 Each report calls the analytics functions the pages call, so a number is the same everywhere. A
 response names its subject, the filters (as URL arguments), the local period and the definitions
@@ -18,16 +18,17 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics import metrics, reports
+from lti_tool.analytics import metrics, reports, rooms
 from lti_tool.analytics.dashboard import data_as_of
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.filters import Filters, Period
 from lti_tool.analytics.metrics import Scope
 from lti_tool.analytics.scopes import course_scope, entry_scope
 from lti_tool.extensions import db
-from lti_tool.models import Course, MediaEntry, Registration
+from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession
 from lti_tool.models.types import utcnow
 
+from .. import rooms as room_views
 from . import bp, problem, token_required
 
 MAX_LIMIT = 500
@@ -159,7 +160,7 @@ def _rows(inp: ReportInput, dimension: str) -> dict:
 @dataclass(frozen=True)
 class Report:
     summary: str
-    subjects: tuple[str, ...]        # which of "course", "entry" it accepts (exactly one is given)
+    subjects: tuple[str, ...]        # which of "course", "entry", "room" it accepts (exactly one is given)
     build: Callable[[ReportInput], object]
     metrics: tuple[str, ...]         # names in definitions.METRICS its data holds
     parameters: tuple[str, ...] = ()  # its own query arguments, beyond the subject, tz and filters
@@ -195,6 +196,65 @@ REPORTS = {
 }
 
 
+# -- room reports: subject room=<external id>, one session= or the date filters; the room page's functions --
+
+@dataclass(frozen=True)
+class RoomInput:
+    session: Session
+    room: Room
+    chosen: RoomSession | None
+    scope: rooms.RoomScope
+    args: MultiDict
+
+
+def room_overview_report(inp: RoomInput) -> dict:
+    return rooms.overview(inp.session, inp.scope)
+
+
+def room_timeline_report(inp: RoomInput) -> dict:
+    """Live unique viewers and live engagement rate (fraction) per minute."""
+    return {"points": rooms.timeline(inp.session, inp.scope)}
+
+
+def room_attendees_report(inp: RoomInput) -> dict:
+    """Attendees searched (q: three letters or more, else ignored), sorted and paged like the page's table."""
+    sort = inp.args.get("sort", "minutes_viewed")
+    if sort not in room_views.ATTENDEE_SORTS:
+        raise BadArgument(f"sort must be one of {', '.join(room_views.ATTENDEE_SORTS)}")
+    direction = inp.args.get("dir")
+    if direction not in (None, "asc", "desc"):
+        raise BadArgument("dir must be asc or desc")
+    query = inp.args.get("q") or ""
+    if len(query) > 100:
+        raise BadArgument("q must be at most 100 characters")
+    per_page = _int(inp.args, "per_page", room_views.ATTENDEES_PER_PAGE, 1, MAX_PER_PAGE)
+    table = room_views.attendee_table(rooms.attendees(inp.session, inp.scope), query, sort, direction,
+                                      _int(inp.args, "page", 1, 1, 100_000), per_page)
+    return {**dataclasses.asdict(table), "per_page": per_page}
+
+
+def room_interactions_report(inp: RoomInput) -> dict:
+    """Launched interactions, each with its detail (every answer's participants and rate)."""
+    rows = rooms.interactions(inp.session, inp.scope)
+    return {"rows": rows, "details": [rooms.interaction_detail(inp.session, r.interaction_id) for r in rows]}
+
+
+ROOM_METRICS = ("room_unique_viewers", "room_avg_minutes_viewed", "live_engagement_rate", "live_unique_viewers",
+                "reactions_rate", "chat_rate", "polls_rate", "qa_rate", "attachments_rate", "recording_plays")
+ROOM_REPORTS = {
+    "room-overview": Report("A room's overview: viewers, minutes, live engagement and participation", ("room",),
+                            room_overview_report, ROOM_METRICS, ("session",)),
+    "room-timeline": Report("A room's live unique viewers and live engagement rate per minute", ("room",),
+                            room_timeline_report, ("live_unique_viewers", "live_engagement_rate"), ("session",)),
+    "room-attendees": Report("A room's attendees with their engagement, searched, sorted and paged", ("room",),
+                             room_attendees_report, ("room_avg_minutes_viewed", "live_engagement_rate"),
+                             ("session", "q", "sort", "dir", "page", "per_page")),
+    "room-interactions": Report("A room's launched interactions with every answer's participants and rate",
+                                ("room",), room_interactions_report, ("interaction_answer_rate",), ("session",)),
+}
+REPORTS.update(ROOM_REPORTS)
+
+
 # -- the route -----------------------------------------------------------------------------------
 
 @bp.get("/reports/<path:external_id>")
@@ -204,6 +264,8 @@ def report(external_id: str):
     chosen = REPORTS.get(external_id)
     if chosen is None:
         return problem(404, "no such report", reports=list(REPORTS))
+    if external_id in ROOM_REPORTS:
+        return _room_report(external_id, chosen)
     subject, error = _subject(chosen)
     if error:
         return error
@@ -220,6 +282,51 @@ def report(external_id: str):
         "period": _period_json(inp.period, inp.timezone),
         "metrics": {name: {"label": METRICS[name].label, "definition": METRICS[name].definition}
                     for name in chosen.metrics},
+        "data": data,
+    }))
+
+
+def _room_report(name: str, chosen: Report):
+    """A room report: the room of this token's registration, one of its sessions or the date filters."""
+    room_arg = request.args.get("room")
+    if not room_arg or request.args.get("course") or request.args.get("entry"):
+        return problem(400, "this report needs exactly one subject: room=")
+    if len(room_arg) > 255:
+        return problem(400, "room must be a room id of at most 255 characters")
+    found = list(db.session.scalars(select(Room).where(Room.external_id == room_arg)))
+    room = next((r for r in found if r.registration_id == g.registration_id), None)
+    if room is None:
+        return (problem(403, "that room belongs to another registration") if found
+                else problem(404, "no such room"))
+    session_arg = request.args.get("session")
+    chosen_session = None
+    if session_arg:
+        chosen_session = db.session.scalar(select(RoomSession).where(
+            RoomSession.room_id == room.id, RoomSession.external_id == session_arg[:255],
+            RoomSession.parent_session_id.is_(None)))
+        if chosen_session is None:
+            return problem(404, "no such session in that room")
+    course = db.session.get(Course, room.course_id) if room.course_id else None
+    try:
+        filters = filter_rules.parse(request.args)
+        registration = db.session.get(Registration, g.registration_id)
+        tz = (request.args.get("tz") or (course.timezone if course else None) or registration.default_timezone
+              or "UTC")
+        if tz not in available_timezones():
+            raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
+        period = filter_rules.period(filters, tz, utcnow(), since=room.created_at.astimezone(ZoneInfo(tz)).date())
+        scope = room_views.room_scope(room, chosen_session, period)
+        data = chosen.build(RoomInput(db.session, room, chosen_session, scope, request.args))
+    except (filter_rules.FilterError, BadArgument) as exc:
+        return problem(400, str(exc))
+    return jsonify(_plain({
+        "report": name,
+        "subject": {"type": "room", "id": room.external_id, "name": room.name, "course": room.course_id,
+                    "session": chosen_session.external_id if chosen_session else None},
+        "filters": filters.query_args(),
+        "period": None if chosen_session else _period_json(period, tz),
+        "metrics": {metric: {"label": METRICS[metric].label, "definition": METRICS[metric].definition}
+                    for metric in chosen.metrics},
         "data": data,
     }))
 

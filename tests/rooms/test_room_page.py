@@ -1,0 +1,178 @@
+"""The room analytics page and the room reports over the hand-computed session: same numbers, blocks, access."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.ingest import tokens
+from lti_tool.models import Course, Interaction, Room
+
+from ..conftest import session_token
+from .test_room_analytics import OVERVIEW, loaded  # noqa: F401  (the fixture: the hand-computed session)
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def room_page(lti, db, loaded):  # noqa: F811
+    """The teacher's session on the course the room belongs to; get(path, query, **headers)."""
+    page = lti.open("teacher")
+    course = db.session.scalar(select(Course))
+    db.session.scalar(select(Room)).course_id = course.id
+    db.session.commit()
+    token = session_token(page.text)
+
+    def get(path="room-1/", query="session=main", **headers):
+        return lti.client.get(f"/courses/{course.id}/rooms/{path}?{query}",
+                              headers={"X-Session-Token": token, **headers})
+    get.course = course
+    return get
+
+
+def card(html: str, label: str) -> str:
+    match = re.search(rf">{re.escape(label)}</span></span><span class=\"card-value\">([^<]+)<", html)
+    assert match, label
+    return match.group(1)
+
+
+def names(html: str) -> list[str]:
+    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person" title="[^"]*"><a [^>]*>([^<]+)</a>',
+                      html)
+
+
+def test_overview_on_the_page_equals_the_hand_values(room_page):
+    html = room_page().text
+    # Hand values (test_room_analytics.OVERVIEW) as the page formats them.
+    assert card(html, "Unique viewers") == "3"                       # Ana, Ben, Cal
+    assert "+ 1 stays by people not signed in" in html
+    assert card(html, "Avg. minutes viewed") == "6.2 min"            # 18.5 / 3
+    assert card(html, "Live engagement rate") == "66.7%"             # 180 s of 270 s
+    assert card(html, "Sent live reactions") == "33.3%" and "2 reactions" in html
+    assert card(html, "Sent messages on group chat") == "50%" and "2 messages" in html
+    assert card(html, "Participation in polls") == "100%"
+    assert card(html, "Q&amp;A threads created") == "50%" and "1 threads" in html
+    assert card(html, "Attachments downloaded") == "33.3%" and "2 downloads" in html
+    assert card(html, "Recording plays") == "2"
+    assert 'data-definition="Distinct signed-in people who joined' in html  # definitions on hover
+    # The date filter picks the same session (Oct 5 in Chicago) and its numbers.
+    by_day = room_page(query="range=custom&from=2026-10-05&to=2026-10-05").text
+    assert card(by_day, "Unique viewers") == "3" and card(by_day, "Sent live reactions") == "33.3%"
+
+
+def test_overview_from_the_api_equals_the_hand_values(room_page, client, registration):
+    _token, secret = tokens.create(registration.id, "reports")
+    response = client.get("/api/v1/reports/room-overview?room=room-1&session=main",
+                          headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200, response.text
+    body = response.get_json()
+    assert body["subject"] == {"type": "room", "id": "room-1", "name": "Week 1", "course": room_page.course.id,
+                               "session": "main"}
+    for name, value in OVERVIEW.items():
+        assert body["data"][name] == pytest.approx(value), name
+    points = client.get("/api/v1/reports/room-timeline?room=room-1&session=main",
+                        headers={"Authorization": f"Bearer {secret}"}).get_json()["data"]["points"]
+    assert [(p["live_viewers"], p["engagement_rate"]) for p in points][4:6] == [(1, None), (2, 0.5)]
+    missing = client.get("/api/v1/reports/room-overview?room=room-1&session=nope",
+                         headers={"Authorization": f"Bearer {secret}"})
+    assert missing.status_code == 404
+
+
+def test_every_room_report_answers_and_is_documented(room_page, client, registration):
+    from lti_tool.views.api.reports import ROOM_REPORTS
+
+    _token, secret = tokens.create(registration.id, "reports")
+    doc = client.get("/api/v1/openapi.json").get_json()["paths"]["/reports/{id}"]
+    for name, report in ROOM_REPORTS.items():
+        assert name in doc["parameters"][0]["schema"]["enum"] and f"`{name}`" in doc["get"]["description"]
+        body = client.get(f"/api/v1/reports/{name}?room=room-1", headers={"Authorization": f"Bearer {secret}"})
+        assert body.status_code == 200, body.text
+        assert body.get_json()["report"] == name and set(body.get_json()["metrics"]) == set(report.metrics)
+    interactions = client.get("/api/v1/reports/room-interactions?room=room-1&session=main",
+                              headers={"Authorization": f"Bearer {secret}"}).get_json()["data"]
+    vote = interactions["details"][-1]
+    assert [(o["option"], o["participants"], o["rate"]) for o in vote["options"]] == [
+        ("X", 1, 0.5), ("Y", 2, 1.0), ("Z", 0, 0.0)]
+
+
+def test_a_block_request_returns_only_its_block(room_page):
+    html = room_page(**{"HX-Target": "overview"}, **HTMX).text
+    assert html.lstrip().startswith('<section id="overview"')
+    assert "<html" not in html and "Viewer engagement" not in html and 'id="interactions"' not in html
+
+
+def test_search_starts_at_three_letters(room_page):
+    def search(q):
+        return names(room_page(query=f"session=main&q={q}", **{"HX-Target": "attendees"}, **HTMX).text)
+
+    everyone = ["Ana Lima", "Ben Ortiz", "Unnamed user"]  # sorted by minutes viewed: 8.5, 7, 3
+    assert search("") == everyone
+    assert search("Be") == everyone and search("Li") == everyone  # under three letters: nothing happens
+    assert search("ben") == ["Ben Ortiz"]                          # first name
+    assert search("Lim") == ["Ana Lima"]                           # last name
+    assert search("ort") == ["Ben Ortiz"]
+    assert search("xyz") == []
+
+
+def test_api_search_and_sort_follow_the_page(room_page, client, registration):
+    _token, secret = tokens.create(registration.id, "reports")
+
+    def rows(query):
+        response = client.get(f"/api/v1/reports/room-attendees?room=room-1&session=main&{query}",
+                              headers={"Authorization": f"Bearer {secret}"})
+        assert response.status_code == 200, response.text
+        return [r["name"] for r in response.get_json()["data"]["rows"]]
+
+    assert rows("q=li") == ["Ana Lima", "Ben Ortiz", "Unnamed user"]
+    assert rows("q=lim") == ["Ana Lima"]
+    assert rows("sort=raised_hands") == ["Ben Ortiz", "Ana Lima", "Unnamed user"]
+
+
+def test_an_attendee_shows_their_minutes_and_activity(room_page):
+    html = room_page(query="session=main", **{"HX-Target": "attendees"}, **HTMX).text
+    ben = re.search(r'person=(\d+)"[^>]*>Ben Ortiz<', html).group(1)
+    block = room_page(query=f"session=main&person={ben}", **{"HX-Target": "attendee"}, **HTMX).text
+    assert block.lstrip().startswith('<section id="attendee"')
+    # Ben: minute 2 high, minute 5 good, the other eight offline.
+    assert re.findall(r'class="heat-cell heat-(\w+)"', block) == [
+        "offline", "offline", "high", "offline", "offline", "good", "offline", "offline", "offline", "offline"]
+    assert "Q&amp;A threads (1)" in block and "Downloads (2)" in block and "Raised hands (1)" in block
+    assert "slides.pdf" in block
+
+
+def test_an_interaction_shows_its_answers_rates(room_page, db):
+    vote = db.session.scalar(select(Interaction.id).where(Interaction.external_id == "vote-1"))
+    listing = room_page(**{"HX-Target": "interactions"}, **HTMX).text
+    assert "5 launched interactions" in listing and f"interaction={vote}" in listing
+    html = room_page(query=f"session=main&interaction={vote}", **{"HX-Target": "interactions"}, **HTMX).text
+    assert "Crowd vote · 3 options · 2 unique participants" in html
+    answers = re.findall(r'<tr><th scope="row">(\w+)</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', html)
+    assert answers == [("X", "1", "50%"), ("Y", "2", "100%"), ("Z", "0", "0%")]
+
+
+def test_rooms_list_links_each_session(room_page):
+    html = room_page(path="", query="").text
+    assert "Week 1" in html and "room-1/?session=main" in html and "room-1/?session=later" in html
+    assert html.index("session=later") < html.index("session=main")  # newest first
+    assert "session=br" not in html  # breakout rooms follow their session
+
+
+def test_student_gets_403_and_no_data(room_page, lti):
+    token = session_token(lti.open("student").text)
+    for path in ("", "room-1/"):
+        response = lti.client.get(f"/courses/{room_page.course.id}/rooms/{path}", headers={"X-Session-Token": token})
+        assert response.status_code == 403
+        assert "Week 1" not in response.text and "Ana Lima" not in response.text
+
+
+def test_staff_of_another_course_get_403_or_404(room_page, lti, db):
+    token = session_token(lti.open("teacher", "course-b").text)
+    other = db.session.scalar(select(Course.id).where(Course.id != room_page.course.id))
+    headers = {"X-Session-Token": token}
+    foreign = lti.client.get(f"/courses/{room_page.course.id}/rooms/room-1/", headers=headers)
+    assert foreign.status_code == 403 and "Ana Lima" not in foreign.text
+    own = lti.client.get(f"/courses/{other}/rooms/room-1/", headers=headers)
+    assert own.status_code == 404 and "Ana Lima" not in own.text
+    listing = lti.client.get(f"/courses/{other}/rooms/", headers=headers)
+    assert listing.status_code == 200 and "Week 1" not in listing.text and "room-events API" in listing.text
