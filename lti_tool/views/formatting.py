@@ -35,6 +35,12 @@ def delta(value: float | None) -> str:
     return f"{sign}{charts.fmt_percent(abs(value) * 100)}"
 
 
+def counted(value: int | None, singular: str, plural: str | None = None) -> str:
+    """1 -> "1 reaction", 3 -> "3 reactions"."""
+    n = value or 0
+    return f"{charts.fmt_number(n)} {singular if n == 1 else (plural or singular + 's')}"
+
+
 def long_date(value: date) -> str:
     return f"{value:%b} {value.day}, {value.year}"
 
@@ -62,6 +68,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(fraction_percent, "frac")
     app.add_template_filter(delta, "delta")
     app.add_template_filter(long_date, "longdate")
+    app.add_template_filter(counted)
     app.add_template_filter(country_name, "country_name")
     app.add_template_filter(lambda steps: [(s.label, s.count) for s in steps], "steps")
     app.add_template_filter(lambda rows: [((r.value or "other").capitalize(), r.plays) for r in rows], "device_parts")
