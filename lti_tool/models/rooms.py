@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapped, declared_attr
 
 from .events import BigId
 from .types import Column, JSONType, UTCDateTime, db, utcnow
@@ -42,6 +42,23 @@ def _session(index: bool = False):
 def _person(nullable: bool = False):
     return Column(ForeignKey("person.id", ondelete="SET NULL" if nullable else "CASCADE"),
                   nullable=nullable, index=True)
+
+
+class SessionFact:
+    """What every per-person fact of a session has: its feed id (unique per registration), the
+    session, the person and when. Tables read by (session, time)."""
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = _registration()
+    event_key: Mapped[str] = Column(String(255))
+    session_id: Mapped[int] = _session()
+    person_id: Mapped[int] = _person()
+    at: Mapped[datetime] = Column(UTCDateTime)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (UniqueConstraint("registration_id", "event_key"),
+                Index(f"ix_{cls.__tablename__}_session_at", "session_id", "at"))
 
 
 class Room(db.Model):
@@ -100,21 +117,11 @@ class Attendance(db.Model):
     mode: Mapped[str] = Column(String(16))  # ATTENDANCE_MODES
 
 
-class EngagementSample(db.Model):
+class EngagementSample(SessionFact, db.Model):
     """A viewer's player state over one sampling interval of live playback."""
 
     __tablename__ = "engagement_sample"
-    __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
-        Index("ix_engagement_sample_session_at", "session_id", "at"),
-    )
 
-    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
-    registration_id: Mapped[int] = _registration()
-    event_key: Mapped[str] = Column(String(255))
-    session_id: Mapped[int] = _session()
-    person_id: Mapped[int] = _person()
-    at: Mapped[datetime] = Column(UTCDateTime)
     interval_seconds: Mapped[float] = Column(Float)
     sound_on: Mapped[bool] = Column(Boolean)
     tab_focused: Mapped[bool] = Column(Boolean)
@@ -143,21 +150,11 @@ class Reaction(db.Model):
     throttled: Mapped[bool] = Column(Boolean, default=False)
 
 
-class ChatMessage(db.Model):
+class ChatMessage(SessionFact, db.Model):
     """A group chat message. The text is kept for transcripts."""
 
     __tablename__ = "chat_message"
-    __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
-        Index("ix_chat_message_session_at", "session_id", "at"),
-    )
 
-    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
-    registration_id: Mapped[int] = _registration()
-    event_key: Mapped[str] = Column(String(255))
-    session_id: Mapped[int] = _session()
-    person_id: Mapped[int] = _person()
-    at: Mapped[datetime] = Column(UTCDateTime)
     text: Mapped[str] = Column(Text)
     # The event id of the message this one answers, as the feed sent it.
     reply_to: Mapped[str | None] = Column(String(255), nullable=True)
@@ -167,38 +164,17 @@ class ChatMessage(db.Model):
     sub_context: Mapped[str | None] = Column(String(64), nullable=True)
 
 
-class QaThread(db.Model):
+class QaThread(SessionFact, db.Model):
     """A Q&A thread a person opened, with its state and the moderator who owns it."""
 
     __tablename__ = "qa_thread"
-    __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
-        Index("ix_qa_thread_session_at", "session_id", "at"),
-    )
 
-    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
-    registration_id: Mapped[int] = _registration()
-    event_key: Mapped[str] = Column(String(255))
-    session_id: Mapped[int] = _session()
-    person_id: Mapped[int] = _person()
-    at: Mapped[datetime] = Column(UTCDateTime)
     state: Mapped[str] = Column(String(16))  # QA_STATES
     owner_person_id: Mapped[int | None] = _person(nullable=True)
 
 
-class RaisedHand(db.Model):
+class RaisedHand(SessionFact, db.Model):
     __tablename__ = "raised_hand"
-    __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
-        Index("ix_raised_hand_session_at", "session_id", "at"),
-    )
-
-    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
-    registration_id: Mapped[int] = _registration()
-    event_key: Mapped[str] = Column(String(255))
-    session_id: Mapped[int] = _session()
-    person_id: Mapped[int] = _person()
-    at: Mapped[datetime] = Column(UTCDateTime)
 
 
 class Interaction(db.Model):
@@ -242,19 +218,9 @@ class InteractionAnswer(db.Model):
     text: Mapped[str | None] = Column(Text, nullable=True)
 
 
-class AttachmentDownload(db.Model):
+class AttachmentDownload(SessionFact, db.Model):
     __tablename__ = "attachment_download"
-    __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
-        Index("ix_attachment_download_session_at", "session_id", "at"),
-    )
 
-    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
-    registration_id: Mapped[int] = _registration()
-    event_key: Mapped[str] = Column(String(255))
-    session_id: Mapped[int] = _session()
-    person_id: Mapped[int] = _person()
-    at: Mapped[datetime] = Column(UTCDateTime)
     name: Mapped[str] = Column(String(500))
 
 
