@@ -25,6 +25,21 @@ class BaseConfig:
     REDIS_URL: str | None = None
     # "rq" sends jobs to Redis queues; "inline" runs the same job functions in-process.
     JOB_RUNNER = "inline"
+    # Seconds a job may run, per queue, before it is stopped.
+    JOB_TIMEOUTS = {"exports": 30 * 60, "emails": 2 * 60, "default": 10 * 60}
+    # Seconds RQ keeps a finished job's result and a failed job's record.
+    JOB_RESULT_TTL = 24 * 3600
+    JOB_FAILURE_TTL = 7 * 24 * 3600
+    # Seconds before each retry of a transient failure (a mail server down); two retries = three attempts.
+    JOB_RETRY_INTERVALS = (15, 60)
+    # Where generated exports are kept, shared by web and worker processes. None: <instance folder>/exports.
+    EXPORT_DIR: str | None = None
+    # Seconds an emailed download link stays valid.
+    EXPORT_LINK_MAX_AGE = 7 * 24 * 3600
+    # Outgoing mail: smtp://[user:password@]host[:port], smtp+starttls://… or smtps://… (TLS). None: no email.
+    SMTP_URL: str | None = None
+    SMTP_TIMEOUT = 10
+    MAIL_FROM = "Media Analytics <no-reply@localhost>"
     ROLES_FILE = str(CONFIG_DIR / "roles.toml")
     TOOL_TITLE = "Media Analytics"
     TOOL_ID = "media-analytics"
@@ -69,6 +84,9 @@ class DevConfig(BaseConfig):
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", BaseConfig.SQLALCHEMY_DATABASE_URI)
         self.REDIS_URL = _env("REDIS_URL")
         self.JOB_RUNNER = "rq" if self.REDIS_URL and _env("JOB_RUNNER") == "rq" else "inline"
+        self.SMTP_URL = _env("SMTP_URL")
+        self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
+        self.EXPORT_DIR = _env("EXPORT_DIR")
 
 
 class TestConfig(BaseConfig):
@@ -107,6 +125,9 @@ class ProdConfig(BaseConfig):
         self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
         self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")
         self.GEOIP_CITY_DB = _env("GEOIP_CITY_DB")
+        self.SMTP_URL = _env("SMTP_URL")
+        self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
+        self.EXPORT_DIR = _env("EXPORT_DIR")
 
 
 def _normalise_db_url(url: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""`flask lti …` (keys, registrations) and `flask demo …` commands."""
+"""`flask lti …` (keys, registrations), `flask roster …` and `flask demo …` commands."""
 from __future__ import annotations
 
 import click
@@ -10,9 +10,10 @@ from lti_tool.registrations import RegistrationError, RegistrationInput, list_al
 
 lti_cli = AppGroup("lti", help="LTI keys and platform registrations.")
 demo_cli = AppGroup("demo", help="The embedded demo: dev platform and demo data.")
-ingest_cli = AppGroup("ingest", help="Ingest tokens and bulk imports of media events.")
+ingest_cli = AppGroup("ingest", help="Ingest tokens and bulk imports of media and live room events.")
 token_cli = AppGroup("token", help="Bearer tokens that send events and read reports for a registration.")
 analytics_cli = AppGroup("analytics", help="Derived analytics data.")
+roster_cli = AppGroup("roster", help="Course rosters from the platform (LTI Names and Role Provisioning).")
 ingest_cli.add_command(token_cli)
 
 
@@ -61,18 +62,20 @@ def token_revoke_command(token_id):
 
 @ingest_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "kava", "caliper", "xapi"]),
-              help="Guessed from the file name when omitted (.jsonl, .csv, .kava.*, .caliper.*, .xapi.*)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "kava", "caliper", "xapi", "rooms"]),
+              help="Guessed from the file name when omitted (.jsonl, .csv, .kava.*, .caliper.*, .xapi.*, .rooms.*)")
 @click.option("--registration", "registration_id", type=int, required=True, help="Registration id (flask lti list)")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
               help="Where rejected lines go (default: FILE.rejects.jsonl)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Events stored per transaction")
 def import_command(file, fmt, registration_id, rejects_path, batch_size):
-    """Import media events from FILE, one item per line (csv: one row).
+    """Import media or live room events from FILE, one item per line (csv: one row).
 
     jsonl: native event objects; csv: native fields as columns (segments, extra as JSON); kava: beacons
-    as query strings or JSON objects; caliper: envelopes; xapi: statements or lists of statements.
+    as query strings or JSON objects; caliper: envelopes; xapi: statements or lists of statements;
+    rooms: room event objects as in POST /api/v1/room-events, in order (a line may name what earlier
+    lines described).
 
     Not all or nothing, unlike HTTP batches: a bad line is written to the rejects file as
     {"line", "reason", "raw"} and the other lines are stored. Importing a file again stores nothing
@@ -122,6 +125,19 @@ def rebuild_command(since, registration_id):
 
     counts = rebuild(registration_id, since.replace(tzinfo=timezone.utc) if since else None)
     click.echo(f"rebuilt {counts['plays']} plays and {counts['loads']} player loads")
+
+
+@roster_cli.command("sync")
+@click.option("--course", "course_id", type=int, required=True, help="Course id (as in the tool's URLs)")
+def roster_sync_command(course_id):
+    """Fetch a course's roster from the platform now and record its people and enrollments."""
+    from lti_tool.roster import RosterError, sync_roster
+
+    try:
+        result = sync_roster(course_id)
+    except RosterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.line())
 
 
 @lti_cli.command("keygen")
@@ -250,8 +266,32 @@ def demo_seed_command(seed_value, events, today, if_empty):
         click.echo(line)
 
 
+rq_cli = AppGroup("rq", help="Background jobs (RQ on Redis): exports, emails, roster syncs.")
+
+
+@rq_cli.command("worker")
+@click.argument("queues", nargs=-1, type=click.Choice(["exports", "emails", "default"]))
+@click.option("--burst", is_flag=True, help="Run the jobs queued now, then stop")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked child per job")
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+              help="Also move jobs whose retry is due back onto their queue")
+def rq_worker_command(queues, burst, simple, scheduler):
+    """Run jobs from QUEUES (default: exports, emails, default), each in an app context of this app."""
+    from lti_tool.jobs import QUEUES
+    from lti_tool.jobs.worker import make_worker
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
+    if current_app.config["JOB_RUNNER"] != "rq":
+        click.echo("note: JOB_RUNNER is not 'rq', so this app's web processes run jobs themselves", err=True)
+    worker = make_worker(current_app._get_current_object(), tuple(queues) or QUEUES, simple=simple)
+    worker.work(burst=burst, with_scheduler=scheduler, logging_level=current_app.config.get("LOG_LEVEL", "INFO"))
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(ingest_cli)
     app.cli.add_command(analytics_cli)
+    app.cli.add_command(roster_cli)
+    app.cli.add_command(rq_cli)

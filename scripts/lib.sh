@@ -35,6 +35,8 @@ ensure_system_packages() {
   # WeasyPrint renders PDFs with Pango.
   ldconfig -p 2>/dev/null | grep -q 'libpango-1.0' || pkgs+=(libpango-1.0-0 libpangoft2-1.0-0)
   fc-list 2>/dev/null | grep -qi dejavu || pkgs+=(fonts-dejavu-core)
+  # The PDF tests read the generated files back with pdftotext.
+  command -v pdftotext >/dev/null 2>&1 || pkgs+=(poppler-utils)
   apt_install "${pkgs[@]}"
 }
 

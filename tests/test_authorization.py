@@ -21,17 +21,25 @@ ROUTES = [
     ("GET", "/courses/{id}/rooms/<path:external_id>/", "room-lookup"),
     ("GET", "/courses/{id}/settings", "course.settings"),
     ("POST", "/courses/{id}/settings", "course.settings"),
+    ("POST", "/courses/{id}/settings/roster", "course.settings"),
+    ("GET", "/courses/{id}/exports/", "exports"),
+    ("GET", "/courses/{id}/exports/custom", "exports"),
+    # The export dialog and the export itself need a kind: without one they are 400 for those who may export.
+    ("GET", "/courses/{id}/exports/new", "exports-params"),
+    ("POST", "/courses/{id}/exports/", "exports-params"),
+    # An export's status is its owner's only: an unknown (or someone else's) export is 404 for those who may export.
+    ("GET", "/courses/{id}/exports/<export_id>/status", "export-lookup"),
     ("GET", "/courses/{id}/admin/courses", "tenant.courses"),
     ("GET", "/courses/{id}/admin/tool", "tool.settings"),
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
 ]
 ALLOWED = {
-    "teacher": {"course.view", "gallery", "rooms", "my", "course.settings"},
-    "ta": {"course.view", "gallery", "rooms", "my"},
-    "designer": {"course.view", "gallery", "rooms", "my"},
+    "teacher": {"course.view", "gallery", "rooms", "my", "course.settings", "exports"},
+    "ta": {"course.view", "gallery", "rooms", "my", "exports"},
+    "designer": {"course.view", "gallery", "rooms", "my", "exports"},
     "student": {"my"},
     "observer": {"my"},
-    "admin": {"course.view", "gallery", "rooms", "my", "course.settings", "tenant.courses", "tool.settings"},
+    "admin": {"course.view", "gallery", "rooms", "my", "course.settings", "tenant.courses", "tool.settings", "exports"},
 }
 FORM = {"timezone": "America/Chicago", "default_timezone": "UTC", "unknown_deployment": "reject"}
 
@@ -54,12 +62,15 @@ def _course_id(db, name, canvas):
 @pytest.mark.parametrize("method, path, capability", ROUTES)
 def test_level_matrix(lti, db, canvas, person, method, path, capability):
     token = session_token(lti.open(person).text)
-    url = path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_unknown")
+    url = (path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_unknown")
+           .replace("<export_id>", "0" * 32))
     response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
                                headers={"X-Session-Token": token})
     expected = 404 if capability == "entry-lookup" else (200 if capability in ALLOWED[person] else 403)
     if capability == "room-lookup":
         expected = 404 if "rooms" in ALLOWED[person] else 403
+    if capability in ("exports-params", "export-lookup"):
+        expected = (400 if capability == "exports-params" else 404) if "exports" in ALLOWED[person] else 403
     assert response.status_code == expected, response.text[:500]
     if expected == 403:
         assert "You do not have access to this page" in response.text
@@ -68,8 +79,8 @@ def test_level_matrix(lti, db, canvas, person, method, path, capability):
 
 @pytest.mark.parametrize("method, path, capability", ROUTES)
 def test_no_session_is_401(client, db, method, path, capability):
-    response = client.open(path.format(id=1).replace("<path:external_id>", "1_x"), method=method,
-                           data=FORM if method == "POST" else None)
+    response = client.open(path.format(id=1).replace("<path:external_id>", "1_x").replace("<export_id>", "0" * 32),
+                           method=method, data=FORM if method == "POST" else None)
     assert response.status_code == 401
     assert "Your session has ended" in response.text
 
@@ -78,7 +89,8 @@ def test_no_session_is_401(client, db, method, path, capability):
 def test_session_of_another_course_is_403(lti, db, canvas, method, path, capability):
     lti.open("student", "course-a")  # course-a exists, with a student's data in it
     token = session_token(lti.open("teacher", "course-b").text)
-    url = path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_x")
+    url = (path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_x")
+           .replace("<export_id>", "0" * 32))
     response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
                                headers={"X-Session-Token": token})
     assert response.status_code == 403

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal_column
+from sqlalchemy import BigInteger, Float, case, cast, func, literal_column
 
 FORMATS = {"day": ("YYYY-MM-DD", "%Y-%m-%d"), "month": ("YYYY-MM", "%Y-%m")}
 
@@ -61,3 +61,11 @@ def labels(first_day, last_day, granularity: str) -> list[str]:
             keys.append(key)
         day += timedelta(days=1)
     return keys
+
+
+def epoch_minute(moment, seconds_before, dialect: str):
+    """SQL expression: whole minutes since 1970-01-01 UTC of (moment - seconds_before seconds), an integer."""
+    if dialect == "postgresql":
+        return cast(func.floor((func.extract("epoch", moment) - seconds_before) / 60), BigInteger)
+    # SQLite: CAST truncates towards zero, the same as floor for times after 1970.
+    return cast((cast(func.strftime("%s", moment), Float) - seconds_before) / 60, BigInteger)

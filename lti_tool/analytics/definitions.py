@@ -34,7 +34,8 @@ METRICS = {m.name: m for m in (
            "Distinct signed-in people who joined a session live or watched its recording. Stays by people "
            "who were not signed in are counted apart."),
     Metric("room_avg_minutes_viewed", "Avg. minutes viewed",
-           "Minutes signed-in people spent in the sessions, live or recording (overlapping stays counted once), "
+           "Minutes signed-in people spent in the sessions, live or recording (overlapping stays counted once, "
+           "plus playback of the recording's media entry), "
            "divided by unique viewers."),
     Metric("live_engagement_level", "Live engagement level",
            "Per sample: sound on, tab focused and full screen = high; sound on and focused = good; sound on, "
@@ -56,7 +57,11 @@ METRICS = {m.name: m for m in (
            "signed-in live attendees."),
     Metric("qa_rate", "Q&A threads created",
            "People who opened a Q&A thread divided by signed-in live attendees; the count is every thread."),
-    Metric("recording_plays", "Recording plays", "Times someone started watching a session's recording."),
+    Metric("recording_plays", "Recording plays",
+           "Times someone started watching a session's recording: plays of the recording's media entry plus "
+           "recording stays the room feed reports."),
+    Metric("recording_unique_viewers", "Recording unique viewers",
+           "Signed-in people who watched a session's recording (its media entry or a recording stay)."),
     Metric("interaction_answer_rate", "Answer rate",
            "Participants who chose the answer divided by participants who answered the interaction."),
 )}

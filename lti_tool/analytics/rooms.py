@@ -10,22 +10,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lti_tool.models import (
-    Attendance, AttachmentDownload, ChatMessage, EngagementSample, Interaction, InteractionAnswer, Person, QaThread,
-    RaisedHand, Reaction, RoomSession, Rsvp,
+    Attendance, AttachmentDownload, ChatMessage, EngagementSample, Interaction, InteractionAnswer, Person, Play,
+    QaThread, RaisedHand, Reaction, Room, RoomSession, Rsvp,
 )
 
 from . import definitions as d
+from .buckets import epoch_minute
+from .metrics import PersonEngagement, Scope, per_person
 
+MIN_SEARCH_LETTERS = 3  # fewer letters search nothing: the table stays as it is
+ATTENDEES_PER_PAGE = 25
+ATTENDEE_SORTS = ("name", "minutes_viewed", "reactions", "chat_messages", "raised_hands", "polls_answered",
+                  "live_engagement_rate")
 ENGAGED_LEVELS = ("high", "good")
 # Darkest first: when a minute holds several levels for the same time, the more engaged one shows.
 LEVEL_RANK = {"high": 0, "good": 1, "fair": 2, "low": 3, "none": 4}
 MINUTE = timedelta(minutes=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class RoomOverview:
     qa_rate: float | None                 # people who opened a thread ÷ logged-in attendees
     downloads: int
     downloads_rate: float | None          # people who downloaded ÷ unique live viewers
-    recording_plays: int                  # stays in recording mode
+    recording_plays: int                  # recording stays + plays of the sessions' recording entries
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,21 @@ class AttendeeRow:
     raised_hands: int
     polls_answered: int                   # distinct interactions answered
     live_engagement_rate: float | None    # fraction 0-1
+    engaged_seconds: float                # sampled live seconds at the high or good level
+    sampled_seconds: float                # all sampled live seconds (the rate's denominator)
+
+
+@dataclass(frozen=True)
+class AttendeeTotals:
+    """The viewer-engagement table's totals row over some attendee rows."""
+
+    people: int
+    minutes_viewed: float
+    reactions: int
+    chat_messages: int
+    raised_hands: int
+    polls_answered: int
+    live_engagement_rate: float | None    # Σ engaged seconds ÷ Σ sampled seconds of those people
 
 
 @dataclass(frozen=True)
@@ -128,6 +150,35 @@ class InteractionDetail:
     options: tuple[OptionRow, ...]
     correct_option: str | None
     text_answers: tuple[str, ...]         # open questions' answers, oldest first
+
+
+@dataclass(frozen=True)
+class RecordingViewer:
+    """One person's viewing of the recordings: the recording entries' player plus recording stays."""
+
+    person_id: int | None                 # None: everyone not signed in, as one row
+    name: str
+    impressions: int                      # player loads of a recording entry
+    plays: int                            # player plays + recording stays
+    minutes_viewed: float                 # player minutes + recording stay minutes
+    avg_completion_rate: float | None     # percent 0-100, over player plays (stays have no percentiles)
+
+
+@dataclass(frozen=True)
+class Recordings:
+    entry_ids: tuple[int, ...]            # the sessions' recording entries
+    plays: int
+    impressions: int
+    viewers: tuple[RecordingViewer, ...]  # most plays first, the anonymous row last
+
+
+@dataclass(frozen=True)
+class WhereRow:
+    """Unique viewers from one country or on one device type, live and from the recordings."""
+
+    value: str | None                     # ISO country code or device type; None = unknown
+    live_viewers: int                     # signed-in people with a live stay from there
+    recording_viewers: int                # signed-in people who watched a recording from there
 
 
 # -- scope ---------------------------------------------------------------------------------------
@@ -189,12 +240,41 @@ def _merged_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
     return total
 
 
-def _minutes_by_person(stays: list[_Stay]) -> dict[int, float]:
+def _minutes_by_person(stays: list[_Stay], player_seconds: dict[int, float] | None = None) -> dict[int, float]:
+    """Minutes per signed-in person: their stays (overlaps once) plus their recording player time."""
     intervals: dict[int, list] = defaultdict(list)
     for stay in stays:
         if stay.person_id is not None:
             intervals[stay.person_id].append((stay.start, stay.end))
-    return {person: _merged_seconds(spans) / 60 for person, spans in intervals.items()}
+    minutes = {person: _merged_seconds(spans) / 60 for person, spans in intervals.items()}
+    for person, seconds in (player_seconds or {}).items():
+        minutes[person] = minutes.get(person, 0.0) + seconds / 60
+    return minutes
+
+
+def _recording_entries(sessions: list[RoomSession]) -> tuple[int, ...]:
+    return tuple(sorted({s.recording_entry_id for s in sessions if s.recording_entry_id is not None}))
+
+
+def _recording_scope(scope: RoomScope, sessions: list[RoomSession]) -> Scope:
+    """The media scope of the sessions' recordings: every play of them, whenever it happened."""
+    return Scope(scope.registration_id, entry_ids=_recording_entries(sessions))
+
+
+def _player_viewing(session: Session, scope: RoomScope, sessions: list[RoomSession]) -> tuple[dict[int, float], int]:
+    """({signed-in person: seconds played}, plays) of the sessions' recording entries."""
+    entries = _recording_entries(sessions)
+    if not entries:
+        return {}, 0
+    seconds: dict[int, float] = {}
+    plays = 0
+    for person_id, count, played in session.execute(
+            select(Play.person_id, func.count(Play.id), func.sum(Play.seconds_viewed))
+            .where(*_recording_scope(scope, sessions).where(Play, Play.started_at)).group_by(Play.person_id)):
+        plays += count
+        if person_id is not None:
+            seconds[person_id] = played or 0.0
+    return seconds, plays
 
 
 def _floor_minute(moment: datetime) -> datetime:
@@ -222,6 +302,9 @@ def _minutes(sessions: list[RoomSession], stays: list[_Stay]) -> list[datetime]:
     return sorted(minutes)
 
 
+_ENGAGED_SECONDS = func.sum(EngagementSample.interval_seconds).filter(EngagementSample.level.in_(ENGAGED_LEVELS))
+
+
 def _rate(engaged_seconds: float, all_seconds: float) -> float | None:
     return d.ratio(engaged_seconds, all_seconds)
 
@@ -236,14 +319,14 @@ def overview(session: Session, scope: RoomScope) -> RoomOverview:
     sessions = _sessions(session, scope)
     ids = _ids(sessions)
     stays = _stays(session, sessions)
-    minutes = _minutes_by_person(stays)
+    player_seconds, player_plays = _player_viewing(session, scope, sessions)
+    minutes = _minutes_by_person(stays, player_seconds)
     known = len(minutes)
     live_people = {s.person_id for s in stays if s.mode == "live" and s.person_id is not None}
     live_viewers = len(live_people) + sum(1 for s in stays if s.mode == "live" and s.person_id is None)
 
     engaged, sampled = session.execute(
-        select(func.sum(EngagementSample.interval_seconds).filter(EngagementSample.level.in_(ENGAGED_LEVELS)),
-               func.sum(EngagementSample.interval_seconds))
+        select(_ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
         .where(EngagementSample.session_id.in_(ids))).one()
 
     def people_and_count(model, *where):
@@ -276,7 +359,7 @@ def overview(session: Session, scope: RoomScope) -> RoomOverview:
         qa_rate=d.ratio(asking, len(live_people)),
         downloads=downloads,
         downloads_rate=d.ratio(downloading, live_viewers),
-        recording_plays=sum(1 for s in stays if s.mode == "recording"),
+        recording_plays=sum(1 for s in stays if s.mode == "recording") + player_plays,
     )
 
 
@@ -303,13 +386,16 @@ def timeline(session: Session, scope: RoomScope) -> list[MinutePoint]:
         while minute < stay.end:  # the stay overlaps [minute, minute + 1 min)
             viewers[minute].add(who)
             minute += MINUTE
+    # Each sample belongs to the minute its interval starts in (see _sample_minute), summed in SQL.
+    minute_number = epoch_minute(EngagementSample.at, EngagementSample.interval_seconds,
+                                 session.get_bind().dialect.name)
     engaged: dict[datetime, float] = defaultdict(float)
     sampled: dict[datetime, float] = defaultdict(float)
-    for _person, at, seconds, level in _samples(session, ids):
-        minute = _sample_minute(at, seconds)
-        sampled[minute] += seconds
-        if level in ENGAGED_LEVELS:
-            engaged[minute] += seconds
+    for number, engaged_seconds, sampled_seconds in session.execute(
+            select(minute_number, _ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
+            .where(EngagementSample.session_id.in_(ids)).group_by(minute_number)):
+        minute = EPOCH + timedelta(minutes=int(number))
+        engaged[minute], sampled[minute] = engaged_seconds or 0.0, sampled_seconds or 0.0
     return [MinutePoint(minute, len(viewers.get(minute, ())), _rate(engaged[minute], sampled[minute]))
             for minute in _minutes(sessions, stays)]
 
@@ -321,15 +407,31 @@ def _per_person(session: Session, model, ids, *where) -> dict[int, int]:
                                 .where(model.session_id.in_(ids), *where).group_by(model.person_id)).all())
 
 
+def _rsvps(session: Session, room_id: int, person_ids) -> dict[int, Rsvp]:
+    """Each person's latest RSVP to the room."""
+    return {r.person_id: r for r in session.scalars(
+        select(Rsvp).where(Rsvp.room_id == room_id, Rsvp.person_id.in_(tuple(person_ids) or (-1,)))
+        .order_by(Rsvp.at, Rsvp.id))}
+
+
+def _names(session: Session, rsvps: dict[int, Rsvp], person_ids) -> dict[int, str]:
+    """Display names; someone known only from the room feed has no name from Canvas, so the RSVP form's
+    name beats "Unnamed user"."""
+    names = {}
+    for person in session.scalars(select(Person).where(Person.id.in_(tuple(person_ids) or (-1,)))):
+        rsvp = rsvps.get(person.id)
+        has_name = person.name or person.given_name or person.family_name
+        names[person.id] = person.display_name if has_name or not rsvp else rsvp.name
+    return names
+
+
 def attendees(session: Session, scope: RoomScope) -> list[AttendeeRow]:
-    """Everyone signed in who attended (live or recording), by name."""
+    """Everyone signed in who attended live or watched a recording, by name."""
     sessions = _sessions(session, scope)
     ids = _ids(sessions)
-    minutes = _minutes_by_person(_stays(session, sessions))
-    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(tuple(minutes) or (-1,))))}
-    rsvps = {r.person_id: r for r in session.scalars(
-        select(Rsvp).where(Rsvp.room_id == scope.room_id, Rsvp.person_id.in_(tuple(minutes) or (-1,)))
-        .order_by(Rsvp.at, Rsvp.id))}  # the latest registration wins
+    minutes = _minutes_by_person(_stays(session, sessions), _player_viewing(session, scope, sessions)[0])
+    rsvps = _rsvps(session, scope.room_id, minutes)
+    names = _names(session, rsvps, minutes)
     reactions = _per_person(session, Reaction, ids, Reaction.throttled.is_(False))
     messages = _per_person(session, ChatMessage, ids, ChatMessage.sub_context.is_(None))
     hands = _per_person(session, RaisedHand, ids)
@@ -338,22 +440,75 @@ def attendees(session: Session, scope: RoomScope) -> list[AttendeeRow]:
         .join(Interaction, Interaction.id == InteractionAnswer.interaction_id)
         .where(Interaction.session_id.in_(ids)).group_by(InteractionAnswer.person_id)).all())
     engaged, sampled = defaultdict(float), defaultdict(float)
-    for person_id, _at, seconds, level in _samples(session, ids):
-        sampled[person_id] += seconds
-        if level in ENGAGED_LEVELS:
-            engaged[person_id] += seconds
+    for person_id, engaged_seconds, sampled_seconds in session.execute(
+            select(EngagementSample.person_id, _ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
+            .where(EngagementSample.session_id.in_(ids)).group_by(EngagementSample.person_id)):
+        engaged[person_id], sampled[person_id] = engaged_seconds or 0.0, sampled_seconds or 0.0
     rows = []
     for person_id, viewed in minutes.items():
         rsvp = rsvps.get(person_id)
-        person = people[person_id]
-        # Someone known only from the room feed has no name from Canvas; the RSVP form's name beats "Unnamed".
-        has_name = person.name or person.given_name or person.family_name
-        name = person.display_name if has_name or not rsvp else rsvp.name
         rows.append(AttendeeRow(
-            person_id, name, rsvp and rsvp.title, rsvp and rsvp.role, rsvp and rsvp.company, rsvp and rsvp.industry,
+            person_id, names[person_id], rsvp and rsvp.title, rsvp and rsvp.role, rsvp and rsvp.company, rsvp and rsvp.industry,
             rsvp and rsvp.country, viewed, reactions.get(person_id, 0), messages.get(person_id, 0),
-            hands.get(person_id, 0), polls.get(person_id, 0), _rate(engaged[person_id], sampled[person_id])))
+            hands.get(person_id, 0), polls.get(person_id, 0), _rate(engaged[person_id], sampled[person_id]),
+            engaged[person_id], sampled[person_id]))
     return sorted(rows, key=lambda r: (r.name.lower(), r.person_id))
+
+
+@dataclass(frozen=True)
+class AttendeeTable:
+    rows: tuple[AttendeeRow, ...]   # this page's rows
+    total: int                      # rows matching the search
+    page: int
+    pages: int
+    sort: str
+    dir: str
+    q: str                          # the search as typed
+    searched: bool                  # False when q is shorter than MIN_SEARCH_LETTERS
+    totals: AttendeeTotals          # over every row matching the search, not only this page
+
+
+def matches(name: str, query: str) -> bool:
+    """The whole name, or any of its words (first or last name), starts with the query."""
+    name = name.lower()
+    return name.startswith(query) or any(word.startswith(query) for word in name.split())
+
+
+def attendee_table(rows: list[AttendeeRow], q: str = "", sort: str = "minutes_viewed", direction: str | None = None,
+                   page: int = 1, per_page: int = ATTENDEES_PER_PAGE) -> AttendeeTable:
+    """Attendees searched (from three letters), sorted (no value last, ties by name) and paged."""
+    q = q.strip()[:100]
+    searched = len(q) >= MIN_SEARCH_LETTERS
+    if searched:
+        rows = [r for r in rows if matches(r.name, q.lower())]
+    sort = sort if sort in ATTENDEE_SORTS else "minutes_viewed"
+    direction = direction if direction in ("asc", "desc") else ("asc" if sort == "name" else "desc")
+
+    def value(row):
+        v = getattr(row, sort)
+        return v.lower() if isinstance(v, str) else v
+
+    rows = sorted(rows, key=lambda r: (r.name.lower(), r.person_id))
+    known = sorted((r for r in rows if value(r) is not None), key=value, reverse=direction == "desc")
+    rows = known + [r for r in rows if value(r) is None]
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(page, 1), pages)
+    return AttendeeTable(tuple(rows[(page - 1) * per_page: page * per_page]), len(rows), page, pages, sort,
+                         direction, q, searched, attendee_totals(rows))
+
+
+def attendee_totals(rows: list[AttendeeRow]) -> AttendeeTotals:
+    """The totals row of these attendees (all of them, not one page)."""
+    return AttendeeTotals(
+        len(rows), sum(r.minutes_viewed for r in rows), sum(r.reactions for r in rows),
+        sum(r.chat_messages for r in rows), sum(r.raised_hands for r in rows), sum(r.polls_answered for r in rows),
+        _rate(sum(r.engaged_seconds for r in rows), sum(r.sampled_seconds for r in rows)))
+
+
+def session_minutes(session: Session, scope: RoomScope) -> list[datetime]:
+    """The timeline's minutes (UTC), without reading any sample."""
+    sessions = _sessions(session, scope)
+    return _minutes(sessions, _stays(session, sessions))
 
 
 def heat(session: Session, scope: RoomScope, person_id: int) -> list[str | None]:
@@ -421,3 +576,103 @@ def interaction_detail(session: Session, interaction_id: int) -> InteractionDeta
     return InteractionDetail(interaction.id, interaction.question, interaction.kind, len(interaction.options or []),
                              len(answered), options, interaction.correct_option,
                              tuple(text for _person, _option, text in answers if text))
+
+
+# -- recordings, countries, devices ---------------------------------------------------------------
+
+def recordings(session: Session, scope: RoomScope) -> Recordings:
+    """Viewing of the sessions' recordings per person: the recording entries' player (DESIGN §5 plays,
+    impressions, minutes, completion) plus the recording stays the room feed reports."""
+    sessions = _sessions(session, scope)
+    entries = _recording_entries(sessions)
+    player: list[PersonEngagement] = per_person(session, _recording_scope(scope, sessions)) if entries else []
+    by_person = {row.person_id: row for row in player}
+    stays: dict[int | None, list[_Stay]] = defaultdict(list)
+    for stay in _stays(session, sessions):
+        if stay.mode == "recording":
+            stays[stay.person_id].append(stay)
+    known = [p for p in set(by_person) | set(stays) if p is not None]
+    names = _names(session, _rsvps(session, scope.room_id, known), known)
+    viewers = []
+    for person_id in set(by_person) | set(stays):
+        row = by_person.get(person_id)
+        own = stays.get(person_id, [])
+        stay_minutes = sum((s.end - s.start).total_seconds() for s in own) / 60
+        viewers.append(RecordingViewer(
+            person_id, names.get(person_id, "Unknown"), row.impressions if row else 0, (row.plays if row else 0) + len(own),
+            (row.minutes_viewed if row else 0.0) + stay_minutes, row.avg_completion_rate if row else None))
+    viewers.sort(key=lambda r: (r.person_id is None, -r.plays, r.name.lower(), r.person_id or 0))
+    return Recordings(entries, sum(r.plays for r in viewers), sum(r.impressions for r in viewers), tuple(viewers))
+
+
+WHERE_COLUMNS = {"country": "country", "device": "device_type"}
+
+
+def where_viewers(session: Session, scope: RoomScope, dimension: str) -> list[WhereRow]:
+    """Signed-in unique viewers per country or device type ("country" or "device"): live from live
+    stays; recording from recording stays and plays of the recording entries. Most live viewers first."""
+    column = WHERE_COLUMNS[dimension]
+    sessions = _sessions(session, scope)
+    live: dict[str | None, set[int]] = defaultdict(set)
+    recorded: dict[str | None, set[int]] = defaultdict(set)
+    for mode, value, person_id in session.execute(
+            select(Attendance.mode, getattr(Attendance, column), Attendance.person_id).distinct()
+            .where(Attendance.session_id.in_(_ids(sessions)), Attendance.person_id.isnot(None))):
+        (live if mode == "live" else recorded)[value].add(person_id)
+    if _recording_entries(sessions):
+        for value, person_id in session.execute(
+                select(getattr(Play, column), Play.person_id).distinct()
+                .where(*_recording_scope(scope, sessions).where(Play, Play.started_at), Play.person_id.isnot(None))):
+            recorded[value].add(person_id)
+    rows = [WhereRow(value, len(live.get(value, ())), len(recorded.get(value, ())))
+            for value in set(live) | set(recorded)]
+    return sorted(rows, key=lambda r: (-r.live_viewers, -r.recording_viewers, r.value is None, r.value or ""))
+
+
+def where_totals(session: Session, scope: RoomScope) -> WhereRow:
+    """The "All" row: signed-in people live and from the recordings, each counted once."""
+    sessions = _sessions(session, scope)
+    live, recorded = set(), set()
+    for mode, person_id in session.execute(
+            select(Attendance.mode, Attendance.person_id).distinct()
+            .where(Attendance.session_id.in_(_ids(sessions)), Attendance.person_id.isnot(None))):
+        (live if mode == "live" else recorded).add(person_id)
+    recorded |= set(_player_viewing(session, scope, sessions)[0])
+    return WhereRow(None, len(live), len(recorded))
+
+
+# -- the room and its sessions ------------------------------------------------------------------
+
+def room_scope(room: Room, chosen: RoomSession | None, start: datetime | None, end: datetime | None) -> RoomScope:
+    """One session when chosen, else every session that started in [start, end)."""
+    if chosen is not None:
+        return RoomScope(room.registration_id, room.id, session_ids=(chosen.id,))
+    return RoomScope(room.registration_id, room.id, None, start, end)
+
+
+def main_session(session: Session, room: Room, external_id: str) -> RoomSession | None:
+    """The room's main (not breakout) session with that id, or None."""
+    return session.scalar(select(RoomSession).where(
+        RoomSession.room_id == room.id, RoomSession.external_id == external_id[:255],
+        RoomSession.parent_session_id.is_(None)))
+
+
+def room_of_course(session: Session, registration_id: int, course_id: int, external_id: str) -> Room | None:
+    """The course's room with that id, or None (another course's room is None too)."""
+    room = session.scalar(select(Room).where(Room.registration_id == registration_id, Room.external_id == external_id))
+    return room if room is not None and room.course_id == course_id else None
+
+
+def main_sessions(session: Session, room_ids: list[int]) -> dict[int, list[RoomSession]]:
+    """Each room's main (not breakout) sessions, newest first."""
+    found: dict[int, list[RoomSession]] = {room_id: [] for room_id in room_ids}
+    for one in session.scalars(select(RoomSession).where(
+            RoomSession.room_id.in_(room_ids or [-1]), RoomSession.parent_session_id.is_(None))
+            .order_by(RoomSession.started_at.desc(), RoomSession.id.desc())):
+        found[one.room_id].append(one)
+    return found
+
+
+def course_rooms(session: Session, registration_id: int, course_id: int) -> list[Room]:
+    return list(session.scalars(select(Room).where(Room.registration_id == registration_id, Room.course_id == course_id)
+                                .order_by(Room.name, Room.id)))

@@ -23,7 +23,7 @@ from bisect import bisect
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from itertools import accumulate
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -40,6 +40,9 @@ from .platform import (
     COURSES, DESIGNER, INST_STUDENT, INSTRUCTOR, LEARNER, LTI, MENTOR, PEOPLE, TA, USER, DemoCourse, DemoPerson,
     dev_registration, id_token_claims,
 )
+
+if TYPE_CHECKING:
+    from .rooms_seed import RoomSeedSummary
 
 DEFAULT_SEED = 1
 DEFAULT_EVENTS = 60_000
@@ -806,6 +809,7 @@ class SeedSummary:
     seconds: float = 0.0
     derive_seconds: float = 0.0
     skipped: bool = False
+    rooms: RoomSeedSummary | None = None
 
     def lines(self) -> list[str]:
         if self.skipped:
@@ -819,6 +823,7 @@ class SeedSummary:
             f"events      {self.events}: {self.accepted} accepted, {self.duplicates} duplicates",
             f"plays       {self.plays} ({self.impressions} player impressions) in the demo registration",
             f"time        {self.seconds:.1f} s ({rate:,.0f} events/s), of which {self.derive_seconds:.1f} s deriving plays",
+            *(self.rooms.lines() if self.rooms else ()),
         ]
 
 
@@ -863,8 +868,11 @@ def seed_demo(*, seed: int = DEFAULT_SEED, events: int = DEFAULT_EVENTS, today: 
     if batch:
         result = pipeline.accept(registration.id, batch, SOURCE, derive=False, commit=False)
         accepted, duplicates, generated = accepted + result.accepted, duplicates + result.duplicates, generated + len(batch)
+    from .rooms_seed import seed_rooms
+
+    rooms = seed_rooms(registration, world)  # commits the room events; the recordings' plays are derived below
     derive_started = time.perf_counter()
-    if accepted:
+    if accepted or rooms.player_accepted:
         pipeline.rebuild(registration.id)  # derives plays, loads and rollups once, and commits
     else:
         db.session.rollback()  # every event was there already: nothing to derive, nothing changed
@@ -874,4 +882,4 @@ def seed_demo(*, seed: int = DEFAULT_SEED, events: int = DEFAULT_EVENTS, today: 
     return SeedSummary(**summary, people=counts.people, people_created=counts.people_created, entries=counts.entries,
                        entries_created=counts.entries_created, viewings=viewings, events=generated,
                        accepted=accepted, duplicates=duplicates, plays=plays, impressions=impressions,
-                       seconds=time.perf_counter() - started, derive_seconds=derive_seconds)
+                       seconds=time.perf_counter() - started, derive_seconds=derive_seconds, rooms=rooms)

@@ -3,7 +3,8 @@ stores the queue in batches. A player gets its answer in well under a millisecon
 the database sees a few statements per batch instead of a dozen per beacon.
 
 What is queued is already located: the viewer's IP is turned into country/region/city before the
-beacon is queued, so the address never leaves the web process.
+beacon is queued, so the address never leaves the web process. Live VIEWs of a room's stream also
+become its sessions' engagement samples (`kava.live_engagement`), in the same transaction.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lti_tool.extensions import db
 from lti_tool.store import get_store
 
 from .enrich import locate
-from .kava import SOURCE, UnknownRegistration, batch_states, beacon_to_event
+from .kava import SOURCE, UnknownRegistration, batch_states, beacon_to_event, live_engagement
 from .pipeline import accept
 from .schema import InvalidEvent
 
@@ -64,7 +65,9 @@ def drain(batch: int = 2000) -> DrainResult:
                 events, rejected, ignored = _events_of(registration_id, items)
             result.rejected += rejected
             result.ignored += ignored
-            counts = accept(registration_id, events, SOURCE)
+            counts = accept(registration_id, events, SOURCE, commit=False)
+            live_engagement(registration_id, events)
+            db.session.commit()
             result.accepted += counts.accepted
             result.duplicates += counts.duplicates
         except UnknownRegistration:

@@ -1,4 +1,4 @@
-"""Bulk import of media events from a file (`flask ingest import`).
+"""Bulk import of media and live room events from a file (`flask ingest import`).
 
 Formats, one item per line unless said otherwise:
   jsonl    a native event object (the fields of POST /api/v1/events, validated the same way)
@@ -6,11 +6,15 @@ Formats, one item per line unless said otherwise:
   kava     a Kava beacon as a query string or a JSON object (see `kava_params`)
   caliper  a Caliper envelope
   xapi     an xAPI statement or a list of statements
+  rooms    a live room event object (an item of POST /api/v1/room-events, validated the same way)
 
 Unlike an HTTP batch, a file is not all or nothing: a line that cannot be read is written to the
 rejects file and the other lines are stored. A line is the unit: one bad event in a Caliper
 envelope or an xAPI list rejects that line. The file is streamed and stored in batches (each
 committed without deriving), then the plays, player loads and rollups touched are derived once.
+Room events are stored in file order, a batch per transaction: a line may name a session, join or
+interaction of any earlier line; one that names what neither the file nor the database has is
+rejected with its reason and the rest of its batch is stored.
 
 Importing a file again stores nothing twice: Kava beacons carry no id, but a beacon whose index,
 type, position and time match one already stored in the session is recognised as that beacon.
@@ -32,9 +36,10 @@ from lti_tool.models import Registration
 
 from . import caliper, kava, xapi
 from .pipeline import accept, rebuild
+from .rooms import RejectedBatch, RoomEvent, accept_room_events, room_event
 from .schema import NATIVE_FIELDS, IncomingEvent, InvalidEvent, native_event, parse_time, user_ref
 
-FORMATS = ("jsonl", "csv", "kava", "caliper", "xapi")
+FORMATS = ("jsonl", "csv", "kava", "caliper", "xapi", "rooms")
 SOURCES = {"jsonl": "native", "csv": "native", "kava": kava.SOURCE, "caliper": "caliper", "xapi": "xapi"}
 EXTENSIONS = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv", "kava": "kava", "caliper": "caliper", "xapi": "xapi"}
 DEFAULT_BATCH_SIZE = 2000
@@ -55,11 +60,13 @@ class ImportSummary:
     duplicates: int = 0
     rejected: int = 0
     ignored: int = 0
+    throttled: int | None = None       # room events: reactions stored as throttled (also in accepted)
     rejects_path: Path | None = None   # set when at least one line was rejected
 
     def line(self) -> str:
+        throttled = f", throttled {self.throttled}" if self.throttled is not None else ""
         return (f"accepted {self.accepted}, duplicates {self.duplicates}, rejected {self.rejected}, "
-                f"ignored {self.ignored}")
+                f"ignored {self.ignored}{throttled}")
 
 
 @dataclass
@@ -70,10 +77,11 @@ class Line:
 
 
 def guess_format(path: Path) -> str:
-    """The format named by the file's suffixes: "x.caliper.jsonl" -> caliper, "x.jsonl" -> jsonl."""
+    """The format named by the file's suffixes: "x.caliper.jsonl" -> caliper, "x.rooms.jsonl" -> rooms,
+    "x.jsonl" -> jsonl."""
     suffixes = [s.lstrip(".").lower() for s in path.suffixes]
     for suffix in suffixes:
-        if suffix in ("kava", "caliper", "xapi"):
+        if suffix in ("kava", "caliper", "xapi", "rooms"):
             return suffix
     if suffixes and suffixes[-1] in EXTENSIONS:
         return EXTENSIONS[suffixes[-1]]
@@ -98,7 +106,10 @@ def run_import(path: Path, registration_id: int, fmt: str | None = None, *, reje
     except OSError as exc:
         raise ImportFailed(f"cannot read {path}: {exc.strerror or exc}") from exc
     with stream, _Rejects(rejects_path) as rejects:
-        batches = _Batches(registration_id, SOURCES[fmt], batch_size)
+        if fmt == "rooms":
+            batches = _RoomBatches(registration_id, batch_size, rejects)
+        else:
+            batches = _Batches(registration_id, SOURCES[fmt], batch_size)
         lines = _read_lines(stream, current_app.config["INGEST_MAX_BYTES"], on_progress)
         for number, text, parsed in _parse(fmt, registration_id, lines):
             if isinstance(parsed, str):
@@ -117,17 +128,19 @@ def _parse(fmt: str, registration_id: int, lines: Iterator[Line]):
         yield from _csv_items(lines)
         return
     parse_line = {
-        "jsonl": lambda text: ([native_event(_json(text))], 0),
-        "kava": lambda text: _kava_line(registration_id, text),
-        "caliper": lambda text: _feed_line(caliper.envelope_to_events(registration_id, _json(text))),
-        "xapi": lambda text: _feed_line(xapi.statements_to_events(registration_id, _json(text))),
+        "jsonl": lambda line: ([native_event(_json(line.text))], 0),
+        "kava": lambda line: _kava_line(registration_id, line.text),
+        "caliper": lambda line: _feed_line(caliper.envelope_to_events(registration_id, _json(line.text))),
+        "xapi": lambda line: _feed_line(xapi.statements_to_events(registration_id, _json(line.text))),
+        # Room events keep their line: the batch may reject one when it is stored.
+        "rooms": lambda line: ([(line, room_event(_json(line.text)))], 0),
     }[fmt]
     for line in lines:
         if line.problem:
             yield line.number, line.text, line.problem
         elif line.text.strip():
             try:
-                yield line.number, line.text, parse_line(line.text)
+                yield line.number, line.text, parse_line(line)
             except (InvalidEvent, caliper.UnsupportedDataVersion) as exc:
                 yield line.number, line.text, str(exc)
 
@@ -319,7 +332,10 @@ class _Batches:
         events, self.events = self.events, []
         try:
             result = accept(self.registration_id, events, self.source, ignored=self.ignored,
-                            derive=False, commit=True)
+                            derive=False, commit=False)
+            if self.source == kava.SOURCE:
+                kava.live_engagement(self.registration_id, events)
+            db.session.commit()
         except Exception as exc:
             db.session.rollback()
             self._derive()  # what earlier batches stored is complete: derive it before giving up
@@ -343,3 +359,47 @@ class _Batches:
     def _derive(self) -> None:
         if self.earliest is not None:
             rebuild(self.registration_id, since=self.earliest)
+
+
+class _RoomBatches:
+    """Stores room events in batches, in file order, one transaction each. A batch the database
+    refuses for some of its events (a session, join or interaction nobody described) loses those
+    lines to the rejects file and is stored without them."""
+
+    def __init__(self, registration_id: int, size: int, rejects: _Rejects) -> None:
+        self.registration_id = registration_id
+        self.size = size
+        self.rejects = rejects
+        self.items: list[tuple[Line, RoomEvent]] = []
+        self.summary = ImportSummary(throttled=0)
+
+    def add(self, items: list[tuple[Line, RoomEvent]], ignored: int) -> None:
+        self.items.extend(items)
+        if len(self.items) >= self.size:
+            self._flush()
+
+    def _flush(self) -> None:
+        items, self.items = self.items, []
+        while items:
+            try:
+                result = accept_room_events(self.registration_id, [(i, event) for i, (_, event) in enumerate(items)])
+            except RejectedBatch as rejected:
+                db.session.rollback()  # nothing was written: references are checked first
+                reasons = {error["index"]: error["reason"] for error in rejected.errors}
+                for index, reason in sorted(reasons.items()):
+                    self.rejects.write(items[index][0].number, reason, items[index][0].text)
+                # Without them, lines that named them may now fail in turn: go again.
+                items = [item for i, item in enumerate(items) if i not in reasons]
+                continue
+            except Exception as exc:
+                db.session.rollback()
+                raise ImportFailed(f"storing a batch failed ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                                   f"the batches before it were stored ({self.summary.line()})") from exc
+            self.summary.accepted += result.accepted
+            self.summary.duplicates += result.duplicates
+            self.summary.throttled += result.throttled
+            return
+
+    def finish(self) -> ImportSummary:
+        self._flush()
+        return self.summary

@@ -15,6 +15,10 @@ Impressions and play requests precede a play and never belong to one.
 
 Kava sends no event time (the server's time is used, or `eventTime`/`time` when sent and within a
 day of it), no media duration and no user: the user comes from the verified player token only.
+
+Live rooms: a known viewer's live or DVR VIEW of a room's live stream (`Room.live_entry_id`) while
+one of the room's sessions runs is also that session's engagement sample: whoever stores Kava events
+calls `live_engagement` with them before committing.
 """
 from __future__ import annotations
 
@@ -22,11 +26,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from lti_tool.extensions import db
-from lti_tool.models import KavaSession, MediaEntry, PlayerEvent, Registration
+from lti_tool.models import EngagementSample, KavaSession, MediaEntry, PlayerEvent, Registration, Room, RoomSession
+from lti_tool.models.rooms import engagement_level
 
+from . import people
 from .pipeline import _insert
 from .schema import PLAYBACK_TYPES, IncomingEvent, InvalidEvent, number, text
 
@@ -44,6 +50,8 @@ PRECEDE_PLAY = ("impression", "play_request")
 # VIEW engagement of live viewers (1 = off / not focused / normal, 2 = on / focused / fullscreen).
 ENGAGEMENT_PARAMS = ("soundMode", "tabMode", "screenMode")
 LIVE_TYPES = ("live", "dvr")
+# Seconds of playback a VIEW stands for when its playTimeSum delta is not known (Kava's cadence).
+VIEW_SECONDS = 10.0
 # A player clock further than this from ours is not trusted: the server's time is used instead.
 CLOCK_TOLERANCE = timedelta(days=1)
 MAX_INDEX = 2**31 - 1
@@ -341,3 +349,55 @@ def _find_play_start(registration_id: int, session_id: str, subsession: int, pla
         return None
     play_key, entry = max(found, key=lambda row: candidates[row.play_key])
     return candidates[play_key], entry
+
+
+def live_engagement(registration_id: int, events: list[IncomingEvent]) -> int:
+    """Call after `pipeline.accept` of Kava events, in its transaction (accept(..., commit=False)).
+
+    Insert an EngagementSample for each known viewer's live or DVR VIEW that carries soundMode and
+    tabMode (screenMode: full screen when 2, else not) of an entry that is a room's live stream,
+    while a session of that room runs (started_at <= time <= ended_at, or not ended). A running
+    main session is preferred to a breakout room; among several, the latest started.
+
+    The sample's key is the VIEW's event key, so a re-sent VIEW adds nothing; its interval is the
+    VIEW's playTimeSum delta (VIEW_SECONDS when unknown; none for a VIEW with no playback). One
+    query maps the batch's live entries to running sessions. Returns how many samples were new.
+    """
+    views = [e for e in events if e.type == "view" and e.playback_type in LIVE_TYPES and e.user
+             and {"soundMode", "tabMode"} <= e.extra.keys() and e.seconds_viewed != 0]
+    if not views:
+        return 0
+    first, last = min(e.occurred_at for e in views), max(e.occurred_at for e in views)
+    running: dict[str, list] = {}
+    for entry, *session in db.session.execute(
+            select(MediaEntry.external_id, RoomSession.id, RoomSession.started_at, RoomSession.ended_at,
+                   RoomSession.parent_session_id)
+            .join(Room, Room.live_entry_id == MediaEntry.id)
+            .join(RoomSession, RoomSession.room_id == Room.id)
+            .where(MediaEntry.registration_id == registration_id, Room.registration_id == registration_id,
+                   MediaEntry.external_id.in_(sorted({e.entry for e in views})), RoomSession.started_at <= last,
+                   or_(RoomSession.ended_at.is_(None), RoomSession.ended_at >= first))):
+        running.setdefault(entry, []).append(session)
+    matched = []
+    for event in views:
+        candidates = [(parent is None, started, session_id)
+                      for session_id, started, ended, parent in running.get(event.entry, ())
+                      if started <= event.occurred_at and (ended is None or event.occurred_at <= ended)]
+        if candidates:
+            matched.append((event, max(candidates)[2]))
+    if not matched:
+        return 0
+    persons = people.resolve(registration_id, {event.user for event, _ in matched})
+    rows: dict[str, dict] = {}  # by key: a beacon sent twice in one batch is one sample
+    for event, session_id in matched:
+        sound_on, tab_focused = event.extra["soundMode"] == 2, event.extra["tabMode"] == 2
+        full_screen = event.extra.get("screenMode") == 2
+        rows[event.key[:255]] = {
+            "registration_id": registration_id, "event_key": event.key[:255], "session_id": session_id,
+            "person_id": persons[event.user], "at": event.occurred_at,
+            "interval_seconds": event.seconds_viewed or VIEW_SECONDS, "sound_on": sound_on,
+            "tab_focused": tab_focused, "full_screen": full_screen,
+            "level": engagement_level(sound_on, tab_focused, full_screen)}
+    statement = _insert(EngagementSample).on_conflict_do_nothing(
+        index_elements=["registration_id", "event_key"]).returning(EngagementSample.event_key)
+    return len(set(db.session.scalars(statement, list(rows.values()))))

@@ -9,10 +9,14 @@ A batch is accepted whole or rejected whole. Each event has a `type` and an `id`
   duplicate.
 
 Rooms are created when a session or RSVP names them, people when any field names them (users are
-"kind:value" references, see `people.resolve`). Facts name a session described in the same batch
-or earlier: a session needs a room and a start, which a fact does not know. Reactions are counted
-at most once per person and session in a window (`REACTION_THROTTLE_SECONDS`): the excess is kept
-with throttled=True and reported.
+"kind:value" references, see `people.resolve`), media entries (a room's live stream `entry`, a
+session's `recording`) as the media pipeline creates them (`pipeline.resolve_entries`). Facts name
+a session described in the same batch or earlier: a session needs a room and a start, which a fact
+does not know. A breakout session's `participants` are added to those stored (never removed), so a
+session event that adds nobody and changes nothing is a duplicate. A join's `ip` and `user_agent`
+become the stay's device and location (each looked up once per batch); the IP is not stored.
+Reactions are counted at most once per person and session in a window
+(`REACTION_THROTTLE_SECONDS`): the excess is kept with throttled=True and reported.
 """
 from __future__ import annotations
 
@@ -25,29 +29,40 @@ from sqlalchemy import select, update
 
 from lti_tool.extensions import db
 from lti_tool.models import (
-    Attendance, AttachmentDownload, ChatMessage, Course, EngagementSample, Interaction, InteractionAnswer, QaThread,
-    RaisedHand, Reaction, Room, RoomSession, Rsvp,
+    Attendance, AttachmentDownload, BreakoutParticipant, ChatConnection, ChatMessage, Course, EngagementSample,
+    Interaction, InteractionAnswer, QaThread, RaisedHand, Reaction, Room, RoomMessage, RoomSession, Rsvp,
 )
 from lti_tool.models.rooms import (
-    ATTENDANCE_MODES, INTERACTION_KINDS, QA_STATES, REACTION_KINDS, engagement_level,
+    ATTENDANCE_MODES, INTERACTION_KINDS, MESSAGE_KINDS, QA_STATES, REACTION_KINDS, engagement_level,
 )
 
 from . import people
-from .pipeline import _insert
-from .schema import InvalidEvent, batch_items, number, parse_time, read_items, text, user_ref
+from .enrich import device_info, locate
+from .pipeline import _chunks, _insert, resolve_entries
+from .schema import IncomingEvent, InvalidEvent, batch_items, number, parse_time, read_items, text, user_ref
 
 MAX_MESSAGE = 10_000
 MAX_OPTIONS = 50
+MAX_PARTICIPANTS = 1000
+MAX_LABELS = 20
+MAX_LABEL = 64
 
 # Fields each type accepts besides "id" and "type"; the required ones come first in the docs.
 FIELDS: dict[str, dict[str, str]] = {
-    "room": {"name": "Display name.", "course": "The tool's course id the room belongs to."},
+    "room": {"name": "Display name.", "course": "The tool's course id the room belongs to.",
+             "entry": "Media entry id of the room's live stream (created when unknown): live views of it "
+                      "in Kava beacons become engagement samples."},
     "session": {"room": "Room id (created when unknown).", "start": "When it started.",
                 "end": "When it ended.", "name": "Display name.", "host": "User who hosted it.",
                 "parent": "Session id of the main session, for a breakout room.",
-                "initiator": "User who opened the breakout room."},
+                "initiator": "User who opened the breakout room.",
+                "recording": "Media entry id of the session's recording (created when unknown).",
+                "participants": f"Users assigned to the breakout room (at most {MAX_PARTICIPANTS}; only with "
+                                "parent); added to those already stored."},
     "join": {"time": "When the person joined.", "session": "Session id.",
-             "user": "Who; omit for anonymous.", "mode": "live (default) or recording."},
+             "user": "Who; omit for anonymous.", "mode": "live (default) or recording.",
+             "ip": "The viewer's IP address: located (country, region, city), then dropped; never stored.",
+             "user_agent": "The viewer's browser user agent: device type, OS and browser."},
     "leave": {"time": "When the person left.", "join": "The id of the join event this stay began with."},
     "engagement": {"time": "End of the sampled interval.", "session": "Session id.", "user": "Who.",
                    "seconds": "Length of the sampled interval in seconds.", "sound_on": "Player not muted.",
@@ -72,6 +87,14 @@ FIELDS: dict[str, dict[str, str]] = {
     "rsvp": {"time": "When.", "room": "Room id (created when unknown).", "name": "Name given.",
              "user": "Who, when known.", "title": "Job title.", "company": "Company.", "email": "Email.",
              "country": "ISO 3166 two-letter code.", "role": "Role.", "industry": "Industry."},
+    "message": {"time": "When it was sent.", "session": "Session id.", "user": "Sender.",
+                "kind": ", ".join(MESSAGE_KINDS) + ".", "text": "The message.", "recipient": "Who it was sent to.",
+                "creator": "Who started the conversation.",
+                "state": "As the feed words it, e.g. sent, read, answered (at most 32 characters).",
+                "labels": f"Labels (at most {MAX_LABELS} strings of at most {MAX_LABEL} characters).",
+                "external": "The other party is outside the organization or room (default false)."},
+    "connection": {"time": "When the person connected to the session's chat.", "session": "Session id.",
+                   "user": "Who."},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "room": (), "session": ("room", "start"), "join": ("time", "session"), "leave": ("time", "join"),
@@ -80,9 +103,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "qa": ("time", "session", "user", "state"), "raised_hand": ("time", "session", "user"),
     "interaction": ("time", "session", "kind", "question"), "answer": ("time", "interaction", "user"),
     "download": ("time", "session", "user", "name"), "rsvp": ("time", "room", "name"),
+    "message": ("time", "session", "user", "kind", "text"), "connection": ("time", "session", "user"),
 }
 ROOM_EVENT_TYPES = tuple(FIELDS)
-USER_FIELDS = ("user", "host", "initiator", "owner")
+USER_FIELDS = ("user", "host", "initiator", "owner", "recipient", "creator")
+KINDS = {"reaction": REACTION_KINDS, "interaction": INTERACTION_KINDS, "message": MESSAGE_KINDS}
 
 
 @dataclass
@@ -138,6 +163,31 @@ def _choice(value, name: str, choices: tuple[str, ...]) -> str | None:
     return value
 
 
+def _user(value, name: str, required: bool = False) -> str | None:
+    """A person reference "kind:value", the reason naming the field."""
+    try:
+        return user_ref(text(value, name, required=required, limit=300))
+    except InvalidEvent as exc:
+        reason = str(exc)
+        raise InvalidEvent(name + reason[len("user"):] if reason.startswith("user ") else reason) from None
+
+
+def _participants(value) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_PARTICIPANTS:
+        raise InvalidEvent(f"participants must be a list of at most {MAX_PARTICIPANTS} users")
+    return list(dict.fromkeys(_user(ref, f"participants[{i}]", required=True) for i, ref in enumerate(value)))
+
+
+def _labels(value) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_LABELS:
+        raise InvalidEvent(f"labels must be a list of at most {MAX_LABELS} strings")
+    return list(dict.fromkeys(text(label, "a label", required=True, limit=MAX_LABEL) for label in value))
+
+
 def _options(value) -> list[str]:
     if value is None:
         return []
@@ -161,21 +211,30 @@ READERS = {
     "time": lambda v, t: parse_time(v),
     "start": lambda v, t: parse_time(v) if v is not None else None,
     "end": lambda v, t: parse_time(v) if v is not None else None,
-    "user": lambda v, t: user_ref(v),
-    "host": lambda v, t: user_ref(v),
-    "initiator": lambda v, t: user_ref(v),
-    "owner": lambda v, t: user_ref(v),
+    "user": lambda v, t: _user(v, "user"),
+    "host": lambda v, t: _user(v, "host"),
+    "initiator": lambda v, t: _user(v, "initiator"),
+    "owner": lambda v, t: _user(v, "owner"),
+    "recipient": lambda v, t: _user(v, "recipient"),
+    "creator": lambda v, t: _user(v, "creator"),
+    "participants": lambda v, t: _participants(v),
+    "entry": lambda v, t: text(v, "entry"),
+    "recording": lambda v, t: text(v, "recording"),
+    "ip": lambda v, t: text(v, "ip", limit=64),
+    "user_agent": lambda v, t: text(v, "user_agent", limit=1000),
     "mode": lambda v, t: _choice(v, "mode", ATTENDANCE_MODES),
     "seconds": lambda v, t: number(v, "seconds", minimum=0.001, maximum=3600),
     "sound_on": lambda v, t: _boolean(v, "sound_on"),
     "tab_focused": lambda v, t: _boolean(v, "tab_focused"),
     "full_screen": lambda v, t: _boolean(v, "full_screen"),
-    "kind": lambda v, t: _choice(v, "kind", REACTION_KINDS if t == "reaction" else INTERACTION_KINDS),
+    "kind": lambda v, t: _choice(v, "kind", KINDS[t]),
     "text": lambda v, t: text(v, "text", limit=MAX_MESSAGE),
     "likes": lambda v, t: _integer(v, "likes"),
     "deleted": lambda v, t: _boolean(v, "deleted"),
     "sub_context": lambda v, t: text(v, "sub_context", limit=64),
-    "state": lambda v, t: _choice(v, "state", QA_STATES),
+    "state": lambda v, t: _choice(v, "state", QA_STATES) if t == "qa" else text(v, "state", limit=32),
+    "labels": lambda v, t: _labels(v),
+    "external": lambda v, t: _boolean(v, "external"),
     "question": lambda v, t: text(v, "question", limit=MAX_MESSAGE),
     "options": lambda v, t: _options(v),
     "correct": lambda v, t: text(v, "correct", limit=500),
@@ -223,6 +282,8 @@ def _check(event_type: str, v: dict) -> None:
             raise InvalidEvent("end is before start")
         if v["initiator"] and not v["parent"]:
             raise InvalidEvent("initiator is only for a breakout room (with parent)")
+        if v["participants"] and not v["parent"]:
+            raise InvalidEvent("participants is only for a breakout room (with parent)")
     elif event_type == "join":
         v["mode"] = v["mode"] or "live"
     elif event_type == "interaction":
@@ -352,10 +413,14 @@ def accept_room_events(registration_id: int, events: list[tuple[int, RoomEvent]]
     for event in unique:
         by_type[event.type].append(event)
 
-    persons = people.resolve(registration_id, {e.values[n] for e in unique for n in USER_FIELDS if e.values.get(n)})
-    rooms = _rooms(registration_id, by_type, result)
-    sessions = _sessions(registration_id, by_type, rooms, persons, result)
+    refs = {e.values[n] for e in unique for n in USER_FIELDS if e.values.get(n)}
+    refs |= {ref for e in by_type["session"] for ref in e.values["participants"] or ()}
+    persons = people.resolve(registration_id, refs)
+    entries = _entries(registration_id, by_type)
+    rooms = _rooms(registration_id, by_type, entries, result)
+    sessions = _sessions(registration_id, by_type, rooms, persons, entries, result)
     interactions = _interactions(registration_id, by_type, sessions, result)
+    whereabouts = _whereabouts(by_type["join"])
 
     def person(ref):
         return persons[ref] if ref else None
@@ -369,7 +434,8 @@ def accept_room_events(registration_id: int, events: list[tuple[int, RoomEvent]]
 
     rows = {
         Attendance: [fact(e, session_id=sessions[e.values["session"]], person_id=person(e.values["user"]),
-                          joined_at=e.values["time"], left_at=None, mode=e.values["mode"]) for e in by_type["join"]],
+                          joined_at=e.values["time"], left_at=None, mode=e.values["mode"], **whereabouts[e.id])
+                     for e in by_type["join"]],
         EngagementSample: [in_session(e, interval_seconds=e.values["seconds"], sound_on=e.values["sound_on"],
                                       tab_focused=e.values["tab_focused"], full_screen=e.values["full_screen"],
                                       level=engagement_level(e.values["sound_on"], e.values["tab_focused"],
@@ -389,6 +455,11 @@ def accept_room_events(registration_id: int, events: list[tuple[int, RoomEvent]]
         Rsvp: [fact(e, room_id=rooms[e.values["room"]], person_id=person(e.values["user"]), at=e.values["time"],
                     **{n: e.values[n] for n in ("name", "title", "company", "email", "country", "role", "industry")})
                for e in by_type["rsvp"]],
+        RoomMessage: [in_session(e, kind=e.values["kind"], recipient_person_id=person(e.values["recipient"]),
+                                 creator_person_id=person(e.values["creator"]), text=e.values["text"],
+                                 state=e.values["state"], labels=e.values["labels"],
+                                 external=bool(e.values["external"])) for e in by_type["message"]],
+        ChatConnection: [in_session(e) for e in by_type["connection"]],
     }
     new_reactions: set[str] = set()
     for model, model_rows in rows.items():
@@ -411,7 +482,37 @@ def accept_room_events(registration_id: int, events: list[tuple[int, RoomEvent]]
     return result
 
 
-def _rooms(registration_id: int, by_type: dict, result: RoomBatchResult) -> dict[str, int]:
+def _entries(registration_id: int, by_type: dict) -> dict[str, int]:
+    """Media entry ids by external id of the live streams and recordings the batch names; unknown
+    entries are created as the media pipeline creates them (not described by the catalog)."""
+    named = ({e.values["entry"] for e in by_type["room"] if e.values["entry"]}
+             | {e.values["recording"] for e in by_type["session"] if e.values["recording"]})
+    if not named:
+        return {}
+    # resolve_entries takes events; only their entry ids matter here.
+    refs = [IncomingEvent(key="", type="impression", occurred_at=None, entry=external_id)
+            for external_id in sorted(named)]
+    return {external_id: entry.id for external_id, entry in resolve_entries(registration_id, refs).items()}
+
+
+def _whereabouts(joins: list[RoomEvent]) -> dict[str, dict]:
+    """Attendance device and location columns by join id, from the join's user agent and IP, each
+    looked up once per batch (an attendee sends the same ones with every join). The IP goes no further."""
+    city_db = current_app.config.get("GEOIP_CITY_DB")
+    devices, places, columns = {}, {}, {}
+    for event in joins:
+        user_agent, ip = event.values["user_agent"], event.values["ip"]
+        if user_agent not in devices:
+            devices[user_agent] = device_info(user_agent)
+        if ip not in places:
+            places[ip] = locate(ip, city_db)
+        device, where = devices[user_agent], places[ip]
+        columns[event.id] = {"device_type": device.device_type, "os": device.os, "browser": device.browser,
+                             "country": where.country, "region": where.region, "city": where.city}
+    return columns
+
+
+def _rooms(registration_id: int, by_type: dict, entries: dict[str, int], result: RoomBatchResult) -> dict[str, int]:
     """Room ids by external id: every room named in the batch, created when unknown."""
     named = {e.id for e in by_type["room"]} | {e.values["room"] for e in by_type["session"] + by_type["rsvp"]}
     if not named:
@@ -426,8 +527,8 @@ def _rooms(registration_id: int, by_type: dict, result: RoomBatchResult) -> dict
     for event in by_type["room"]:
         room = stored[event.id]
         changed = event.id in created
-        for column, name in (("name", "name"), ("course_id", "course")):
-            value = event.values[name]
+        for column, value in (("name", event.values["name"]), ("course_id", event.values["course"]),
+                              ("live_entry_id", entries.get(event.values["entry"]))):
             if value is not None and getattr(room, column) != value:
                 setattr(room, column, value)
                 changed = True
@@ -437,9 +538,9 @@ def _rooms(registration_id: int, by_type: dict, result: RoomBatchResult) -> dict
 
 
 def _sessions(registration_id: int, by_type: dict, rooms: dict[str, int], persons: dict[str, int],
-              result: RoomBatchResult) -> dict[str, int]:
+              entries: dict[str, int], result: RoomBatchResult) -> dict[str, int]:
     """Session ids by external id for every session the batch names; session events create or update
-    theirs (the fields given replace the stored ones)."""
+    theirs (the fields given replace the stored ones, participants are added)."""
     events = by_type["session"]
     named = {e.id for e in events}
     for event in (e for typed in by_type.values() for e in typed):
@@ -461,19 +562,35 @@ def _sessions(registration_id: int, by_type: dict, rooms: dict[str, int], person
     if events:
         query = query.with_for_update()
     stored = {s.external_id: s for s in db.session.scalars(query.execution_options(populate_existing=True))}
+    added = _add_participants(events, stored, persons)
     for event in events:
         session, v = stored[event.id], event.values
-        changed = event.id in created
+        changed = event.id in created or event.id in added
         for column, value in (("room_id", rooms[v["room"]]), ("started_at", v["start"]), ("ended_at", v["end"]),
                               ("name", v["name"]), ("host_person_id", persons.get(v["host"])),
                               ("parent_session_id", stored[v["parent"]].id if v["parent"] else None),
-                              ("initiator_person_id", persons.get(v["initiator"]))):
+                              ("initiator_person_id", persons.get(v["initiator"])),
+                              ("recording_entry_id", entries.get(v["recording"]))):
             if value is not None and getattr(session, column) != value:
                 setattr(session, column, value)
                 changed = True
         _count(result, changed)
     db.session.flush()
     return {external_id: session.id for external_id, session in stored.items()}
+
+
+def _add_participants(events: list[RoomEvent], stored: dict[str, RoomSession], persons: dict[str, int]) -> set[str]:
+    """Add the participants session events list to their breakout rooms; return the ids of the
+    events that added someone (the others may still be duplicates)."""
+    wanted = {(stored[e.id].id, persons[ref]) for e in events for ref in e.values["participants"] or ()}
+    inserted: set[tuple[int, int]] = set()
+    for chunk in _chunks(sorted(wanted)):
+        inserted |= {(session_id, person_id) for session_id, person_id in db.session.execute(
+            _insert(BreakoutParticipant).values([{"session_id": s, "person_id": p} for s, p in chunk])
+            .on_conflict_do_nothing(index_elements=["session_id", "person_id"])
+            .returning(BreakoutParticipant.session_id, BreakoutParticipant.person_id))}
+    return {e.id for e in events if any((stored[e.id].id, persons[ref]) in inserted
+                                        for ref in e.values["participants"] or ())}
 
 
 def _interactions(registration_id: int, by_type: dict, sessions: dict[str, int],

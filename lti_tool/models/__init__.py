@@ -1,19 +1,22 @@
 """Models, split by domain. Importing this package registers every table with the metadata."""
 from .course import Course, Enrollment, Person, PersonAlias
 from .events import EntryDaily, IngestToken, KavaSession, Play, PlayerEvent, PlayerLoad
+from .exports import Export
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry
 from .rooms import (
-    Attendance, AttachmentDownload, ChatMessage, EngagementSample, Interaction, InteractionAnswer, QaThread,
-    RaisedHand, Reaction, Room, RoomSession, Rsvp,
+    Attendance, AttachmentDownload, BreakoutParticipant, ChatConnection, ChatMessage, EngagementSample, Interaction,
+    InteractionAnswer, QaThread, RaisedHand, Reaction, Room, RoomMessage, RoomSession, Rsvp,
 )
 from .sessions import KeyValueEntry, ToolSession
 
 __all__ = [
     "AttachmentDownload",
     "Attendance",
+    "BreakoutParticipant",
     "Category",
     "CategoryEntry",
+    "ChatConnection",
     "ChatMessage",
     "Course",
     "Deployment",
@@ -21,6 +24,7 @@ __all__ = [
     "Enrollment",
     "EntryCoeditor",
     "EntryDaily",
+    "Export",
     "IngestToken",
     "Interaction",
     "InteractionAnswer",
@@ -37,6 +41,7 @@ __all__ = [
     "Reaction",
     "Registration",
     "Room",
+    "RoomMessage",
     "RoomSession",
     "Rsvp",
     "ToolKey",

@@ -25,6 +25,8 @@ class Course(db.Model):
     canvas_course_id: Mapped[str | None] = Column(String(64), nullable=True)
     api_domain: Mapped[str | None] = Column(String(255), nullable=True)
     nrps_url: Mapped[str | None] = Column(String(1000), nullable=True)
+    # When the roster was last fetched through NRPS (None: never); a launch after an hour refreshes it.
+    roster_synced_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     # A course setting; None means each viewer's own (or the registration's default) time zone.
     timezone: Mapped[str | None] = Column(String(64), nullable=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)

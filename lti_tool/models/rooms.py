@@ -19,6 +19,7 @@ ENGAGEMENT_LEVELS = ("high", "good", "fair", "low", "none")
 REACTION_KINDS = ("clap", "heart", "think", "wow", "smile")
 QA_STATES = ("pending", "owned", "resolved", "done")
 INTERACTION_KINDS = ("poll", "quiz", "rating", "open", "crowd_vote")
+MESSAGE_KINDS = ("moderator", "private")
 
 
 def engagement_level(sound_on: bool, tab_focused: bool, full_screen: bool) -> str:
@@ -72,6 +73,9 @@ class Room(db.Model):
     external_id: Mapped[str] = Column(String(255))
     name: Mapped[str] = Column(String(500), default="")
     course_id: Mapped[int | None] = Column(ForeignKey("course.id", ondelete="SET NULL"), nullable=True, index=True)
+    # The live stream's media entry: Kava VIEW beacons of live playback of it become engagement samples.
+    live_entry_id: Mapped[int | None] = Column(ForeignKey("media_entry.id", ondelete="SET NULL"), nullable=True,
+                                               index=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
 
 
@@ -96,6 +100,18 @@ class RoomSession(db.Model):
         ForeignKey("room_session.id", ondelete="CASCADE"), nullable=True, index=True)
     # Who opened the breakout room (None for a main session or when the feed does not say).
     initiator_person_id: Mapped[int | None] = _person(nullable=True)
+    # The session's recording as a media entry: its plays are the room's recording plays.
+    recording_entry_id: Mapped[int | None] = Column(ForeignKey("media_entry.id", ondelete="SET NULL"),
+                                                    nullable=True, index=True)
+
+
+class BreakoutParticipant(db.Model):
+    """A person assigned to a breakout room (a session with a parent), as the session event listed them."""
+
+    __tablename__ = "breakout_participant"
+
+    session_id: Mapped[int] = Column(ForeignKey("room_session.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = Column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Attendance(db.Model):
@@ -115,6 +131,13 @@ class Attendance(db.Model):
     joined_at: Mapped[datetime] = Column(UTCDateTime)
     left_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     mode: Mapped[str] = Column(String(16))  # ATTENDANCE_MODES
+    # Where and on what, enriched at ingest from the join's ip and user agent (the IP is never stored).
+    device_type: Mapped[str] = Column(String(16), default="other", server_default="other")
+    os: Mapped[str | None] = Column(String(64), nullable=True)
+    browser: Mapped[str | None] = Column(String(64), nullable=True)
+    country: Mapped[str | None] = Column(String(2), nullable=True)
+    region: Mapped[str | None] = Column(String(128), nullable=True)
+    city: Mapped[str | None] = Column(String(128), nullable=True)
 
 
 class EngagementSample(SessionFact, db.Model):
@@ -162,6 +185,29 @@ class ChatMessage(SessionFact, db.Model):
     deleted: Mapped[bool] = Column(Boolean, default=False)
     # Where in the room it was written, e.g. "breakout" or "qa"; None for the main group chat.
     sub_context: Mapped[str | None] = Column(String(64), nullable=True)
+
+
+class RoomMessage(SessionFact, db.Model):
+    """A moderator or private message; person_id is its sender."""
+
+    __tablename__ = "room_message"
+
+    kind: Mapped[str] = Column(String(16))  # MESSAGE_KINDS
+    recipient_person_id: Mapped[int | None] = _person(nullable=True)
+    # Who started the conversation the message belongs to, when the feed says.
+    creator_person_id: Mapped[int | None] = _person(nullable=True)
+    text: Mapped[str] = Column(Text)
+    # As the feed words it, e.g. "sent", "read", "answered".
+    state: Mapped[str | None] = Column(String(32), nullable=True)
+    labels: Mapped[list] = Column(JSONType, default=list)
+    # The other party is outside the organization or room: "external" sent/received counts.
+    external: Mapped[bool] = Column(Boolean, default=False)
+
+
+class ChatConnection(SessionFact, db.Model):
+    """A person connecting to the session's chat."""
+
+    __tablename__ = "chat_connection"
 
 
 class QaThread(SessionFact, db.Model):

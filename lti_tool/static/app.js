@@ -19,4 +19,20 @@
       : "That did not work (status " + status + "). Try again.";
     main.prepend(note);
   });
+  // The Export dialog (templates/exports/_dialog.html, a whole <dialog data-modal>) and the Custom report
+  // window (.custom-report, its <dialog open>) open as modals when swapped in: backdrop, focus, Esc.
+  // A form sent from inside the Export dialog has its answer swapped outside it, so close the dialog.
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.matches) return;
+    var dialog = elt.matches("dialog[data-modal]") ? elt
+      : (elt.matches(".custom-report") ? elt.querySelector("dialog") : null);
+    if (!dialog || dialog.matches(":modal")) return;
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = event.detail.elt.closest ? event.detail.elt.closest("dialog[data-modal]") : null;
+    if (dialog && dialog.open && event.detail.elt.tagName === "FORM") dialog.close();
+  });
 })();

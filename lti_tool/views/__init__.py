@@ -60,11 +60,12 @@ def register_views(app: Flask) -> None:
     from .assets import bp as assets_bp
     from .course import bp as course_bp
     from .entry import bp as entry_bp
+    from .exports import bp as exports_bp
     from .gallery import bp as gallery_bp
     from .my import bp as my_bp
     from .rooms import bp as rooms_bp
 
-    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, my_bp, admin_bp, api_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, my_bp, admin_bp, api_bp, exports_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)

@@ -9,6 +9,7 @@ from lti_tool.analytics.people import course_people, level_counts
 from lti_tool.courses import update_course_settings
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
+from lti_tool.roster import request_sync, roster_status
 from lti_tool.views import wants_fragment
 
 bp = Blueprint("course", __name__, url_prefix="/courses/<int:course_id>")
@@ -29,5 +30,15 @@ def settings(course_id: int):
         errors = update_course_settings(g.course, request.form)
         saved = not errors
     template = "course/_settings_form.html" if wants_fragment("course-settings") else "course/settings.html"
-    return render_template(template, errors=errors, saved=saved, zones=sorted(available_timezones())), (
-        422 if errors else 200)
+    return render_template(template, errors=errors, saved=saved, zones=sorted(available_timezones()),
+                           roster=roster_status(g.course)), (422 if errors else 200)
+
+
+@bp.post("/settings/roster")
+@require("course.settings")
+def sync_roster_now(course_id: int):
+    """Ask for a roster sync now (the job runs in the background; the page never waits for Canvas)."""
+    started = request_sync(g.course.id) if g.course.nrps_url else False
+    template = "course/_roster.html" if wants_fragment("roster") else "course/settings.html"
+    return render_template(template, errors={}, saved=False, zones=sorted(available_timezones()),
+                           roster=roster_status(g.course), roster_started=started)

@@ -1,14 +1,11 @@
 """A course's live rooms (owner, co-editor, admin): the rooms list and each room's analytics page."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, g, render_template, request
-from sqlalchemy import select
 
 from lti_tool.analytics import rooms
-from lti_tool.analytics.filters import Period
 from lti_tool.analytics.metrics import Scope
 from lti_tool.analytics.rooms import AttendeeRow, RoomScope
 from lti_tool.extensions import db
@@ -20,73 +17,6 @@ from .dashboards import dashboard_context, filter_error_page, render_dashboard
 from .formatting import fraction_percent
 
 bp = Blueprint("rooms", __name__, url_prefix="/courses/<int:course_id>/rooms")
-
-MIN_SEARCH_LETTERS = 3  # fewer letters search nothing: the table stays as it is
-ATTENDEES_PER_PAGE = 25
-ATTENDEE_SORTS = ("name", "minutes_viewed", "reactions", "chat_messages", "raised_hands", "polls_answered",
-                  "live_engagement_rate")
-
-
-@dataclass(frozen=True)
-class AttendeeTable:
-    rows: tuple[AttendeeRow, ...]   # this page's rows
-    total: int                      # rows matching the search
-    page: int
-    pages: int
-    sort: str
-    dir: str
-    q: str                          # the search as typed
-    searched: bool                  # False when q is shorter than MIN_SEARCH_LETTERS
-
-
-def matches(name: str, query: str) -> bool:
-    """The whole name, or any of its words (first or last name), starts with the query."""
-    name = name.lower()
-    return name.startswith(query) or any(word.startswith(query) for word in name.split())
-
-
-def attendee_table(rows: list[AttendeeRow], q: str = "", sort: str = "minutes_viewed", direction: str | None = None,
-                   page: int = 1, per_page: int = ATTENDEES_PER_PAGE) -> AttendeeTable:
-    """Attendees searched (from three letters), sorted (no value last, ties by name) and paged."""
-    q = q.strip()[:100]
-    searched = len(q) >= MIN_SEARCH_LETTERS
-    if searched:
-        rows = [r for r in rows if matches(r.name, q.lower())]
-    sort = sort if sort in ATTENDEE_SORTS else "minutes_viewed"
-    direction = direction if direction in ("asc", "desc") else ("asc" if sort == "name" else "desc")
-
-    def value(row):
-        v = getattr(row, sort)
-        return v.lower() if isinstance(v, str) else v
-
-    rows = sorted(rows, key=lambda r: (r.name.lower(), r.person_id))
-    known = sorted((r for r in rows if value(r) is not None), key=value, reverse=direction == "desc")
-    rows = known + [r for r in rows if value(r) is None]
-    pages = max(1, -(-len(rows) // per_page))
-    page = min(max(page, 1), pages)
-    return AttendeeTable(tuple(rows[(page - 1) * per_page: page * per_page]), len(rows), page, pages, sort,
-                         direction, q, searched)
-
-
-def main_session(room: Room, external_id: str | None) -> RoomSession | None:
-    """The room's main (not breakout) session with that id; None when none is asked for; 404 when unknown."""
-    if not external_id:
-        return None
-    found = db.session.scalar(select(RoomSession).where(
-        RoomSession.room_id == room.id, RoomSession.external_id == external_id,
-        RoomSession.parent_session_id.is_(None)))
-    if found is None:
-        abort(404)
-    return found
-
-
-def room_scope(room: Room, chosen: RoomSession | None, period: Period | None) -> RoomScope:
-    """One session when chosen, else every session that started in the period."""
-    if chosen is not None:
-        return RoomScope(room.registration_id, room.id, session_ids=(chosen.id,))
-    return RoomScope(room.registration_id, room.id, None, period.start if period else None,
-                     period.end if period else None)
-
 
 def _int_option(ctx, name: str) -> int | None:
     raw = ctx.options.get(name) or ""
@@ -118,8 +48,8 @@ def timeline_block(ctx):
 
 
 def attendees_block(ctx):
-    return attendee_table(_attendees(ctx), ctx.options.get("q", ""), ctx.options.get("sort", "minutes_viewed"),
-                          ctx.options.get("dir"), _int_option(ctx, "page") or 1)
+    return rooms.attendee_table(_attendees(ctx), ctx.options.get("q", ""), ctx.options.get("sort", "minutes_viewed"),
+                                ctx.options.get("dir"), _int_option(ctx, "page") or 1)
 
 
 def attendee_block(ctx):
@@ -128,7 +58,7 @@ def attendee_block(ctx):
     row = next((r for r in _attendees(ctx) if r.person_id == person_id), None)
     if row is None:
         return None
-    minutes = [p.at for p in _timeline(ctx)]
+    minutes = rooms.session_minutes(ctx.session, _room(ctx))
     return {"row": row, "minutes": minutes, "heat": rooms.heat(ctx.session, _room(ctx), row.person_id),
             "activity": rooms.attendee_activity(ctx.session, _room(ctx), row.person_id)}
 
@@ -141,15 +71,25 @@ def interactions_block(ctx):
     return {"rows": rows, "detail": detail}
 
 
+def recordings_block(ctx):
+    return rooms.recordings(ctx.session, _room(ctx))
+
+
+def where_block(ctx):
+    return {"countries": rooms.where_viewers(ctx.session, _room(ctx), "country"),
+            "devices": rooms.where_viewers(ctx.session, _room(ctx), "device"),
+            "all": rooms.where_totals(ctx.session, _room(ctx))}
+
+
 ROOM_BLOCKS = {"overview": overview_block, "timeline": timeline_block, "attendees": attendees_block,
-               "attendee": attendee_block, "interactions": interactions_block}
+               "attendee": attendee_block, "interactions": interactions_block, "recordings": recordings_block,
+               "where": where_block}
 
 
 def get_room(external_id: str) -> Room:
     """The room of this course and registration; 404 for any other."""
-    room = db.session.scalar(select(Room).where(Room.registration_id == g.viewer.session.registration_id,
-                                                Room.external_id == external_id))
-    if room is None or room.course_id != g.course.id:
+    room = rooms.room_of_course(db.session, g.viewer.session.registration_id, g.course.id, external_id)
+    if room is None:
         abort(404)
     return room
 
@@ -157,13 +97,8 @@ def get_room(external_id: str) -> Room:
 @bp.get("/")
 @require("rooms")
 def index(course_id: int):
-    course_rooms = list(db.session.scalars(select(Room).where(
-        Room.registration_id == g.course.registration_id, Room.course_id == course_id).order_by(Room.name, Room.id)))
-    sessions: dict[int, list[RoomSession]] = {room.id: [] for room in course_rooms}
-    for one in db.session.scalars(select(RoomSession).where(
-            RoomSession.room_id.in_(tuple(sessions) or (-1,)), RoomSession.parent_session_id.is_(None))
-            .order_by(RoomSession.started_at.desc(), RoomSession.id.desc())):
-        sessions[one.room_id].append(one)
+    course_rooms = rooms.course_rooms(db.session, g.course.registration_id, course_id)
+    sessions = rooms.main_sessions(db.session, [room.id for room in course_rooms])
     return render_template("rooms/index.html", rooms=course_rooms, sessions=sessions, title="Rooms")
 
 
@@ -171,7 +106,10 @@ def index(course_id: int):
 @require("rooms")
 def page(course_id: int, external_id: str):
     room = get_room(external_id)
-    chosen = main_session(room, request.args.get("session"))
+    asked = request.args.get("session")
+    chosen = rooms.main_session(db.session, room, asked) if asked else None
+    if asked and chosen is None:
+        abort(404)
     # The dashboard Context wants a media Scope: this one selects no entries; the room's scope rides in the
     # options under a "_" name, which the URL can never set.
     ctx = dashboard_context(lambda filters, period, compare: Scope(room.registration_id, period.start, period.end,
@@ -179,10 +117,8 @@ def page(course_id: int, external_id: str):
                             since=room.created_at.date(), course_id=course_id)
     if ctx is None:
         return filter_error_page()
-    ctx.options["_room_scope"] = room_scope(room, chosen, ctx.period)
-    choices = list(db.session.scalars(select(RoomSession).where(
-        RoomSession.room_id == room.id, RoomSession.parent_session_id.is_(None))
-        .order_by(RoomSession.started_at.desc(), RoomSession.id.desc())))
+    ctx.options["_room_scope"] = rooms.room_scope(room, chosen, ctx.period.start, ctx.period.end)
+    choices = rooms.main_sessions(db.session, [room.id])[room.id]
     return render_dashboard("rooms/page.html", ROOM_BLOCKS, ctx, room=room, chosen=chosen, choices=choices,
                             rate_format=fraction_percent,
                             title=f"Room analytics: {room.name or room.external_id}")

@@ -13,7 +13,9 @@ from lti_tool.analytics.rooms import RoomScope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
 from lti_tool.ingest.people import resolve
+from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.rooms import accept_room_events, parse_room_batch
+from lti_tool.ingest.schema import native_event
 from lti_tool.models import Interaction, Room, RoomSession
 from lti_tool.registrations import RegistrationInput, upsert
 
@@ -40,14 +42,18 @@ def answer(key: str, interaction: str, user: str, option: str | None = None, tex
     return event | ({"option": option} if option else {"text": text})
 
 
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+
 # Main session 10:00-10:10 on Oct 5 with a breakout 10:05-10:08; a later session must never count.
 EVENTS = [
     {"id": "room-1", "type": "room", "name": "Week 1"},
-    {"id": "main", "type": "session", "room": "room-1", "start": at(0), "end": at(10)},
+    {"id": "main", "type": "session", "room": "room-1", "start": at(0), "end": at(10), "recording": "1_rec"},
     {"id": "br", "type": "session", "room": "room-1", "start": at(5), "end": at(8), "parent": "main"},
     {"id": "later", "type": "session", "room": "room-1", "start": at(0, day=12), "end": at(30, day=12)},
     # Stays. Ana: main 0:30-6:00 and breakout 5:00-8:00 overlap -> 7.5 min, recording 1 min -> 8.5.
-    {"id": "j-ana", "type": "join", "time": at(0, 30), "session": "main", "user": ANA},
+    {"id": "j-ana", "type": "join", "time": at(0, 30), "session": "main", "user": ANA, "ip": "200.147.67.142",
+     "user_agent": IPHONE},
     {"id": "l-ana", "type": "leave", "time": at(6), "join": "j-ana"},
     {"id": "j-ana-br", "type": "join", "time": at(5), "session": "br", "user": ANA},
     {"id": "l-ana-br", "type": "leave", "time": at(8), "join": "j-ana-br"},
@@ -104,17 +110,48 @@ EVENTS = [
      "company": "State U", "country": "us", "industry": "Education"},
 ]
 
-# Unique viewers: Ana, Ben, Cal = 3 (the anonymous stay apart). Minutes 8.5 + 7 + 3 = 18.5, avg 18.5 / 3.
+DAN = "sub:dan"
+WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+
+def player(key: str, kind: str, clock: str, user: str | None, *, play: str | None = None, position=None,
+           **extra) -> dict:
+    event = {"id": key, "type": kind, "time": f"2026-10-06T{clock}Z", "entry_id": "1_rec", "duration": 600}
+    for name, value in (("user", user), ("play_id", play), ("position", position)):
+        if value is not None:
+            event[name] = value
+    return event | extra
+
+
+# The main session's recording, entry 1_rec (600 s), played the next day through its player:
+# Ben 0-120 s (2 min, percentiles 0-20 = 21); Dan, who never joined live, 0-600 s (10 min, 100 capped) from
+# the US on a Windows desktop, and loaded it once more without playing; someone not signed in 0-60 s (11).
+RECORDING = [
+    player("p-ben-i", "impression", "14:00:00", BEN, load_id="l-ben"),
+    player("p-ben-1", "play", "14:00:05", BEN, play="P-BEN", position=0, load_id="l-ben"),
+    player("p-ben-2", "pause", "14:02:05", BEN, play="P-BEN", position=120),
+    player("p-dan-i", "impression", "15:00:00", DAN, load_id="l-dan", ip="8.8.8.8", user_agent=WINDOWS),
+    player("p-dan-1", "play", "15:00:05", DAN, play="P-DAN", position=0, load_id="l-dan", ip="8.8.8.8",
+           user_agent=WINDOWS),
+    player("p-dan-2", "ended", "15:10:05", DAN, play="P-DAN", position=600),
+    player("p-dan-i2", "impression", "16:00:00", DAN, load_id="l-dan-2"),
+    player("p-anon-i", "impression", "17:00:00", None, load_id="l-anon"),
+    player("p-anon-1", "play", "17:00:05", None, play="P-ANON", position=0, load_id="l-anon"),
+    player("p-anon-2", "pause", "17:01:05", None, play="P-ANON", position=60),
+]
+
+# Unique viewers: Ana, Ben, Cal, Dan = 4 (the anonymous stay apart). Minutes: Ana 8.5, Ben 7 + 2 played,
+# Cal 3, Dan 10 played = 30.5, avg 30.5 / 4.
 # Engagement: 9 samples x 30 s = 270 s; high/good: Ana 3 + Ben 3 samples = 180 s -> 2/3.
 # Live viewers: Ana, Ben + 1 anonymous stay = 3; signed-in live attendees: Ana, Ben = 2.
 # Reactions 2 counted (r-2 throttled), by Ana -> 1/3. Group chat 2 (c-3 is breakout), by Ana -> 1/2.
 # Interactions answered by Ana and Ben -> 2/2. Q&A 1 thread by Ben -> 1/2. Downloads 2 by Ben -> 1/3.
-# Recording plays: Ana's and Cal's = 2.
+# Recording plays: Ana's and Cal's recording stays + Ben's, Dan's and the anonymous player plays = 5.
 OVERVIEW = dict(
-    unique_viewers=3, anonymous_stays=1, minutes_viewed=18.5, avg_minutes_viewed=18.5 / 3,
+    unique_viewers=4, anonymous_stays=1, minutes_viewed=30.5, avg_minutes_viewed=30.5 / 4,
     avg_live_engagement_rate=2 / 3, unique_live_viewers=3, logged_in_attendees=2, reactions=2,
     reactions_rate=1 / 3, chat_messages=2, chat_rate=0.5, polls_rate=1.0, qa_threads=1, qa_rate=0.5,
-    downloads=2, downloads_rate=1 / 3, recording_plays=2,
+    downloads=2, downloads_rate=1 / 3, recording_plays=5,
 )
 
 
@@ -136,6 +173,9 @@ def loaded(client, db, registration):
                            headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200, response.text
     assert response.get_json()["throttled"] == 1
+    response = client.post("/api/v1/events", json={"version": 1, "events": RECORDING},
+                           headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200, response.text
     registration_id, room_id, main = ids(db.session, registration.id)
     return RoomScope(registration_id, room_id, session_ids=(main,))
 
@@ -147,7 +187,7 @@ def test_overview(db, loaded):
                        datetime(2026, 10, 5, tzinfo=timezone.utc), datetime(2026, 10, 6, tzinfo=timezone.utc))
     assert rooms.overview(db.session, by_day) == rooms.overview(db.session, loaded)
     everything = rooms.overview(db.session, RoomScope(loaded.registration_id, loaded.room_id))
-    assert (everything.reactions, everything.unique_viewers) == (3, 3)  # the later session's reaction
+    assert (everything.reactions, everything.unique_viewers) == (3, 4)  # the later session's reaction
 
 
 def test_timeline(db, loaded):
@@ -164,19 +204,26 @@ def test_timeline(db, loaded):
 
 def test_attendees_and_heat(db, loaded):
     rows = rooms.attendees(db.session, loaded)
-    assert [r.name for r in rows] == ["Ana Lima", "Ben Ortiz", "Unnamed user"]
-    ana, ben, cal = rows
+    assert [r.name for r in rows] == ["Ana Lima", "Ben Ortiz", "Unnamed user", "Unnamed user"]
+    ana, ben, cal, dan = rows
     # Ana: 8.5 min; reactions 2; group chat 2; no hands; poll, rating, open, vote = 4; (30+30+30) / 150 s.
     assert (ana.title, ana.role, ana.company, ana.industry, ana.country) == (
         "Engineer", "Learner", "Acme", "Technology", "BR")
     assert (ana.minutes_viewed, ana.reactions, ana.chat_messages, ana.raised_hands, ana.polls_answered) == (
         8.5, 2, 2, 0, 4)
     assert ana.live_engagement_rate == pytest.approx(0.6)
-    # Ben: 7 min; no reactions or chat; one hand; poll, quiz, rating, vote = 4; (30+30+30) / 120 s.
+    # Ben: 7 min live + 2 min of the recording; no reactions or chat; one hand; poll, quiz, rating, vote = 4;
+    # (30+30+30) / 120 s.
     assert (ben.role, ben.company, ben.country) == (None, "State U", "US")
     assert (ben.minutes_viewed, ben.reactions, ben.chat_messages, ben.raised_hands, ben.polls_answered,
-            ben.live_engagement_rate) == (7.0, 0, 0, 1, 4, 0.75)
+            ben.live_engagement_rate) == (9.0, 0, 0, 1, 4, 0.75)
     assert (cal.minutes_viewed, cal.company, cal.live_engagement_rate) == (3.0, None, None)
+    assert (dan.minutes_viewed, dan.polls_answered, dan.live_engagement_rate) == (10.0, 0, None)
+    # Totals: 30.5 min, 2 reactions, 2 messages, 1 hand, 8 answers; 180 s engaged of 270 s sampled.
+    assert rooms.attendee_totals(rows) == rooms.AttendeeTotals(4, 30.5, 2, 2, 1, 8, 2 / 3)
+    table = rooms.attendee_table(rows, "ort")
+    assert [r.name for r in table.rows] == ["Ben Ortiz"] and table.totals == rooms.AttendeeTotals(
+        1, 9.0, 0, 0, 1, 4, 0.75)
 
     # Ana minute 5 is fair 30 s vs low 30 s: the tie shows the more engaged level.
     assert rooms.heat(db.session, loaded, ana.person_id) == [
@@ -218,6 +265,29 @@ def test_interactions(db, loaded):
     assert options("crowd_vote") == [("X", 1, 0.5, False), ("Y", 2, 1.0, False), ("Z", 0, 0.0, False)]
 
 
+def test_recordings(db, loaded):
+    result = rooms.recordings(db.session, loaded)
+    assert (result.plays, result.impressions) == (5, 4)
+    rows = [(r.name, r.impressions, r.plays, r.minutes_viewed, r.avg_completion_rate) for r in result.viewers]
+    # Everyone played once: by name, the person not signed in last. Ana and Cal only have recording stays.
+    assert rows == [("Ana Lima", 0, 1, 1.0, None), ("Ben Ortiz", 1, 1, 2.0, 21.0), ("Unnamed user", 0, 1, 3.0, None),
+                    ("Unnamed user", 2, 1, 10.0, 100.0), ("Unknown", 1, 1, 1.0, 11.0)]
+    later = db.session.scalar(select(RoomSession.id).where(RoomSession.external_id == "later"))
+    none = rooms.recordings(db.session, RoomScope(loaded.registration_id, loaded.room_id, session_ids=(later,)))
+    assert (none.entry_ids, none.plays, none.viewers) == ((), 0, ())
+
+
+def test_countries_and_devices(db, loaded):
+    # Live: Ana joined main from Brazil on an iPhone (her breakout stay: unknown), Ben from somewhere unknown.
+    # Recording: Ana and Cal (stays, unknown), Ben (player, unknown), Dan (player, US, desktop).
+    countries = [(r.value, r.live_viewers, r.recording_viewers)
+                 for r in rooms.where_viewers(db.session, loaded, "country")]
+    assert countries == [(None, 2, 3), ("BR", 1, 0), ("US", 0, 1)]
+    devices = [(r.value, r.live_viewers, r.recording_viewers) for r in rooms.where_viewers(db.session, loaded, "device")]
+    assert devices == [("other", 2, 3), ("mobile", 1, 0), ("desktop", 0, 1)]
+    assert rooms.where_totals(db.session, loaded) == rooms.WhereRow(None, 2, 4)
+
+
 def test_overview_on_sqlite(tmp_path):
     app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/r.sqlite3",
                       "REDIS_URL": None})
@@ -228,6 +298,7 @@ def test_overview_on_sqlite(tmp_path):
         events, errors = parse_room_batch({"version": 1, "events": EVENTS})
         assert errors == []
         accept_room_events(reg.id, events)
+        accept(reg.id, [native_event(e) for e in RECORDING], "native")
         registration_id, room_id, main = ids(_db.session, reg.id)
         scope = RoomScope(registration_id, room_id, session_ids=(main,))
         check_overview(rooms.overview(_db.session, scope))

@@ -45,20 +45,20 @@ def names(html: str) -> list[str]:
 def test_overview_on_the_page_equals_the_hand_values(room_page):
     html = room_page().text
     # Hand values (test_room_analytics.OVERVIEW) as the page formats them.
-    assert card(html, "Unique viewers") == "3"                       # Ana, Ben, Cal
+    assert card(html, "Unique viewers") == "4"                       # Ana, Ben, Cal, Dan
     assert "+ 1 stay by people not signed in" in html
-    assert card(html, "Avg. minutes viewed") == "6.2 min"            # 18.5 / 3
+    assert card(html, "Avg. minutes viewed") == "7.6 min"            # 30.5 / 4
     assert card(html, "Live engagement rate") == "66.7%"             # 180 s of 270 s
     assert card(html, "Sent live reactions") == "33.3%" and "2 reactions" in html
     assert card(html, "Sent messages on group chat") == "50%" and "2 messages" in html
     assert card(html, "Participation in polls") == "100%"
     assert card(html, "Q&amp;A threads created") == "50%" and "1 thread<" in html
     assert card(html, "Attachments downloaded") == "33.3%" and "2 downloads" in html
-    assert card(html, "Recording plays") == "2"
+    assert card(html, "Recording plays") == "5"
     assert 'data-definition="Distinct signed-in people who joined' in html  # definitions on hover
     # The date filter picks the same session (Oct 5 in Chicago) and its numbers.
     by_day = room_page(query="range=custom&from=2026-10-05&to=2026-10-05").text
-    assert card(by_day, "Unique viewers") == "3" and card(by_day, "Sent live reactions") == "33.3%"
+    assert card(by_day, "Unique viewers") == "4" and card(by_day, "Sent live reactions") == "33.3%"
 
 
 def test_overview_from_the_api_equals_the_hand_values(room_page, client, registration):
@@ -96,6 +96,41 @@ def test_every_room_report_answers_and_is_documented(room_page, client, registra
         ("X", 1, 0.5), ("Y", 2, 1.0), ("Z", 0, 0.0)]
 
 
+def test_totals_recordings_countries_and_devices_on_the_page(room_page, client, registration):
+    html = room_page().text
+    totals = re.search(r'<tr class="totals"><th scope="row">Total <span class="muted">\(4 people\)</span></th>(.*?)</tr>',
+                       html, re.S)
+    assert totals, "totals row"
+    assert re.findall(r'<td class="num">([^<]+)</td>', totals.group(1)) == ["30.5 min", "2", "2", "1", "8", "66.7%"]
+    searched = room_page(query="session=main&q=ort", **{"HX-Target": "attendees"}, **HTMX).text
+    assert "(1 person)</span>" in searched and "9 min" in searched
+    recordings = room_page(**{"HX-Target": "recordings"}, **HTMX).text
+    assert "<strong>5</strong> · 4 player impressions" in recordings
+    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">(\d+)</td><td class="num">(\d+)</td>'
+                      r'<td class="num">([^<]+)</td><td class="num">([^<]+)</td></tr>', recordings)
+    assert rows == [("Ana Lima", "0", "1", "1 min", "—"), ("Ben Ortiz", "1", "1", "2 min", "21%"),
+                    ("Unnamed user", "0", "1", "3 min", "—"), ("Unnamed user", "2", "1", "10 min", "100%"),
+                    ("Unknown", "1", "1", "1 min", "11%")]
+    where = room_page(**{"HX-Target": "where"}, **HTMX).text
+    cells = re.findall(r'<tr(?: class="totals")?><th scope="row">([^<]+)</th><td class="num">(\d+)</td>'
+                       r'<td class="num">(\d+)</td></tr>', where)
+    assert cells == [("All countries", "2", "4"), ("Unknown", "2", "3"), ("Brazil", "1", "0"), ("United States", "0", "1"),
+                     ("All devices", "2", "4"), ("Other", "2", "3"), ("Mobile", "1", "0"), ("Desktop", "0", "1")]
+    _token, secret = tokens.create(registration.id, "reports")
+    api = client.get("/api/v1/reports/room-recordings?room=room-1&session=main",
+                     headers={"Authorization": f"Bearer {secret}"}).get_json()["data"]
+    assert (api["plays"], api["impressions"]) == (5, 4)
+    assert [(v["name"], v["plays"], v["avg_completion_rate"]) for v in api["viewers"]][1] == ("Ben Ortiz", 1, 21.0)
+    countries = client.get("/api/v1/reports/room-countries?room=room-1&session=main",
+                           headers={"Authorization": f"Bearer {secret}"}).get_json()["data"]
+    assert countries["all"]["recording_viewers"] == 4
+    assert [(r["value"], r["live_viewers"], r["recording_viewers"]) for r in countries["rows"]] == [
+        (None, 2, 3), ("BR", 1, 0), ("US", 0, 1)]
+    attendees = client.get("/api/v1/reports/room-attendees?room=room-1&session=main",
+                           headers={"Authorization": f"Bearer {secret}"}).get_json()["data"]
+    assert attendees["totals"]["minutes_viewed"] == 30.5 and attendees["totals"]["polls_answered"] == 8
+
+
 def test_a_block_request_returns_only_its_block(room_page):
     html = room_page(**{"HX-Target": "overview"}, **HTMX).text
     assert html.lstrip().startswith('<section id="overview"')
@@ -106,7 +141,7 @@ def test_search_starts_at_three_letters(room_page):
     def search(q):
         return names(room_page(query=f"session=main&q={q}", **{"HX-Target": "attendees"}, **HTMX).text)
 
-    everyone = ["Ana Lima", "Ben Ortiz", "Unnamed user"]  # sorted by minutes viewed: 8.5, 7, 3
+    everyone = ["Unnamed user", "Ben Ortiz", "Ana Lima", "Unnamed user"]  # by minutes viewed: 10, 9, 8.5, 3
     assert search("") == everyone
     assert search("Be") == everyone and search("Li") == everyone  # under three letters: nothing happens
     assert search("ben") == ["Ben Ortiz"]                          # first name
@@ -124,9 +159,9 @@ def test_api_search_and_sort_follow_the_page(room_page, client, registration):
         assert response.status_code == 200, response.text
         return [r["name"] for r in response.get_json()["data"]["rows"]]
 
-    assert rows("q=li") == ["Ana Lima", "Ben Ortiz", "Unnamed user"]
+    assert rows("q=li") == ["Unnamed user", "Ben Ortiz", "Ana Lima", "Unnamed user"]
     assert rows("q=lim") == ["Ana Lima"]
-    assert rows("sort=raised_hands") == ["Ben Ortiz", "Ana Lima", "Unnamed user"]
+    assert rows("sort=raised_hands") == ["Ben Ortiz", "Ana Lima", "Unnamed user", "Unnamed user"]
 
 
 def test_an_attendee_shows_their_minutes_and_activity(room_page):

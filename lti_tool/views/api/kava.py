@@ -13,7 +13,9 @@ from sqlalchemy import select
 from lti_tool.extensions import db
 from lti_tool.ingest import player_tokens
 from lti_tool.ingest import beacon_queue
-from lti_tool.ingest.kava import PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, parse_beacon
+from lti_tool.ingest.kava import (
+    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, live_engagement, parse_beacon,
+)
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import InvalidEvent
 from lti_tool.launch.session import current_viewer
@@ -141,7 +143,9 @@ def _track_event():
         event = beacon_to_event(registration_id, params, received_at=received_at, ip=request.remote_addr,
                                 user_agent=user_agent, user=user)
         if event is not None:
-            accept(registration_id, [event], SOURCE)
+            accept(registration_id, [event], SOURCE, commit=False)
+            live_engagement(registration_id, [event])
+            db.session.commit()
     except InvalidEvent as exc:
         db.session.rollback()
         return problem(400, str(exc))

@@ -5,11 +5,12 @@ from flask import current_app, jsonify
 
 from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
 from lti_tool.ingest.rooms import FIELDS as ROOM_FIELDS
+from lti_tool.ingest.rooms import MAX_LABEL, MAX_LABELS, MAX_PARTICIPANTS
 from lti_tool.ingest.rooms import REQUIRED as ROOM_REQUIRED
 from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
 
 from . import bp
-from ..rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
+from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
 from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -70,6 +71,9 @@ ROOM_FIELD_TYPES = {
     "seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "likes": {"type": "integer", "minimum": 0},
     "sound_on": {"type": "boolean"}, "tab_focused": {"type": "boolean"}, "full_screen": {"type": "boolean"},
     "deleted": {"type": "boolean"}, "options": {"type": "array", "items": {"type": "string"}},
+    "participants": {"type": "array", "maxItems": MAX_PARTICIPANTS, "items": {"type": "string"}},
+    "labels": {"type": "array", "maxItems": MAX_LABELS, "items": {"type": "string", "maxLength": MAX_LABEL}},
+    "external": {"type": "boolean"}, "state": {"type": "string", "maxLength": 32},
 }
 
 
@@ -86,7 +90,7 @@ def _room_event(event_type: str) -> dict:
 
 
 EXAMPLE_ROOM_BATCH = {"version": 1, "events": [
-    {"id": "room-1", "type": "room", "name": "Week 1 live class"},
+    {"id": "room-1", "type": "room", "name": "Week 1 live class", "entry": "1_live0001"},
     {"id": "session-1", "type": "session", "room": "room-1", "start": "2026-10-05T10:00:00Z",
      "end": "2026-10-05T11:00:00Z", "host": "sub:teacher-1"},
     {"id": "j-1", "type": "join", "time": "2026-10-05T10:01:00Z", "session": "session-1", "user": "sub:8c1f5e2a"},
@@ -94,6 +98,8 @@ EXAMPLE_ROOM_BATCH = {"version": 1, "events": [
      "user": "sub:8c1f5e2a", "seconds": 30, "sound_on": True, "tab_focused": True, "full_screen": False},
     {"id": "r-1", "type": "reaction", "time": "2026-10-05T10:02:00Z", "session": "session-1",
      "user": "sub:8c1f5e2a", "kind": "clap"},
+    {"id": "m-1", "type": "message", "time": "2026-10-05T10:03:00Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "recipient": "sub:teacher-1", "kind": "moderator", "text": "Is slide 3 correct?"},
     {"id": "l-1", "type": "leave", "time": "2026-10-05T10:50:00Z", "join": "j-1"},
 ]}
 
@@ -136,8 +142,9 @@ def document() -> dict:
                     **_errors(400, 401, 413, 415, 429)}}},
             "/room-events": {"post": {
                 "summary": "Send a batch of live room events (native format, version 1)",
-                "description": "Rooms and people are created when named; facts name a session described in the "
-                               "same batch or earlier. Per person and session at most one reaction counts in "
+                "description": "Rooms, people and media entries are created when named; facts name a session "
+                               "described in the same batch or earlier. A join's ip is used to locate the "
+                               "attendee and never stored. Per person and session at most one reaction counts in "
                                "REACTION_THROTTLE_SECONDS (default 3); the others are stored as throttled and "
                                "counted in `throttled`. Errors name each bad event's index and reason.",
                 "security": bearer,

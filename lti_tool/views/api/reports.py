@@ -28,7 +28,6 @@ from lti_tool.extensions import db
 from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession
 from lti_tool.models.types import utcnow
 
-from .. import rooms as room_views
 from . import bp, problem, token_required
 
 MAX_LIMIT = 500
@@ -219,17 +218,17 @@ def room_timeline_report(inp: RoomInput) -> dict:
 def room_attendees_report(inp: RoomInput) -> dict:
     """Attendees searched (q: three letters or more, else ignored), sorted and paged like the page's table."""
     sort = inp.args.get("sort", "minutes_viewed")
-    if sort not in room_views.ATTENDEE_SORTS:
-        raise BadArgument(f"sort must be one of {', '.join(room_views.ATTENDEE_SORTS)}")
+    if sort not in rooms.ATTENDEE_SORTS:
+        raise BadArgument(f"sort must be one of {', '.join(rooms.ATTENDEE_SORTS)}")
     direction = inp.args.get("dir")
     if direction not in (None, "asc", "desc"):
         raise BadArgument("dir must be asc or desc")
     query = inp.args.get("q") or ""
     if len(query) > 100:
         raise BadArgument("q must be at most 100 characters")
-    per_page = _int(inp.args, "per_page", room_views.ATTENDEES_PER_PAGE, 1, MAX_PER_PAGE)
-    table = room_views.attendee_table(rooms.attendees(inp.session, inp.scope), query, sort, direction,
-                                      _int(inp.args, "page", 1, 1, 100_000), per_page)
+    per_page = _int(inp.args, "per_page", rooms.ATTENDEES_PER_PAGE, 1, MAX_PER_PAGE)
+    table = rooms.attendee_table(rooms.attendees(inp.session, inp.scope), query, sort, direction,
+                                 _int(inp.args, "page", 1, 1, 100_000), per_page)
     return {**dataclasses.asdict(table), "per_page": per_page}
 
 
@@ -237,6 +236,23 @@ def room_interactions_report(inp: RoomInput) -> dict:
     """Launched interactions, each with its detail (every answer's participants and rate)."""
     rows = rooms.interactions(inp.session, inp.scope)
     return {"rows": rows, "details": [rooms.interaction_detail(inp.session, r.interaction_id) for r in rows]}
+
+
+def room_recordings_report(inp: RoomInput) -> dict:
+    """Plays of the sessions' recordings, with each person's impressions, plays, minutes and completion."""
+    return rooms.recordings(inp.session, inp.scope)
+
+
+def room_countries_report(inp: RoomInput) -> dict:
+    """Signed-in unique viewers per country, live and from the recordings; `all` counts each person once."""
+    return {"rows": rooms.where_viewers(inp.session, inp.scope, "country"),
+            "all": rooms.where_totals(inp.session, inp.scope)}
+
+
+def room_devices_report(inp: RoomInput) -> dict:
+    """Signed-in unique viewers per device type, live and from the recordings; `all` counts each person once."""
+    return {"rows": rooms.where_viewers(inp.session, inp.scope, "device"),
+            "all": rooms.where_totals(inp.session, inp.scope)}
 
 
 ROOM_METRICS = ("room_unique_viewers", "room_avg_minutes_viewed", "live_engagement_rate", "live_unique_viewers",
@@ -251,6 +267,13 @@ ROOM_REPORTS = {
                              ("session", "q", "sort", "dir", "page", "per_page")),
     "room-interactions": Report("A room's launched interactions with every answer's participants and rate",
                                 ("room",), room_interactions_report, ("interaction_answer_rate",), ("session",)),
+    "room-recordings": Report("Plays of a room's recordings, per person", ("room",), room_recordings_report,
+                              ("recording_plays", "impressions", "plays", "minutes_viewed", "avg_completion_rate"),
+                              ("session",)),
+    "room-countries": Report("A room's unique viewers per country, live and recording", ("room",),
+                             room_countries_report, ("live_unique_viewers", "recording_unique_viewers"), ("session",)),
+    "room-devices": Report("A room's unique viewers per device type, live and recording", ("room",),
+                           room_devices_report, ("live_unique_viewers", "recording_unique_viewers"), ("session",)),
 }
 REPORTS.update(ROOM_REPORTS)
 
@@ -301,9 +324,7 @@ def _room_report(name: str, chosen: Report):
     session_arg = request.args.get("session")
     chosen_session = None
     if session_arg:
-        chosen_session = db.session.scalar(select(RoomSession).where(
-            RoomSession.room_id == room.id, RoomSession.external_id == session_arg[:255],
-            RoomSession.parent_session_id.is_(None)))
+        chosen_session = rooms.main_session(db.session, room, session_arg)
         if chosen_session is None:
             return problem(404, "no such session in that room")
     course = db.session.get(Course, room.course_id) if room.course_id else None
@@ -315,7 +336,7 @@ def _room_report(name: str, chosen: Report):
         if tz not in available_timezones():
             raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
         period = filter_rules.period(filters, tz, utcnow(), since=room.created_at.astimezone(ZoneInfo(tz)).date())
-        scope = room_views.room_scope(room, chosen_session, period)
+        scope = rooms.room_scope(room, chosen_session, period.start, period.end)
         data = chosen.build(RoomInput(db.session, room, chosen_session, scope, request.args))
     except (filter_rules.FilterError, BadArgument) as exc:
         return problem(400, str(exc))

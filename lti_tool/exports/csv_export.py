@@ -1,0 +1,322 @@
+"""CSV reports of the room page and the gallery page: the page's sections, computed by the same
+analytics functions the page calls, written row by row to a file.
+
+One file holds every section: a line with the section's title, a header line, its rows, an empty
+line. Headers are descriptive (the metric labels of `analytics.definitions.METRICS`, with their unit)
+or raw (the analytics field names). Values are the analytics values, identical under both headers:
+rates are fractions 0-1 where the analytics return fractions and percents 0-100 where they return
+percents (the descriptive header says which), minutes are minutes, times are ISO 8601 in the page's
+time zone.
+
+Rows are produced lazily and written as they come, so memory stays flat however many rows a
+section has (the player-events section streams from the database with a server-side cursor).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.analytics import reports, rooms
+from lti_tool.analytics.definitions import METRICS
+from lti_tool.analytics.metrics import Scope
+from lti_tool.models import MediaEntry, Person, PlayerEvent
+
+from .selection import RoomSelection
+
+PERCENT, FRACTION = "%", "0-1"
+# Spreadsheets run cells that start with these as formulas; such text is written with a leading '.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+EVENTS_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str                 # the raw header: the analytics field name
+    label: str                 # the descriptive header
+    unit: str = ""             # PERCENT (0-100), FRACTION (0-1) or ""
+
+    def header(self, descriptive: bool) -> str:
+        if not descriptive:
+            return self.field
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+def metric(field: str, name: str | None = None, unit: str = "") -> Column:
+    """A column labelled with a metric's label (METRICS[name], by default the field's own name)."""
+    return Column(field, METRICS[name or field].label, unit)
+
+
+def plain(field: str, label: str, unit: str = "") -> Column:
+    return Column(field, label, unit)
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    columns: tuple[Column, ...]
+    rows: Callable[[], Iterable[tuple]]   # called when the section is written: nothing is computed before
+
+
+class Writer:
+    """Cell formatting for one file: times in the page's zone, floats rounded, formulas neutralised."""
+
+    def __init__(self, tz: str) -> None:
+        self.zone = ZoneInfo(tz)
+
+    def cell(self, value) -> object:
+        kind = type(value)  # exact types first: this runs for every cell of millions of rows
+        if kind is str:
+            return "'" + value if value[:1] in FORMULA_STARTS else value
+        if kind is int:
+            return value
+        if value is None:
+            return ""
+        if kind is float:
+            return round(value, 4)
+        if kind is bool:
+            return "yes" if value else "no"
+        if isinstance(value, datetime):
+            return value.astimezone(self.zone).isoformat(timespec="seconds")
+        return value
+
+
+def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: bool,
+              preamble: Iterable[tuple] = ()) -> int:
+    """Write the sections to `path`; returns the number of data rows written."""
+    writer_cells = Writer(tz)
+    written = 0
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # the BOM lets Excel read UTF-8
+        out = csv.writer(handle)
+        for line in preamble:
+            out.writerow([writer_cells.cell(v) for v in line])
+        if preamble:
+            out.writerow([])
+        for section in sections:
+            out.writerow([section.title])
+            out.writerow([c.header(descriptive) for c in section.columns])
+            for row in section.rows():
+                out.writerow([writer_cells.cell(v) for v in row])
+                written += 1
+            out.writerow([])
+    return written
+
+
+def _values(obj, columns: tuple[Column, ...]) -> tuple:
+    return tuple(getattr(obj, c.field) for c in columns)
+
+
+# -- the room page ------------------------------------------------------------------------------------
+
+ROOM_OVERVIEW = (
+    metric("unique_viewers", "room_unique_viewers"), plain("anonymous_stays", "Stays by people not signed in"),
+    metric("minutes_viewed"), metric("avg_minutes_viewed", "room_avg_minutes_viewed"),
+    metric("avg_live_engagement_rate", "live_engagement_rate", FRACTION),
+    metric("unique_live_viewers", "live_unique_viewers"), plain("logged_in_attendees", "Signed-in live attendees"),
+    plain("reactions", "Reactions"), metric("reactions_rate", unit=FRACTION),
+    plain("chat_messages", "Group chat messages"), metric("chat_rate", unit=FRACTION),
+    metric("polls_rate", unit=FRACTION), plain("qa_threads", "Q&A threads"), metric("qa_rate", unit=FRACTION),
+    plain("downloads", "Attachment downloads"), metric("downloads_rate", "attachments_rate", FRACTION),
+    metric("recording_plays"),
+)
+ROOM_TIMELINE = (plain("at", "Minute"), metric("live_viewers", "live_unique_viewers"),
+                 metric("engagement_rate", "live_engagement_rate", FRACTION))
+ATTENDEES = (
+    plain("name", "Name"), plain("title", "Title"), plain("role", "Role"), plain("company", "Company"),
+    plain("industry", "Industry"), plain("country", "Country"), plain("minutes_viewed", "Minutes viewed"),
+    plain("reactions", "Reactions"), plain("chat_messages", "Sent chat messages"),
+    plain("raised_hands", "Raised hands"), plain("polls_answered", "Polls answered"),
+    metric("live_engagement_rate", unit=FRACTION),
+)
+INTERACTIONS = (plain("launched_at", "Launched at"), plain("question", "Question"), plain("kind", "Type"),
+                plain("unique_participants", "Unique participants"))
+ANSWERS = (plain("question", "Question"), plain("answer", "Answer"), plain("participants", "Participants"),
+           metric("rate", "interaction_answer_rate", FRACTION), plain("correct", "Correct answer"))
+RECORDING_VIEWERS = (plain("name", "Name"), metric("impressions"), metric("plays", "recording_plays"),
+                     metric("minutes_viewed"), metric("avg_completion_rate", unit=PERCENT))
+WHERE = (metric("live_viewers", "live_unique_viewers"), metric("recording_viewers", "recording_unique_viewers"))
+
+
+def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
+    scope = selection.scope
+
+    def overview():
+        yield _values(rooms.overview(session, scope), ROOM_OVERVIEW)
+
+    def timeline():
+        for point in rooms.timeline(session, scope):
+            yield _values(point, ROOM_TIMELINE)
+
+    def attendees():
+        everyone = rooms.attendees(session, scope)
+        # The page's order (minutes viewed, most first) and its totals row, over every row.
+        table = rooms.attendee_table(everyone, per_page=max(len(everyone), 1))
+        for row in table.rows:
+            yield _values(row, ATTENDEES)
+        if table.total:
+            t = table.totals
+            yield (f"Total ({t.people} {'person' if t.people == 1 else 'people'})", None, None, None, None, None,
+                   t.minutes_viewed, t.reactions, t.chat_messages, t.raised_hands, t.polls_answered,
+                   t.live_engagement_rate)
+
+    launched = []
+
+    def interactions():
+        launched.extend(rooms.interactions(session, scope))
+        for row in launched:
+            yield _values(row, INTERACTIONS)
+
+    def answers():
+        for row in launched or rooms.interactions(session, scope):
+            detail = rooms.interaction_detail(session, row.interaction_id)
+            for option in detail.options:
+                yield detail.question, option.option, option.participants, option.rate, option.correct
+            for text in detail.text_answers:
+                yield detail.question, text, None, None, None
+
+    def recordings():
+        result = rooms.recordings(session, scope)
+        for viewer in result.viewers:
+            yield _values(viewer, RECORDING_VIEWERS)
+        if result.viewers:
+            yield ("Total", result.impressions, result.plays,
+                   sum(v.minutes_viewed for v in result.viewers), None)
+
+    def where(dimension: str, everyone: str):
+        def rows():
+            from lti_tool.views.formatting import country_name
+
+            for row in rooms.where_viewers(session, scope, dimension):
+                name = country_name(row.value) if dimension == "country" else (row.value or "Unknown")
+                yield (name, row.value, row.live_viewers, row.recording_viewers)
+            total = rooms.where_totals(session, scope)
+            yield (everyone, None, total.live_viewers, total.recording_viewers)
+        return rows
+
+    return [
+        Section("Overview", ROOM_OVERVIEW, overview),
+        Section("Live unique viewers and live engagement rate per minute", ROOM_TIMELINE, timeline),
+        Section("Viewer engagement", ATTENDEES, attendees),
+        Section("Interactions", INTERACTIONS, interactions),
+        Section("Interaction answers", ANSWERS, answers),
+        Section("Recordings", RECORDING_VIEWERS, recordings),
+        Section("Top countries", (plain("name", "Country"), plain("value", "Country code"), *WHERE),
+                where("country", "All countries")),
+        Section("Top devices", (plain("name", "Device"), plain("value", "Device type"), *WHERE),
+                where("device", "All devices")),
+    ]
+
+
+# -- the gallery page ---------------------------------------------------------------------------------
+
+HIGHLIGHTS = (
+    metric("impressions"), metric("plays"), metric("played_entries"), metric("unique_viewers"),
+    plain("anonymous_plays", "Plays by viewers not signed in"), metric("minutes_viewed"),
+    metric("avg_completion_rate", unit=PERCENT), metric("avg_drop_off", unit=FRACTION),
+    metric("play_through_ratio", unit=FRACTION), metric("load_play_ratio"),
+)
+GALLERY_TIMELINE = (plain("bucket", "Date"), metric("impressions"), metric("plays"), metric("unique_viewers"),
+                    metric("minutes_viewed"), metric("avg_drop_off", unit=FRACTION),
+                    metric("avg_completion_rate", unit=PERCENT))
+ENTRIES = (plain("external_id", "Entry id"), plain("name", "Name"), plain("media_type", "Media type"),
+           metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
+           metric("avg_completion_rate", unit=PERCENT), metric("engagement", "engagement_ranking"),
+           plain("last_played_at", "Last played"))
+PEOPLE = (plain("name", "Name"), plain("email", "Email"), plain("role_label", "Course role"), metric("impressions"),
+          metric("plays"), metric("minutes_viewed"), metric("avg_completion_rate", unit=PERCENT),
+          metric("total_completion_rate", unit=PERCENT), plain("last_viewed_at", "Last viewed"))
+BREAKDOWN = (metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
+             metric("avg_completion_rate", unit=PERCENT), metric("played_entries"), plain("last_seen_at", "Last seen"))
+PLAYER_EVENTS = (
+    plain("occurred_at", "Time"), plain("event_type", "Event"), plain("entry_external_id", "Entry id"),
+    plain("entry_name", "Entry"), plain("person", "Viewer"), plain("position", "Position (seconds)"),
+    plain("seconds_viewed", "Seconds viewed"), plain("playback_type", "Playback type"),
+    plain("device_type", "Device"), plain("os", "Operating system"), plain("browser", "Browser"),
+    plain("country", "Country"), plain("region", "Region"), plain("city", "City"), plain("domain", "Domain"),
+)
+BREAKDOWNS = (("country", "Countries", "Country"), ("device", "Devices", "Device"),
+              ("os", "Operating systems", "Operating system"), ("browser", "Browsers", "Browser"),
+              ("domain", "Domains", "Domain"))
+
+
+def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
+    """The gallery page's sections for its dashboard Context (`selection.gallery_context`)."""
+    session, scope = ctx.session, ctx.scope
+
+    def highlights():
+        change = reports.highlights_with_change(session, scope, ctx.compare_scope)
+        yield ("This period", ctx.period.first_day, ctx.period.last_day, *_values(change.current, HIGHLIGHTS))
+        if change.previous is not None:
+            compare = ctx.period.compare
+            yield ("Compare period", compare.first_day, compare.last_day, *_values(change.previous, HIGHLIGHTS))
+
+    def timeline():
+        for point in reports.timeline(session, scope, ctx.period, ctx.timezone):
+            yield _values(point, GALLERY_TIMELINE)
+
+    def entries():
+        for row in reports.entries_table(session, scope):
+            yield _values(row, ENTRIES)
+
+    def people():
+        for row in reports.people_engagement(session, scope, ctx.course_id):
+            e = row.engagement
+            yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
+                   e.total_completion_rate, e.last_viewed_at)
+
+    def breakdown(dimension: str):
+        def rows():
+            for row in ctx.breakdown(scope, dimension):
+                yield (row.value or "Unknown", *_values(row, BREAKDOWN))
+        return rows
+
+    sections = [
+        Section("Highlights", (plain("period", "Period"), plain("first_day", "From"), plain("last_day", "To"),
+                               *HIGHLIGHTS), highlights),
+        Section("Metrics over time", GALLERY_TIMELINE, timeline),
+        Section("Media engagement", ENTRIES, entries),
+        Section("User engagement", PEOPLE, people),
+        *[Section(title, (plain("value", label), *BREAKDOWN), breakdown(dimension))
+          for dimension, title, label in BREAKDOWNS],
+    ]
+    if include_events:
+        sections.append(Section("Player events", PLAYER_EVENTS, lambda: player_event_rows(session, scope)))
+    return sections
+
+
+def player_event_rows(session: Session, scope: Scope) -> Iterator[tuple]:
+    """Every player event in scope, oldest first, streamed in batches (a server-side cursor on
+    PostgreSQL): memory stays flat for millions of rows. Entry and viewer names are looked up once
+    (there are few of them) instead of joined into every row.
+
+    TODO(analytics): this is the one query of this module; it belongs beside reports.* once raw
+    rows are offered elsewhere (the report API).
+    """
+    events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
+                     PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
+                     PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
+                     PlayerEvent.region, PlayerEvent.city, PlayerEvent.domain)
+              .where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
+              .order_by(PlayerEvent.occurred_at, PlayerEvent.id))
+    entry_ids = select(PlayerEvent.entry_id).distinct().where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
+    entries = {e.id: (e.external_id, e.display_name)
+               for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(entry_ids)))}
+    names: dict[int, str] = {}
+
+    def viewer(person_id: int | None) -> str:
+        if person_id is None:
+            return "Unknown"
+        if person_id not in names:
+            person = session.get(Person, person_id)
+            names[person_id] = person.display_name if person is not None else "Unknown"
+        return names[person_id]
+
+    for at, kind, entry_id, person_id, *rest in session.execute(events.execution_options(yield_per=EVENTS_BATCH)):
+        external_id, entry_name = entries[entry_id]
+        yield (at, kind, external_id, entry_name, viewer(person_id), *rest)

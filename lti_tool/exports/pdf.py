@@ -1,0 +1,393 @@
+"""PDF summaries ("Download Report"): a room's session (or date range) and a course's Media Gallery page.
+
+Data first, drawing second. `room_summary()` and `gallery_summary()` read everything a PDF shows
+through the same analytics functions the pages call, into frozen dataclasses holding no ORM objects,
+so a job can close its database session before the slow part; `render_pdf()` then draws a template
+under templates/exports/pdf/ with WeasyPrint. `room_summary_pdf()` and `gallery_summary_pdf()` do both.
+
+Needs an app context (templates, filters), never a request context: it runs in an RQ worker.
+WeasyPrint fetches nothing: the stylesheet is inline, charts are inline SVG from views/charts.py,
+fonts come from the system (DejaVu), and every URL except data: is refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from lti_tool.analytics import dashboard, rooms
+from lti_tool.analytics import filters as filter_rules
+from lti_tool.analytics.definitions import METRICS
+from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
+from lti_tool.analytics.scopes import course_scope
+from lti_tool.models import Course, Room, RoomSession
+from lti_tool.models.types import utcnow
+from lti_tool.views import charts, localtime
+from lti_tool.views.formatting import counted, country_name, fraction_percent, long_date, metric_format, series_of
+
+TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
+TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first
+MAX_TEXT_ANSWERS = 50         # open questions' answers listed per question
+TOP_PLACES = 20               # countries, devices and domains rows
+CHART_WIDTH = 720             # the charts' drawing units; the PDF scales them to the page width
+
+INTERACTION_KINDS = {"poll": "Poll", "quiz": "Quiz question", "rating": "Rating scale", "open": "Open question",
+                     "crowd_vote": "Crowd vote"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One overview number as the page shows it: the metric's label, its value, a line under it."""
+
+    metric: str               # key of definitions.METRICS (label and definition)
+    value: str
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return METRICS[self.metric].label
+
+
+@dataclass(frozen=True)
+class InteractionSummary:
+    kind: str                                  # a label such as "Rating scale"
+    launched_at: datetime
+    detail: rooms.InteractionDetail
+    text_answers_left_out: int                 # open answers beyond MAX_TEXT_ANSWERS
+
+
+@dataclass(frozen=True)
+class RoomSummary:
+    room_name: str
+    room_id: str                               # the room's external id
+    title: str                                 # e.g. "Week 1 · Oct 5, 2026"
+    when: str                                  # e.g. "Oct 5, 2026 · 10:00 – 10:10 (10 min)" or a date range
+    sessions: int                              # main sessions covered
+    timezone: str
+    generated: str                             # local time the PDF was made
+    figures: tuple[Figure, ...]
+    anonymous_stays: int
+    viewers_chart: charts.Chart
+    engagement_chart: charts.Chart
+    attendees: tuple[rooms.AttendeeRow, ...]   # the top TOP_ATTENDEES by minutes viewed
+    attendee_count: int
+    attendee_totals: rooms.AttendeeTotals      # over every attendee, not only those listed
+    interactions: tuple[InteractionSummary, ...]
+    recordings: rooms.Recordings
+    recording_viewers: tuple[rooms.RecordingViewer, ...]  # the first TOP_RECORDING_VIEWERS
+    countries: tuple[rooms.WhereRow, ...]      # the first TOP_PLACES
+    devices: tuple[rooms.WhereRow, ...]
+    places_left_out: tuple[int, int]           # countries and devices beyond TOP_PLACES
+    where_all: rooms.WhereRow
+    definitions: tuple[tuple[str, str], ...]   # (label, definition) of every metric shown
+
+
+@dataclass(frozen=True)
+class GallerySummary:
+    course_title: str
+    when: str                                  # the period, e.g. "Oct 1, 2026 – Oct 10, 2026"
+    compare_when: str | None
+    filters: tuple[tuple[str, str], ...]       # (filter, values) of the filters in use
+    timezone: str
+    generated: str
+    highlights: Change
+    as_of: str                                 # local time of the newest data, or "—"
+    timeline_chart: charts.Chart
+    top_entries: tuple[EntryRow, ...]
+    top_viewers: tuple[ViewerRow, ...]
+    locations_level: str                       # country, region or city (the page's drill-down)
+    locations: tuple[BreakdownRow, ...]
+    device_chart: charts.Chart
+    operating_systems: tuple[BreakdownRow, ...]
+    browsers: tuple[BreakdownRow, ...]
+    domain: str | None                         # the page's drill-down: rows are that domain's page URLs
+    domains: tuple[BreakdownRow, ...]
+    definitions: tuple[tuple[str, str], ...]
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+def url_fetcher():
+    """WeasyPrint's fetcher for our PDFs: data: URLs only. A PDF is built from what its template holds,
+    so nothing is fetched: no network from a worker, no file a crafted name could point at."""
+    try:
+        from weasyprint.urls import URLFetcher
+    except ImportError:  # WeasyPrint before 68 takes a function
+        from weasyprint.urls import default_url_fetcher
+
+        def fetch(url: str, timeout: int = 10, ssl_context=None):
+            if not url.startswith("data:"):
+                raise ValueError(f"URI uses disallowed protocol: {url[:200]}")
+            return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
+        return fetch
+    return URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
+
+
+def html_to_pdf(html: str) -> bytes:
+    from weasyprint import HTML  # imported here: loading Pango costs time every other command would pay
+
+    return HTML(string=html, url_fetcher=url_fetcher()).write_pdf()
+
+
+def render_pdf(template_name: str, **context) -> bytes:
+    """A template under exports/pdf/ as PDF bytes. Needs an app context only."""
+    return html_to_pdf(render_template(template_name, **context))
+
+
+def room_summary_pdf(session: Session, room_id: int, session_id: int | None, start: datetime | None,
+                     end: datetime | None, tz: str) -> bytes:
+    """The room's session summary (session_id = a main RoomSession.id of the room), or every session
+    that started in [start, end) (aware UTC) when session_id is None."""
+    summary = room_summary(session, room_id, session_id, start, end, tz)
+    return render_pdf("exports/pdf/room.html", summary=summary)
+
+
+def gallery_summary_pdf(session: Session, course_id: int, query_args: dict, tz: str) -> bytes:
+    """The course's Media Gallery page summary over the page's own URL arguments (range, filters)."""
+    return render_pdf("exports/pdf/gallery.html", summary=gallery_summary(session, course_id, query_args, tz))
+
+
+# -- room ------------------------------------------------------------------------------------------
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+def duration_text(seconds: float) -> str:
+    """45 -> "45 s", 600 -> "10 min", 5400 -> "1 h 30 min"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours and minutes else (f"{hours} h" if hours else f"{minutes} min")
+
+
+def session_when(started: datetime, ended: datetime | None, tz: str) -> str:
+    """The session's local date, start and end time and duration."""
+    zone = _zone(tz)
+    start_local = started.astimezone(zone)
+    text = f"{long_date(start_local.date())} · {start_local:%H:%M}"
+    if ended is None:
+        return text + " (no end reported yet)"
+    end_local = ended.astimezone(zone)
+    end_text = f"{end_local:%H:%M}" if end_local.date() == start_local.date() else \
+        f"{long_date(end_local.date())} {end_local:%H:%M}"
+    return f"{text} – {end_text} ({duration_text((ended - started).total_seconds())})"
+
+
+def range_when(start: datetime | None, end: datetime | None, tz: str) -> str:
+    """The local days of [start, end): "Sessions that started Oct 1, 2026 – Oct 30, 2026"."""
+    zone = _zone(tz)
+    if start is None and end is None:
+        return "Every session"
+    first = long_date(start.astimezone(zone).date()) if start else "the first session"
+    last = long_date((end - timedelta(microseconds=1)).astimezone(zone).date()) if end else "today"
+    return f"Sessions that started on {first}" if first == last else f"Sessions that started {first} – {last}"
+
+
+def _room_figures(o: rooms.RoomOverview) -> tuple[Figure, ...]:
+    """The overview cards of the room page, in its order and wording."""
+    num, rate = charts.fmt_number, fraction_percent
+    return (
+        Figure("room_unique_viewers", num(o.unique_viewers),
+               f"+ {counted(o.anonymous_stays, 'stay')} by people not signed in" if o.anonymous_stays else ""),
+        Figure("room_avg_minutes_viewed", charts.fmt_minutes(o.avg_minutes_viewed),
+               f"{charts.fmt_minutes(o.minutes_viewed)} in all"),
+        Figure("live_engagement_rate", rate(o.avg_live_engagement_rate),
+               f"{METRICS['live_unique_viewers'].label}: {num(o.unique_live_viewers)}"),
+        Figure("reactions_rate", rate(o.reactions_rate), counted(o.reactions, "reaction")),
+        Figure("chat_rate", rate(o.chat_rate), counted(o.chat_messages, "message")),
+        Figure("polls_rate", rate(o.polls_rate)),
+        Figure("qa_rate", rate(o.qa_rate), counted(o.qa_threads, "thread")),
+        Figure("attachments_rate", rate(o.downloads_rate), counted(o.downloads, "download")),
+        Figure("recording_plays", num(o.recording_plays)),
+    )
+
+
+def _minute_labels(points: list[rooms.MinutePoint], tz: str) -> list[str]:
+    """"10:05", or "Oct 05 10:05" when the minutes span several local days (a date range)."""
+    zone = _zone(tz)
+    days = {p.at.astimezone(zone).date() for p in points}
+    return [localtime(p.at, tz)[-5:] if len(days) <= 1 else localtime(p.at, tz)[:6] + localtime(p.at, tz)[-6:]
+            for p in points]
+
+
+def _timeline_charts(points: list[rooms.MinutePoint], tz: str) -> tuple[charts.Chart, charts.Chart]:
+    labels = _minute_labels(points, tz)
+    viewers = charts.line_chart(
+        f"{METRICS['live_unique_viewers'].label} per minute", labels,
+        [charts.Series(METRICS["live_unique_viewers"].label, tuple(p.live_viewers for p in points))],
+        width=CHART_WIDTH, height=190, label_header="Minute")
+    engagement = charts.line_chart(
+        f"{METRICS['live_engagement_rate'].label} per minute", labels,
+        [charts.Series(METRICS["live_engagement_rate"].label, tuple(p.engagement_rate for p in points))],
+        value_format=fraction_percent, width=CHART_WIDTH, height=190, label_header="Minute")
+    return viewers, engagement
+
+
+ROOM_METRICS = ("room_unique_viewers", "room_avg_minutes_viewed", "live_unique_viewers", "live_engagement_rate",
+                "reactions_rate", "chat_rate", "polls_rate", "qa_rate", "attachments_rate", "interaction_answer_rate",
+                "recording_plays", "recording_unique_viewers", "impressions", "plays", "minutes_viewed",
+                "avg_completion_rate")
+
+
+def room_summary(session: Session, room_id: int, session_id: int | None, start: datetime | None,
+                 end: datetime | None, tz: str) -> RoomSummary:
+    """Everything the room PDF shows. LookupError for an unknown room, or a session that is not one
+    of the room's main sessions; ValueError for an unknown time zone."""
+    _zone(tz)
+    room = session.get(Room, room_id)
+    if room is None:
+        raise LookupError(f"no room {room_id}")
+    chosen = None
+    if session_id is not None:
+        chosen = session.get(RoomSession, session_id)
+        if chosen is None or chosen.room_id != room.id or chosen.parent_session_id is not None:
+            raise LookupError(f"room {room_id} has no main session {session_id}")
+    scope = rooms.room_scope(room, chosen, start, end)
+    room_name = room.name or room.external_id
+    if chosen is not None:
+        when = session_when(chosen.started_at, chosen.ended_at, tz)
+        title = " · ".join(p for p in (chosen.name, long_date(chosen.started_at.astimezone(_zone(tz)).date())) if p)
+        session_count = 1
+    else:
+        when = range_when(start, end, tz)
+        title = when
+        session_count = sum(1 for s in rooms.main_sessions(session, [room.id])[room.id]
+                            if (start is None or s.started_at >= start) and (end is None or s.started_at < end))
+
+    overview = rooms.overview(session, scope)
+    everyone = rooms.attendees(session, scope)
+    top = rooms.attendee_table(everyone, sort="minutes_viewed", per_page=TOP_ATTENDEES)
+    interactions = []
+    for row in rooms.interactions(session, scope):
+        detail = rooms.interaction_detail(session, row.interaction_id)
+        left_out = max(0, len(detail.text_answers) - MAX_TEXT_ANSWERS)
+        if left_out:
+            detail = replace(detail, text_answers=detail.text_answers[:MAX_TEXT_ANSWERS])
+        interactions.append(InteractionSummary(INTERACTION_KINDS.get(row.kind, row.kind), row.launched_at, detail,
+                                               left_out))
+    recordings = rooms.recordings(session, scope)
+    viewers_chart, engagement_chart = _timeline_charts(rooms.timeline(session, scope), tz)
+    countries, devices = rooms.where_viewers(session, scope, "country"), rooms.where_viewers(session, scope, "device")
+    return RoomSummary(
+        room_name=room_name, room_id=room.external_id, title=title, when=when, sessions=session_count, timezone=tz,
+        generated=localtime(utcnow(), tz), figures=_room_figures(overview), anonymous_stays=overview.anonymous_stays,
+        viewers_chart=viewers_chart, engagement_chart=engagement_chart, attendees=top.rows, attendee_count=top.total,
+        attendee_totals=top.totals, interactions=tuple(interactions), recordings=recordings,
+        recording_viewers=recordings.viewers[:TOP_RECORDING_VIEWERS],
+        countries=tuple(countries[:TOP_PLACES]), devices=tuple(devices[:TOP_PLACES]),
+        places_left_out=(max(0, len(countries) - TOP_PLACES), max(0, len(devices) - TOP_PLACES)),
+        where_all=rooms.where_totals(session, scope),
+        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in ROOM_METRICS),
+    )
+
+
+# -- gallery ---------------------------------------------------------------------------------------
+
+GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
+                   "avg_completion_rate", "engagement_ranking")
+FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
+                "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
+
+
+def bucket_labels(buckets: list[str]) -> list[str]:
+    """Short axis labels for local day ("2026-10-05") or month ("2026-10") buckets: "Oct 5" (with the year
+    when the days span several years) or "Oct 2026"."""
+    labels = []
+    years = {bucket[:4] for bucket in buckets}
+    for bucket in buckets:
+        if len(bucket) == 7:
+            labels.append(f"{date.fromisoformat(bucket + '-01'):%b %Y}")
+        else:
+            day = date.fromisoformat(bucket)
+            labels.append(f"{day:%b} {day.day}" + (f", {day.year}" if len(years) > 1 else ""))
+    return labels
+
+
+def gallery_context(session: Session, course: Course, query_args, tz: str) -> dashboard.Context:
+    """The gallery page's Context for these URL arguments, without a request: the page's own parsing
+    (filters.parse, filters.period from the course's creation) and its scope (scopes.course_scope).
+    FilterError says what is wrong with the arguments."""
+    _zone(tz)
+    args = query_args if isinstance(query_args, MultiDict) else MultiDict(
+        [(k, v) for k, values in dict(query_args).items()
+         for v in (values if isinstance(values, (list, tuple)) else [values])])
+    filters = filter_rules.parse(args)
+    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at.date())
+    compare = course_scope(session, course, filters, period, True) if period.compare else None
+    options = {k: v for k, v in args.items() if not k.startswith("_")}
+    return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,
+                             filters, course.id, options=options)
+
+
+def _filters_in_use(ctx: dashboard.Context, session: Session) -> tuple[tuple[str, str], ...]:
+    from lti_tool.models import Person
+
+    used = []
+    for arg, values in ctx.filters.query_args().items():
+        if arg not in FILTER_NAMES:
+            continue
+        values = values if isinstance(values, list) else [values]
+        if arg == "owner":
+            people = session.scalars(select(Person).where(Person.id.in_([int(v) for v in values])))
+            names = {p.id: p.display_name for p in people}
+            values = [names.get(int(v)) or f"person {v}" for v in values]
+        elif arg == "country":
+            values = [country_name(v) for v in values]
+        elif arg == "context":
+            values = [filter_rules.CONTEXTS[v] for v in values]
+        used.append((FILTER_NAMES[arg], ", ".join(values)))
+    return tuple(used)
+
+
+def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> GallerySummary:
+    """Everything the gallery PDF shows, from the page's own blocks. LookupError for an unknown course,
+    filters.FilterError for arguments the page would refuse, ValueError for an unknown time zone."""
+    course = session.get(Course, course_id)
+    if course is None:
+        raise LookupError(f"no course {course_id}")
+    ctx = gallery_context(session, course, query_args, tz)
+    highlights = dashboard.highlights_block(ctx)
+    timeline = dashboard.timeline_block(ctx)
+    top = dashboard.top_block(ctx)
+    locations = dashboard.locations_block(ctx)
+    devices = dashboard.devices_block(ctx)
+    domains = dashboard.domains_block(ctx)
+
+    metric = timeline["metric"]
+    series = [series_of(timeline["points"], metric, "This period")]
+    if timeline["compare"]:
+        series.append(series_of(timeline["compare"], metric, "Compare period", "compare"))
+    timeline_chart = charts.line_chart(
+        f"{dashboard.TIMELINE_METRICS[metric]} by {ctx.period.granularity}",
+        bucket_labels([p.bucket for p in timeline["points"]]), series, value_format=metric_format(metric),
+        width=CHART_WIDTH, height=220)
+    device_chart = charts.share_bar("Plays by device type",
+                                    [((r.value or "other").capitalize(), r.plays) for r in devices["types"]],
+                                    width=CHART_WIDTH, label_header="Device")
+    period = ctx.period
+    compare_when = (f"{long_date(period.compare.first_day)} – {long_date(period.compare.last_day)}"
+                    if period.compare else None)
+    return GallerySummary(
+        course_title=course.title or course.label or course.context_id,
+        when=f"{long_date(period.first_day)} – {long_date(period.last_day)}", compare_when=compare_when,
+        filters=_filters_in_use(ctx, session), timezone=tz, generated=localtime(utcnow(), tz),
+        highlights=highlights["change"],
+        as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else charts.NO_VALUE,
+        timeline_chart=timeline_chart, top_entries=tuple(top["entries"]), top_viewers=tuple(top["viewers"]),
+        locations_level=locations["level"], locations=tuple(locations["rows"][:TOP_PLACES]),
+        device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),
+        browsers=tuple(r for r in devices["browsers"] if r.plays),
+        domain=domains["domain"], domains=tuple(domains["rows"][:TOP_PLACES]),
+        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in GALLERY_METRICS),
+    )
+

@@ -1,0 +1,428 @@
+"""Asking for an export, and the jobs that make and email it.
+
+`start_export()` checks the request, records an `Export` row and enqueues `run_export` (queue
+"exports", job id = the row's id). `run_export` writes the file under EXPORT_DIR; for an emailed
+export it then enqueues `email_export` (queue "emails"), whose transient failures are retried with
+backoff while the row says so. Both jobs take the id only, reload what they need, and leave the row
+terminal (done or failed, with a reason a person can read) on every path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import unicodedata
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from flask import current_app, has_request_context, render_template, request
+from rq.timeouts import JobTimeoutException
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lti_tool import jobs
+from lti_tool.extensions import db
+from lti_tool.models import Course, Export, Person
+from lti_tool.models.types import utcnow
+
+from . import links, mail
+from .selection import ExportError, gallery_context, room_selection
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = ("Something went wrong on our side while making this report. Try again; if it keeps "
+                   "happening, tell your administrator.")
+HEADERS = ("descriptive", "raw")
+
+
+class AlreadyInProgress(Exception):
+    """The same export (same person, course, kind, delivery and parameters) is queued or running."""
+
+    def __init__(self, export: Export) -> None:
+        super().__init__("this export is already in progress")
+        self.export = export
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    # (session, course, params) -> the params to store: checked, normalised; ExportError when unusable.
+    check: Callable[[Session, Course, dict], dict]
+    # (session, export, course, directory) -> the file written in directory.
+    build: Callable[[Session, Export, Course, Path], Path]
+
+    @property
+    def available(self) -> bool:
+        return _available(self.name)
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:limit].strip("-") or "report"
+
+
+def _span(first, last) -> str:
+    return first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
+
+
+def _headers_flag(params: dict) -> dict:
+    if params.get("headers", "descriptive") not in HEADERS:
+        raise ExportError("headers must be descriptive or raw")
+    return {"headers": params.get("headers", "descriptive")}
+
+
+# -- room and gallery reports -------------------------------------------------------------------------
+
+def _check_room(session: Session, course: Course, params: dict) -> dict:
+    room_selection(session, course, params, utcnow())
+    return params
+
+
+def _room_file_stem(selection) -> str:
+    when = (selection.chosen.started_at.date() if selection.chosen is not None else None)
+    days = when.isoformat() if when else _span(selection.period.first_day, selection.period.last_day)
+    return f"room-{_slug(selection.room.name or selection.room.external_id)}-{days}"
+
+
+def _build_room_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .csv_export import room_sections, write_csv
+
+    selection = room_selection(session, course, export.params, export.created_at)
+    path = directory / (_room_file_stem(selection) + ".csv")
+    title = [("Room", selection.room.name or selection.room.external_id),
+             ("Session", selection.chosen.name or selection.chosen.external_id) if selection.chosen else
+             ("Sessions that started", f"{selection.period.first_day} to {selection.period.last_day}"),
+             ("Time zone", selection.timezone)]
+    write_csv(path, room_sections(session, selection), selection.timezone,
+              export.params.get("headers", "descriptive") == "descriptive", preamble=title)
+    return path
+
+
+def _gallery_file_stem(course: Course, ctx) -> str:
+    return f"media-gallery-{_slug(course.label or course.title)}-{_span(ctx.period.first_day, ctx.period.last_day)}"
+
+
+def _check_gallery(session: Session, course: Course, params: dict) -> dict:
+    gallery_context(session, course, params)
+    return params
+
+
+def _build_gallery_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .csv_export import gallery_sections, write_csv
+
+    ctx = gallery_context(session, course, export.params)
+    path = directory / f"{_gallery_file_stem(course, ctx)}.csv"
+    title = [("Media Gallery", course.title or course.label),
+             ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone)]
+    write_csv(path, gallery_sections(ctx, include_events=bool(export.params.get("events"))), ctx.timezone,
+              export.params.get("headers", "descriptive") == "descriptive", preamble=title)
+    return path
+
+
+def _build_room_pdf(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .pdf import room_summary_pdf
+
+    selection = room_selection(session, course, export.params, export.created_at)
+    scope = selection.scope
+    content = room_summary_pdf(session, selection.room.id, selection.chosen.id if selection.chosen else None,
+                               scope.start, scope.end, selection.timezone)
+    path = directory / (_room_file_stem(selection) + ".pdf")
+    path.write_bytes(content)
+    return path
+
+
+def _build_gallery_pdf(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .pdf import gallery_summary_pdf
+
+    ctx = gallery_context(session, course, export.params)
+    args = {k: v for k, v in export.params["args"].items() if k != "preset"}
+    content = gallery_summary_pdf(session, course.id, args, ctx.timezone)
+    path = directory / f"{_gallery_file_stem(course, ctx)}.pdf"
+    path.write_bytes(content)
+    return path
+
+
+# -- custom room reports (lti_tool.exports.custom: the "Custom report" window) ---------------------------
+
+def _check_custom(session: Session, course: Course, params: dict) -> dict:
+    """{"reports": [names], **the window's fields} checked by the custom reports' own rules."""
+    from . import custom
+
+    options = {k: v for k, v in params.items() if k != "reports"}
+    try:
+        names = custom.report_names(params.get("reports") or [])
+        custom.selection(course.registration_id, course.id, names, options)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    return {"reports": names, **options}
+
+
+def _build_custom(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    """One CSV, or a zip of several; the timeframe is the one meant when the export was asked for."""
+    from . import custom
+
+    options = {k: v for k, v in export.params.items() if k not in ("reports", "base_url")}
+    try:
+        files = custom.write_reports(session, course.registration_id, course.id, export.params["reports"], options,
+                                     directory, now=export.created_at)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    if len(files) == 1:
+        return files[0]
+    bundle = directory / f"custom-reports-{_slug(course.label or course.title)}.zip"
+    with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(file, arcname=file.name)
+    for file in files:
+        file.unlink()
+    return bundle
+
+
+def _csv_check(check):
+    def checked(session, course, params):
+        return {**check(session, course, params), **_headers_flag(params)}
+    return checked
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv),
+    Kind("gallery-csv", "Media Gallery report (CSV)", _csv_check(_check_gallery), _build_gallery_csv),
+    Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf),
+    Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf),
+    Kind("custom", "Custom room reports", _check_custom, _build_custom),
+)}
+_OPTIONAL_MODULES = {"room-pdf": "pdf", "gallery-pdf": "pdf", "custom": "custom"}
+
+
+def _available(kind: str) -> bool:
+    """Kinds whose module another part of the product provides are offered once it exists."""
+    module = _OPTIONAL_MODULES.get(kind)
+    if module is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(f"lti_tool.exports.{module}") is not None
+
+
+# -- asking for an export -------------------------------------------------------------------------------
+
+def export_dir() -> Path:
+    configured = current_app.config.get("EXPORT_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "exports"
+
+
+def file_of(export: Export) -> Path | None:
+    """The export's file on disk, or None when it has none (not made yet, failed, or removed)."""
+    if not export.file_path:
+        return None
+    root = export_dir().resolve()
+    path = (root / export.file_path).resolve()
+    if root not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def _active_key(kind: str, course_id: int, person_id: int, delivery: str, params: dict) -> str:
+    raw = json.dumps([kind, course_id, person_id, delivery, params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _deadline(export: Export) -> datetime:
+    """When a queued or running export is certainly dead (its worker stopped mid-job)."""
+    config = current_app.config
+    waits = sum(config["JOB_RETRY_INTERVALS"])
+    limit = config["JOB_TIMEOUTS"]["exports"] + config["JOB_TIMEOUTS"]["emails"] * jobs.attempts_allowed() + waits
+    return (export.started_at or export.created_at) + timedelta(seconds=limit + 300)
+
+
+def release_if_stale(export: Export) -> bool:
+    """Mark an export failed when it has been queued or running past any time limit; True if it was."""
+    if not export.active or utcnow() < _deadline(export):
+        return False
+    _finish(export.id, "failed", "This report stopped without finishing (the server may have restarted). "
+                                 "Ask for it again.")
+    db.session.refresh(export)
+    return True
+
+
+def start_export(kind: str, course_id: int, person_id: int, params: dict, delivery: str = "download") -> Export:
+    """Record and enqueue an export. ExportError when it cannot be made (the message says why);
+    AlreadyInProgress when the same one is queued or running."""
+    spec = KINDS.get(kind)
+    if spec is None or not spec.available:
+        raise ExportError("this kind of export is not offered")
+    if delivery not in ("download", "email"):
+        raise ExportError("delivery must be download or email")
+    course, person = db.session.get(Course, course_id), db.session.get(Person, person_id)
+    if course is None or person is None or person.registration_id != course.registration_id:
+        raise ExportError("unknown course or person")
+    if delivery == "email":
+        if not mail.is_configured():
+            raise ExportError("this server sends no email; download the report instead")
+        if not mail.mask_email(person.email):
+            raise ExportError("we have no email address for you; download the report instead")
+    params = spec.check(db.session, course, dict(params))
+    key = _active_key(kind, course_id, person_id, delivery, params)
+    existing = db.session.scalar(select(Export).where(Export.active_key == key))
+    if existing is not None and not release_if_stale(existing):
+        raise AlreadyInProgress(existing)
+    stored = {**params, "base_url": _base_url()}
+    export = Export(id=uuid.uuid4().hex, registration_id=course.registration_id, course_id=course_id,
+                    person_id=person_id, kind=kind, params=stored, delivery=delivery, active_key=key,
+                    state="queued", emailed_to=mail.mask_email(person.email) if delivery == "email" else None)
+    db.session.add(export)
+    try:
+        db.session.commit()
+    except IntegrityError:  # an identical request won the race
+        db.session.rollback()
+        raise AlreadyInProgress(db.session.scalar(select(Export).where(Export.active_key == key))) from None
+    try:
+        jobs.enqueue(run_export, export.id, queue="exports", job_id=export.id)
+    except Exception:
+        log.exception("could not enqueue export %s", export.id)
+        _finish(export.id, "failed", "The report could not be queued (the job service did not answer). "
+                                     "Try again in a moment.")
+        db.session.refresh(export)
+    return export
+
+
+def _base_url() -> str | None:
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    if configured:
+        return configured.rstrip("/") + "/"
+    return request.url_root if has_request_context() else None
+
+
+# -- the jobs ---------------------------------------------------------------------------------------
+
+def _finish(export_id: str, state: str, reason: str | None = None) -> None:
+    """Make the row terminal in a transaction of its own (whatever the job's session went through)."""
+    db.session.rollback()
+    export = db.session.get(Export, export_id)
+    if export is None:
+        return
+    export.state, export.reason, export.active_key, export.finished_at = state, reason, None, utcnow()
+    db.session.commit()
+
+
+def _note(export_id: str, reason: str) -> None:
+    db.session.rollback()
+    export = db.session.get(Export, export_id)
+    if export is not None and export.active:
+        export.reason = reason
+        db.session.commit()
+
+
+def run_export(export_id: str) -> None:
+    """Job (queue "exports"): write the export's file, then email it or leave it for download."""
+    export = db.session.get(Export, export_id)
+    if export is None or export.state != "queued":
+        return  # removed, or already handled (a stale export released, a duplicate delivery)
+    export.state, export.started_at = "running", utcnow()
+    db.session.commit()
+    outcome: tuple[str, str | None] = ("failed", GENERIC_FAILURE)
+    try:
+        course = db.session.get(Course, export.course_id)
+        directory = export_dir() / export.id
+        directory.mkdir(parents=True, exist_ok=True)
+        path = KINDS[export.kind].build(db.session, export, course, directory)
+        export.file_name, export.file_size = path.name, path.stat().st_size
+        export.file_path = path.relative_to(export_dir()).as_posix()
+        if export.delivery == "email":
+            export.reason = "Sending the email…"
+            db.session.commit()
+            jobs.enqueue(email_export, export_id, queue="emails", job_id=f"{export_id}-email")
+            outcome = None  # the email job ends it
+        else:
+            db.session.commit()
+            outcome = ("done", None)
+    except ExportError as exc:
+        outcome = ("failed", f"This report cannot be made: {exc}.")
+    except JobTimeoutException:
+        minutes = current_app.config["JOB_TIMEOUTS"]["exports"] // 60
+        outcome = ("failed", f"This report took longer than {minutes} minutes and was stopped. "
+                             "Choose a shorter date range or fewer filters and try again.")
+    except Exception:
+        log.exception("export %s failed", export_id)
+    finally:
+        if outcome is not None:
+            if outcome[0] == "failed":
+                shutil.rmtree(export_dir() / export_id, ignore_errors=True)  # no half-written file stays
+            _finish(export_id, *outcome)
+
+
+def email_export(export_id: str) -> None:
+    """Job (queue "emails"): email the download link. A mail server that does not answer is retried
+    (JOB_RETRY_INTERVALS); the last attempt, or a refusal, fails the export with the reason."""
+    attempts = jobs.attempts_allowed()
+    outcome: tuple[str, str | None] | None = ("failed", GENERIC_FAILURE)
+    try:
+        export = db.session.get(Export, export_id)
+        if export is None or export.state != "running":
+            outcome = None
+            return
+        person = db.session.get(Person, export.person_id)
+        address = person.email if person is not None else None
+        if not address:
+            outcome = ("failed", "The report is ready, but we no longer have an email address for you. "
+                                 "Download it here instead.")
+            return
+        message = _message(export)
+        # Nothing is held open while the mail server answers (it may take SMTP_TIMEOUT seconds).
+        db.session.commit()
+        db.session.close()
+        try:
+            mail.send(address, *message)
+        except mail.MailUnavailable as exc:
+            left = jobs.retries_left()
+            if left > 0:
+                attempt = attempts - left
+                _note(export_id, f"{_sentence(exc)}; trying again in {jobs.next_retry_in()} s "
+                                 f"(attempt {attempt} of {attempts} failed).")
+                outcome = None  # stays running: the retry ends it
+                raise
+            outcome = ("failed", f"The report is ready, but the email could not be sent: {exc}; we tried "
+                                 f"{attempts} time{'s' if attempts != 1 else ''}. Download it here instead.")
+            return
+        except (mail.MailRefused, mail.MailNotConfigured) as exc:
+            outcome = ("failed", f"The report is ready, but the email could not be sent: {exc}. "
+                                 "Download it here instead.")
+            return
+        outcome = ("done", None)
+    except mail.MailUnavailable:
+        raise
+    except ExportError as exc:
+        outcome = ("failed", f"The report is ready, but the email could not be made: {exc}. Download it here instead.")
+    except Exception:
+        log.exception("emailing export %s failed", export_id)
+    finally:
+        if outcome is not None:
+            _finish(export_id, *outcome)
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:]
+
+
+def _message(export: Export) -> tuple[str, str, str]:
+    """(subject, text, html) of the email with the signed link."""
+    course = db.session.get(Course, export.course_id)
+    base = export.params.get("base_url") or current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        raise ExportError("the tool's address is unknown (set PUBLIC_BASE_URL)")
+    url = links.download_url(export.id, base)
+    expires = utcnow() + timedelta(seconds=current_app.config["EXPORT_LINK_MAX_AGE"])
+    context = {"export": export, "kind": KINDS[export.kind], "course": course, "url": url, "expires": expires,
+               "days": current_app.config["EXPORT_LINK_MAX_AGE"] // 86400}
+    subject = f"Your report is ready: {KINDS[export.kind].label}, {course.title or course.label}"
+    return (subject, render_template("exports/email/ready.txt", **context),
+            render_template("exports/email/ready.html", **context))

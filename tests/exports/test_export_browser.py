@@ -1,0 +1,139 @@
+"""Export report to email in headless Chromium: the teacher clicks Export on the gallery page, the
+dialog opens as a modal with the masked address, "Export via email" closes it, the status polls until
+the email has gone, and the emailed link downloads the file.
+
+The live server runs the dev platform on a database of its own (<test database>_exports_browser) and
+its own Redis database, jobs in-process after the response, mail to an SMTP server on loopback."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_migrate import upgrade
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from lti_tool import MIGRATIONS_DIR, create_app
+from lti_tool.extensions import db as _db
+
+from ..browser.conftest import ARTIFACTS, CHROMIUM, launch_chromium
+from ..browser.test_demo_launch import launch
+from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..support.servers import LoopbackServer
+from .conftest import Inbox, free_port, sections
+
+pytestmark = pytest.mark.browser
+
+
+def _database() -> str:
+    url = make_url(DATABASE_URL)
+    own = url.set(database=f"{url.database}_exports_browser")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first():
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.url = f"smtp://127.0.0.1:{controller.port}"
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def export_server(smtp, tmp_path_factory):
+    database = _database()
+    reset_schema(database)
+    base, index = REDIS_URL.rsplit("/", 1)
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": f"{base}/{(int(index) + 7) % 16}",
+                      "DEV_PLATFORM_ENABLED": True, "SMTP_URL": smtp.url, "JOB_RUNNER": "inline",
+                      "EXPORT_DIR": str(tmp_path_factory.mktemp("exports"))})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+    with LoopbackServer(app) as server:
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["demo", "setup", "--base-url", server.url]).exit_code == 0
+        result = runner.invoke(args=["demo", "seed", "--events", "3000"])
+        assert result.exit_code == 0, result.output
+        yield server
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def page():
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}; scripts/test.sh installs it"
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context(viewport={"width": 1024, "height": 800}, accept_downloads=True)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_teacher_exports_the_gallery_report_to_email(page, export_server, smtp):
+    launch(page, export_server, "teacher")
+    expect(page.locator("h1")).to_have_text("Media Gallery analytics")
+    page.get_by_role("link", name="Export", exact=True).click()
+    dialog = page.locator("dialog#export-dialog")
+    expect(dialog).to_be_visible()
+    assert dialog.evaluate("d => d.open && d.matches(':modal')")
+    expect(dialog).to_contain_text("You are about to export and email the report to a*****@*****.e.")
+    dialog.get_by_label("Descriptive headers").check()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "export-dialog-1024.png"))
+    dialog.get_by_role("button", name="Cancel").click()                 # closes, sends nothing
+    expect(dialog).to_be_hidden()
+    page.get_by_role("link", name="Export", exact=True).click()
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Descriptive headers").check()
+    dialog.get_by_role("button", name="Export via email").click()
+    expect(dialog).to_be_hidden()
+    notice = page.locator("#export-status")
+    expect(notice).to_contain_text("The report will be emailed to you (a*****@*****.e) when it is ready.")
+    expect(notice.locator(".export-status")).to_contain_text("Emailed to a*****@*****.e.", timeout=15000)
+    assert notice.locator("[hx-trigger]").count() == 0                 # polling stopped
+    page.screenshot(path=str(ARTIFACTS / "export-notice-1024.png"))
+    smtp.wait(1)
+    assert smtp.recipients == [["ada.palmer@demo.example.edu"]]
+    link = smtp.link()
+    with page.expect_download() as download:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.click(); }", link)
+    data = open(download.value.path(), "rb").read()
+    report = sections(data)
+    assert report["Highlights"][0][3] == "Player impressions"
+    assert re.match(r"media-gallery-bio-101-\d{4}-\d\d-\d\d_\d{4}-\d\d-\d\d\.csv", download.value.suggested_filename)
+
+
+def test_teacher_downloads_custom_room_reports(page, export_server):
+    launch(page, export_server, "teacher")
+    page.get_by_role("navigation", name="Media analytics sections").get_by_role("link", name="Rooms").click()
+    expect(page.locator("h1")).to_have_text("Rooms")
+    page.locator("main h2 a").first.click()
+    expect(page.locator("h1")).to_contain_text("Room analytics")
+    page.get_by_role("link", name="Custom report").click()
+    window = page.locator("#custom-report dialog")
+    expect(window).to_be_visible()
+    window.get_by_label("Timeframe").select_option("last365")
+    window.get_by_role("checkbox", name="Room Data").check()
+    window.get_by_role("checkbox", name="Attendees Data").check()
+    page.screenshot(path=str(ARTIFACTS / "custom-report-window-1024.png"))
+    window.get_by_role("button", name="Download").click()
+    status = page.locator("#custom-report .export-status")
+    expect(status).to_contain_text("Ready.", timeout=15000)
+    with page.expect_download() as download:
+        status.get_by_role("link", name=re.compile(r"Download custom-reports-.*\.zip")).click()
+    assert download.value.suggested_filename.endswith(".zip")

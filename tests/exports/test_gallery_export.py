@@ -1,0 +1,80 @@
+"""Export report to email (gallery page) over the hand-computed data set of tests/ingest/dataset.py."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from lti_tool.models import PlayerEvent
+
+from ..conftest import session_token
+from ..views.test_gallery import OCTOBER, card, gallery  # noqa: F401  (the fixture)
+from .conftest import HTMX, export_id_of, polls, sections
+
+
+def export(gallery, token, close=True, **form):  # noqa: F811
+    data = {"kind": "gallery-csv", "range": "custom", "from": "2026-10-01", "to": "2026-10-10", **form}
+    response = gallery.client.post(f"/courses/{gallery.course.id}/exports/", data=data,
+                                   headers={"X-Session-Token": token, **HTMX})
+    if close:
+        response.close()
+    return response
+
+
+def test_gallery_page_export_is_emailed_with_the_page_numbers(gallery, lti, mail_on, app, db):  # noqa: F811
+    page = gallery(OCTOBER).text
+    gallery.client = lti.client
+    token = session_token(page)
+    assert 'hx-include="#filters"' in page and ">Export</a>" in page
+    dialog = lti.client.get(f"/courses/{gallery.course.id}/exports/new?kind=gallery-csv&{OCTOBER}&device=desktop",
+                            headers={"X-Session-Token": token, **HTMX, "HX-Target": "export-dialog"})
+    assert "t*****@*****.e" in dialog.text and "Also every player event" in dialog.text
+    assert '<input type="hidden" name="device" value="desktop">' in dialog.text
+    response = export(gallery, token, delivery="email", headers="descriptive", events="1")
+    assert response.status_code == 200, response.text
+    mail_on.wait(1)
+    report = sections(app.test_client().get(mail_on.link()).data)
+    assert report["_preamble"][1] == ["Dates", "2026-10-01 to 2026-10-10"]
+    header, current = report["Highlights"][0], dict(zip(report["Highlights"][0], report["Highlights"][1]))
+    assert header[:5] == ["Period", "From", "To", "Player impressions", "Plays"]
+    assert current["Player impressions"] == card(page, "Player impressions") == "6"
+    assert current["Plays"] == card(page, "Plays") == "5"
+    assert current["Unique viewers"] == card(page, "Unique viewers") == "2"
+    assert f"{float(current['Minutes viewed']):.1f} min" == card(page, "Minutes viewed") == "3.6 min"
+    assert f"{float(current['Avg. completion rate (%)']):.1f}%" == card(page, "Avg. completion rate") == "44.2%"
+    days = report["Metrics over time"]
+    # Local days of the page's zone: the late play (04:30 UTC on Oct 5) is Oct 4 in Chicago.
+    assert len(days) == 1 + 10 and (days[4][:3], days[5][:3]) == (["2026-10-04", "0", "1"], ["2026-10-05", "6", "4"])
+    people = report["User engagement"]
+    assert people[0][:3] == ["Name", "Email", "Course role"]
+    assert "Teacher Tester" in [r[0] for r in people[1:]]
+    events = report["Player events"]
+    assert events[0][:5] == ["Time", "Event", "Entry id", "Entry", "Viewer"]
+    stored = db.session.scalar(select(func.count(PlayerEvent.id)))
+    assert len(events) - 1 == stored                       # every event of the range, one row each
+    assert events[1][0].startswith("2026-10-0") and events[1][2] == "1_e1"
+
+
+def test_gallery_filters_narrow_the_file(gallery, lti, exports_config, app):  # noqa: F811
+    token = session_token(gallery(OCTOBER).text)
+    gallery.client = lti.client
+    response = export(gallery, token, delivery="download", headers="raw", device="desktop")
+    status = lti.client.get(f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status",
+                            headers={"X-Session-Token": token, **HTMX}).text
+    assert not polls(status)
+    link = re.search(r'href="(http://[^"]+/exports/download/[^"]+)"', status).group(1)
+    report = sections(app.test_client().get(link).data)
+    row = dict(zip(report["Highlights"][0], report["Highlights"][1]))
+    assert (row["impressions"], row["plays"]) == ("1", "0")   # as the page shows with device=desktop
+    assert "Player events" not in report
+
+
+def test_gallery_pdf_is_a_download_job(gallery, lti, exports_config, rq_mode, app):  # noqa: F811
+    token = session_token(gallery(OCTOBER).text)
+    gallery.client = lti.client
+    response = export(gallery, token, kind="gallery-pdf", delivery="download")
+    rq_mode()
+    status = lti.client.get(f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status",
+                            headers={"X-Session-Token": token, **HTMX}).text
+    link = re.search(r'href="(http://[^"]+/exports/download/[^"]+)"', status).group(1)
+    assert ".pdf" in status and app.test_client().get(link).data.startswith(b"%PDF-")
