@@ -40,6 +40,10 @@ class BaseConfig:
     SMTP_URL: str | None = None
     SMTP_TIMEOUT = 10
     MAIL_FROM = "Media Analytics <no-reply@localhost>"
+    # NRPS roster sync: a launch into a course whose roster is older than an hour starts one in the background.
+    ROSTER_SYNC_ON_LAUNCH = True
+    ROSTER_MAX_PAGES = 200
+    ROSTER_MAX_PAGE_BYTES = 4 * 1024 * 1024
     ROLES_FILE = str(CONFIG_DIR / "roles.toml")
     TOOL_TITLE = "Media Analytics"
     TOOL_ID = "media-analytics"

@@ -152,3 +152,27 @@ def session_token(page_html: str) -> str:
     match = re.search(r'hx-headers=\'([^\']+)\'', page_html)
     assert match, "page carries no session header for htmx"
     return re.search(r'"X-Session-Token": "([^"]+)"', unescape(match.group(1))).group(1)
+
+
+# One Playwright (sync API) per test run: a second one cannot start while the first is alive, so every
+# directory with browser tests shares these two.
+@pytest.fixture(scope="session")
+def playwright():
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from .browser.conftest import CHROMIUM
+
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}; scripts/test.sh installs it"
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    from .browser.conftest import launch_chromium
+
+    browser = launch_chromium(playwright)
+    yield browser
+    browser.close()

@@ -24,6 +24,12 @@ from .support.canvas import JWT_BEARER, NRPS_MEDIA_TYPE
 NRPS_JSON = {"Content-Type": NRPS_MEDIA_TYPE}
 
 
+@pytest.fixture(autouse=True)
+def no_sync_on_launch(app, monkeypatch):
+    """These tests start each sync themselves; the one after a launch is tested on its own below."""
+    monkeypatch.setitem(app.config, "ROSTER_SYNC_ON_LAUNCH", False)
+
+
 @pytest.fixture
 def teacher_page(lti, canvas, client):
     """The page the teacher lands on after a launch that carries the NRPS claim."""
@@ -78,6 +84,24 @@ def test_two_mixed_case_pages_record_people_and_enrollments(canvas, course, db):
     assert (teacher.level, teacher.role_label, teacher.source, teacher.launch_count) == ("owner", "Teacher", "launch", 1)
     db.session.refresh(course)
     assert course.roster_synced_at is not None
+
+
+def test_a_launch_into_a_course_with_a_stale_roster_syncs_it_in_the_background(app, canvas, lti, client, db,
+                                                                              monkeypatch):
+    monkeypatch.setitem(app.config, "ROSTER_SYNC_ON_LAUNCH", True)
+    canvas.tool_jwks = client.get("/lti/jwks").get_json()
+    canvas.nrps_members = [canvas.member("teacher"), canvas.member("sam")]
+    response = lti.launch("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
+    assert response.status_code == 303, response.text
+    response.close()  # the in-process job runs once the response is sent
+    course = db.session.scalar(select(Course))
+    db.session.refresh(course)
+    assert course.roster_synced_at is not None
+    assert enrollment_of(db, course, "sam").source == "roster"
+    requests_made = len(canvas.nrps_requests)
+    again = lti.launch("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
+    again.close()
+    assert len(canvas.nrps_requests) == requests_made  # fresh for an hour: the next launch does not sync
 
 
 def test_the_assertion_canvas_accepted(canvas, course, db):

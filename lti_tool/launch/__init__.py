@@ -12,6 +12,7 @@ from pylti1p3.contrib.flask import FlaskRequest
 from sqlalchemy import select
 
 from lti_tool.extensions import db
+from lti_tool.models.types import utcnow
 from lti_tool.models import Registration
 
 from . import keys
@@ -114,11 +115,24 @@ def launch():
         db.session.rollback()
         return error_page(error)
     code = issue_handoff(tool_session)
+    _refresh_roster(course)
     endpoint = "my.viewing" if decision.level == "viewer" else "gallery.page"
     log.info("launch ok: registration=%s course=%s level=%s", registration.id, course.id, decision.level)
     response = redirect(url_for(endpoint, course_id=course.id, handoff=code), 303)
     message.apply_cookies(response)
     return response
+
+
+def _refresh_roster(course) -> None:
+    """A roster older than an hour is fetched again in the background (NRPS); a launch never waits for it
+    and never fails because of it."""
+    from lti_tool.roster import request_sync, roster_is_stale
+
+    try:
+        if current_app.config.get("ROSTER_SYNC_ON_LAUNCH", True) and roster_is_stale(course, utcnow()):
+            request_sync(course.id)
+    except Exception:  # the launch itself succeeded; the settings page shows roster trouble
+        log.exception("could not request a roster sync for course %s", course.id)
 
 
 def canvas_error(code: str, description: str):

@@ -57,24 +57,8 @@ def live_server():
         _db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}; scripts/test.sh installs it"
-    with sync_playwright() as instance:
-        yield instance
-
-
 def launch_chromium(playwright, extra_flags=()):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra_flags])
-
-
-@pytest.fixture(scope="session")
-def chromium(playwright):
-    browser = launch_chromium(playwright)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture

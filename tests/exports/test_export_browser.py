@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 
-from ..browser.conftest import ARTIFACTS, CHROMIUM, launch_chromium
+from ..browser.conftest import ARTIFACTS
 from ..browser.test_demo_launch import launch
 from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
 from ..support.servers import LoopbackServer
@@ -70,18 +70,10 @@ def export_server(smtp, tmp_path_factory):
 
 
 @pytest.fixture
-def page():
-    from pathlib import Path
-
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}; scripts/test.sh installs it"
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        context = browser.new_context(viewport={"width": 1024, "height": 800}, accept_downloads=True)
-        yield context.new_page()
-        context.close()
-        browser.close()
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1024, "height": 800}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
 
 
 def test_teacher_exports_the_gallery_report_to_email(page, export_server, smtp):
