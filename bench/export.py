@@ -52,7 +52,8 @@ def child_app(url: str, export_dir: str):
 def case_raw(app, directory: Path) -> dict:
     from lti_tool.analytics.metrics import Scope
     from lti_tool.devplatform.platform import dev_registration
-    from lti_tool.exports.csv_export import PLAYER_EVENTS, Section, player_event_rows, write_csv
+    from lti_tool.analytics.reports import player_event_rows
+    from lti_tool.exports.csv_export import PLAYER_EVENTS, Section, write_csv
     from lti_tool.extensions import db
 
     scope = Scope(dev_registration().id)

@@ -5,12 +5,13 @@ Every page, the report API and exports call these, so a number is computed one w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerLoad
+from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad
 
 from . import definitions as d
 from .buckets import bucket, labels
@@ -231,3 +232,34 @@ def _folded(rows: list[PersonEngagement], name: str) -> PersonEngagement:
         minutes_viewed=round(sum(r.minutes_viewed for r in rows), 4),
         avg_completion_rate=round(weighted / plays, 4) if plays else None, total_completion_rate=None,
         last_viewed_at=max((r.last_viewed_at for r in rows if r.last_viewed_at), default=None))
+
+
+EVENTS_BATCH = 5_000  # rows fetched at a time when streaming raw events
+
+
+def player_event_rows(session: Session, scope: Scope) -> Iterator[tuple]:
+    """Every player event in scope, oldest first, streamed in batches (a server-side cursor on
+    PostgreSQL): memory stays flat for millions of rows. Entry and viewer names are looked up once
+    (there are few of them) instead of joined into every row."""
+    events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
+                     PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
+                     PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
+                     PlayerEvent.region, PlayerEvent.city, PlayerEvent.domain)
+              .where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
+              .order_by(PlayerEvent.occurred_at, PlayerEvent.id))
+    entry_ids = select(PlayerEvent.entry_id).distinct().where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
+    entries = {e.id: (e.external_id, e.display_name)
+               for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(entry_ids)))}
+    names: dict[int, str] = {}
+
+    def viewer(person_id: int | None) -> str:
+        if person_id is None:
+            return "Unknown"
+        if person_id not in names:
+            person = session.get(Person, person_id)
+            names[person_id] = person.display_name if person is not None else "Unknown"
+        return names[person_id]
+
+    for at, kind, entry_id, person_id, *rest in session.execute(events.execution_options(yield_per=EVENTS_BATCH)):
+        external_id, entry_name = entries[entry_id]
+        yield (at, kind, external_id, entry_name, viewer(person_id), *rest)

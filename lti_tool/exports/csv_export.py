@@ -17,23 +17,19 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.analytics import reports, rooms
 from lti_tool.analytics.definitions import METRICS
-from lti_tool.analytics.metrics import Scope
-from lti_tool.models import MediaEntry, Person, PlayerEvent
 
 from .selection import RoomSelection
 
 PERCENT, FRACTION = "%", "0-1"
 # Spreadsheets run cells that start with these as formulas; such text is written with a leading '.
 FORMULA_STARTS = frozenset("=+-@\t\r")
-EVENTS_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -286,37 +282,5 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
           for dimension, title, label in BREAKDOWNS],
     ]
     if include_events:
-        sections.append(Section("Player events", PLAYER_EVENTS, lambda: player_event_rows(session, scope)))
+        sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope)))
     return sections
-
-
-def player_event_rows(session: Session, scope: Scope) -> Iterator[tuple]:
-    """Every player event in scope, oldest first, streamed in batches (a server-side cursor on
-    PostgreSQL): memory stays flat for millions of rows. Entry and viewer names are looked up once
-    (there are few of them) instead of joined into every row.
-
-    TODO(analytics): this is the one query of this module; it belongs beside reports.* once raw
-    rows are offered elsewhere (the report API).
-    """
-    events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
-                     PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
-                     PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
-                     PlayerEvent.region, PlayerEvent.city, PlayerEvent.domain)
-              .where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
-              .order_by(PlayerEvent.occurred_at, PlayerEvent.id))
-    entry_ids = select(PlayerEvent.entry_id).distinct().where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
-    entries = {e.id: (e.external_id, e.display_name)
-               for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(entry_ids)))}
-    names: dict[int, str] = {}
-
-    def viewer(person_id: int | None) -> str:
-        if person_id is None:
-            return "Unknown"
-        if person_id not in names:
-            person = session.get(Person, person_id)
-            names[person_id] = person.display_name if person is not None else "Unknown"
-        return names[person_id]
-
-    for at, kind, entry_id, person_id, *rest in session.execute(events.execution_options(yield_per=EVENTS_BATCH)):
-        external_id, entry_name = entries[entry_id]
-        yield (at, kind, external_id, entry_name, viewer(person_id), *rest)
