@@ -45,6 +45,9 @@ class BaseConfig:
     ROSTER_MAX_PAGES = 200
     ROSTER_MAX_PAGE_BYTES = 4 * 1024 * 1024
     ROLES_FILE = str(CONFIG_DIR / "roles.toml")
+    # Embed-domain rules (reread when the file changes) and the institution hosts their patterns name.
+    EMBED_RULES_FILE = str(CONFIG_DIR / "embed_domains.toml")
+    EMBED_HOSTS: dict = {"lms": (), "other_lms": (), "mediaspace": (), "kaf": (), "institution": ()}
     TOOL_TITLE = "Media Analytics"
     TOOL_ID = "media-analytics"
     # Public origin of the tool as Canvas reaches it (https://tool.example.edu). Empty: from the request.
@@ -91,6 +94,8 @@ class DevConfig(BaseConfig):
         self.SMTP_URL = _env("SMTP_URL")
         self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
         self.EXPORT_DIR = _env("EXPORT_DIR")
+        self.EMBED_RULES_FILE = _env("EMBED_RULES_FILE", BaseConfig.EMBED_RULES_FILE)
+        self.EMBED_HOSTS = _embed_hosts(EXAMPLE_EMBED_HOSTS)
 
 
 class TestConfig(BaseConfig):
@@ -106,6 +111,7 @@ class TestConfig(BaseConfig):
             "DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         )
         self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/15")
+        self.EMBED_HOSTS = dict(EXAMPLE_EMBED_HOSTS)
 
 
 class ProdConfig(BaseConfig):
@@ -132,6 +138,24 @@ class ProdConfig(BaseConfig):
         self.SMTP_URL = _env("SMTP_URL")
         self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
         self.EXPORT_DIR = _env("EXPORT_DIR")
+        self.EMBED_RULES_FILE = _env("EMBED_RULES_FILE", BaseConfig.EMBED_RULES_FILE)
+        self.EMBED_HOSTS = _embed_hosts(BaseConfig.EMBED_HOSTS)
+
+
+# The hosts of the institution the demo data and the seeds describe (UMN); production sets its own.
+EXAMPLE_EMBED_HOSTS = {"lms": ("canvas.umn.edu", "umn.instructure.com"), "other_lms": (),
+                       "mediaspace": ("mediaspace.umn.edu",), "kaf": ("kaf.canvas.umn.edu",),
+                       "institution": ("umn.edu",)}
+
+
+def _embed_hosts(defaults: dict) -> dict:
+    """EMBED_<KEY>_HOSTS (EMBED_INSTITUTION_DOMAINS for the web domain), comma-separated, over the defaults."""
+    hosts = {}
+    for key, default in defaults.items():
+        name = "EMBED_INSTITUTION_DOMAINS" if key == "institution" else f"EMBED_{key.upper()}_HOSTS"
+        raw = os.environ.get(name)
+        hosts[key] = tuple(h.strip().lower() for h in raw.split(",") if h.strip()) if raw is not None else default
+    return hosts
 
 
 def _normalise_db_url(url: str | None) -> str | None:

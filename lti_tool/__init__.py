@@ -19,6 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .extensions import db, htmx, migrate
     from .launch import bp as launch_bp
     from .launch import session
+    from .embed_rules import RuleBook
     from .launch.roles import RolePolicy
     from .views import register_views
 
@@ -40,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     jobs.init_app(app)
     session.init_app(app)
     app.extensions["role_policy"] = RolePolicy.load(app.config["ROLES_FILE"])
+    app.extensions["embed_rules"] = RuleBook(app.config["EMBED_RULES_FILE"], app.config["EMBED_HOSTS"])
 
     app.register_blueprint(launch_bp)
     register_views(app)

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from lti_tool.models import Play, PlayerLoad
 
-from . import reports
+from lti_tool.embed_rules import Rules
+
+from . import embeds, reports
 from .filters import Filters, Period
 from .metrics import Scope, heatmap, person_heat
 
@@ -37,6 +39,7 @@ class Context:
     course_id: int | None = None
     options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
     cache: dict = field(default_factory=dict, compare=False)  # results blocks of one request share
+    rules: Rules = field(default_factory=lambda: Rules(()), compare=False)  # the embed-domain rules in force
 
     def breakdown(self, scope: Scope, dimension: str):
         """reports.breakdown, computed once per request for the same scope and dimension."""
@@ -140,10 +143,13 @@ def devices_block(ctx: Context):
 
 
 def domains_block(ctx: Context):
-    domain = ctx.options.get("drill_domain")
-    if domain:
-        return {"domain": domain, "rows": ctx.breakdown(_narrow(ctx.scope, domains=(domain,)), "url")[:100]}
-    return {"domain": None, "rows": ctx.breakdown(ctx.scope, "domain")[:50]}
+    """Domains ranked by plays with what each means; drill_domain=<key> lists that domain's page URLs
+    with the entries shown on each."""
+    key = (ctx.options.get("drill_domain") or "")[:255]
+    if key:
+        return {"domain": key, "classification": ctx.rules.classify(None if key == embeds.UNKNOWN_DOMAIN else key),
+                "rows": embeds.page_rows(ctx.session, ctx.scope, key, ctx.rules)[:100]}
+    return {"domain": None, "rows": embeds.domain_rows(ctx.session, ctx.scope, ctx.rules)[:50]}
 
 
 def people_block(ctx: Context):
@@ -186,7 +192,7 @@ def filter_options(ctx: Context) -> dict:
 
     from lti_tool.models import Person
 
-    domains = [r.value for r in ctx.breakdown(_narrow(ctx.scope, domains=()), "domain") if r.value][:100]
+    domains = [embeds.domain_key(r.value) for r in ctx.breakdown(_narrow(ctx.scope, domains=()), "domain")][:100]
     tags, owner_ids = set(), set()
     if ctx.scope.entry_ids:
         for entry_tags, owner in ctx.session.execute(select(MediaEntry.tags, MediaEntry.owner_person_id)

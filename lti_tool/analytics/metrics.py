@@ -17,6 +17,10 @@ from lti_tool.models import Person, Play, PlayerLoad
 from . import definitions as d
 
 
+# A `domains` value standing for plays and loads without a page URL (the "Unknown" domain row).
+UNKNOWN_DOMAIN = "(unknown)"
+
+
 @dataclass(frozen=True)
 class Scope:
     registration_id: int
@@ -46,7 +50,11 @@ class Scope:
         elif self.context == "outside":
             clauses.append(or_(model.context_category_id.is_(None),
                                model.context_category_id != self.context_category_id))
-        for column, values in ((model.domain, self.domains), (model.device_type, self.devices),
+        if self.domains:
+            known = [d for d in self.domains if d != UNKNOWN_DOMAIN]
+            clauses.append(or_(model.domain.in_(known), model.domain.is_(None)) if len(known) < len(self.domains)
+                           else model.domain.in_(known))
+        for column, values in ((model.device_type, self.devices),
                                (model.country, self.countries), (model.region, self.regions),
                                (model.city, self.cities), (model.person_id, self.person_ids)):
             if values:

@@ -25,6 +25,7 @@ from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
 from lti_tool.analytics.scopes import course_scope
+from lti_tool.embed_rules import current_rules
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
 from lti_tool.views import charts, localtime
@@ -106,7 +107,7 @@ class GallerySummary:
     operating_systems: tuple[BreakdownRow, ...]
     browsers: tuple[BreakdownRow, ...]
     domain: str | None                         # the page's drill-down: rows are that domain's page URLs
-    domains: tuple[BreakdownRow, ...]
+    domains: tuple  # embeds.DomainRow, or embeds.PageRow when drilled into one domain
     definitions: tuple[tuple[str, str], ...]
 
 
@@ -326,7 +327,7 @@ def gallery_context(session: Session, course: Course, query_args, tz: str) -> da
     compare = course_scope(session, course, filters, period, True) if period.compare else None
     options = {k: v for k, v in args.items() if not k.startswith("_")}
     return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,
-                             filters, course.id, options=options)
+                             filters, course.id, options=options, rules=current_rules())
 
 
 def _filters_in_use(ctx: dashboard.Context, session: Session) -> tuple[tuple[str, str], ...]:

@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.dashboard import Context, filter_options
+from lti_tool.embed_rules import current_rules
 from lti_tool.extensions import db
 from lti_tool.models.types import utcnow
 
@@ -35,7 +36,7 @@ def dashboard_context(make_scope, since: date | None, course_id: int | None = No
     options = {k: v for k, v in request.args.items() if not k.startswith("_")}
     options.update(hidden_options or {})
     return Context(db.session, make_scope(filters, period, False), compare, period, tz, filters, course_id,
-                   options=options)
+                   options=options, rules=current_rules())
 
 
 def filter_error_page():
