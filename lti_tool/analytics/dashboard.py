@@ -248,3 +248,20 @@ GALLERY_BLOCKS = {
     "insights": insights_block, "funnel": funnel_block, "locations": locations_block, "devices": devices_block,
     "domains": domains_block, "people": people_block,
 }
+
+
+AUDIT_ROWS_SHOWN = 200      # rows per domain on the audit page (the CSV export has them all)
+AUDIT_FOCUS_ROWS = 2_000    # rows when one domain is drilled into
+
+
+def audit_block(ctx: Context):
+    """The embed audit; focus=<domain key> shows that domain's group alone (the drill-down)."""
+    result = embeds.audit(ctx.session, ctx.scope, ctx.rules)
+    focus = (ctx.options.get("focus") or "")[:255] or None
+    groups = [g for g in result.groups if focus is None or g.domain.key == focus]
+    limit = AUDIT_FOCUS_ROWS if focus else AUDIT_ROWS_SHOWN
+    return {"audit": result, "focus": focus if groups else None, "groups": groups if groups else list(result.groups),
+            "limit": limit}
+
+
+AUDIT_BLOCKS = {"audit": audit_block}

@@ -284,3 +284,22 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
     if include_events:
         sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope)))
     return sections
+
+
+# -- the embed audit ----------------------------------------------------------------------------------
+
+AUDIT = (plain("domain", "Domain"), plain("category", "Category"), plain("needs_action", "Needs action"),
+         plain("guidance", "What to do"), plain("page_url", "Page URL"),
+         plain("page_identifiable", "Page identifiable"), plain("note", "Note"), plain("entry_id", "Entry ID"),
+         plain("entry_name", "Entry"), metric("plays"), metric("impressions"), plain("last_seen_at", "Last seen"))
+
+
+def audit_sections(audit) -> list[Section]:
+    """The audit inventory (`analytics.embeds.Audit`): one row per page URL x entry, grouped by domain."""
+    def rows():
+        for group in audit.groups:
+            guidance = group.domain.classification.guidance
+            for r in group.rows:
+                yield (r.domain or "Unknown", r.category, r.needs_action, guidance, r.page_url or "", r.page_identifiable,
+                       r.note, r.entry_id, r.entry_name, r.plays, r.impressions, r.last_seen_at)
+    return [Section("Embed audit", AUDIT, rows)]

@@ -127,6 +127,23 @@ def _build_gallery_csv(session: Session, export: Export, course: Course, directo
     return path
 
 
+def _build_audit_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from lti_tool.analytics import embeds
+
+    from .csv_export import audit_sections, write_csv
+
+    ctx = gallery_context(session, course, export.params)
+    audit = embeds.audit(session, ctx.scope, ctx.rules)
+    path = directory / f"embed-audit-{_slug(course.label or course.title)}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
+    chosen = ", ".join("Unknown" if key == embeds.UNKNOWN_DOMAIN else key for key in audit.selected) or "none"
+    title = [("Embed audit", course.title or course.label),
+             ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone),
+             ("Domains", chosen + (" (those that need action)" if audit.default_selection else ""))]
+    write_csv(path, audit_sections(audit), ctx.timezone,
+              export.params.get("headers", "descriptive") == "descriptive", preamble=title)
+    return path
+
+
 def _build_room_pdf(session: Session, export: Export, course: Course, directory: Path) -> Path:
     from .pdf import room_summary_pdf
 
@@ -195,6 +212,7 @@ def _csv_check(check):
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv),
     Kind("gallery-csv", "Media Gallery report (CSV)", _csv_check(_check_gallery), _build_gallery_csv),
+    Kind("audit-csv", "Embed audit (CSV)", _csv_check(_check_gallery), _build_audit_csv),
     Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf),
     Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf),
     Kind("custom", "Custom room reports", _check_custom, _build_custom),

@@ -22,10 +22,14 @@ def display_timezone() -> str:
 
 
 def dashboard_context(make_scope, since: date | None, course_id: int | None = None,
-                      hidden_options: dict | None = None) -> Context | None:
-    """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why)."""
+                      hidden_options: dict | None = None, defaults: dict | None = None) -> Context | None:
+    """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
+    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range)."""
+    args = MultiDict(request.args)
+    for key, value in (defaults or {}).items():
+        args.setdefault(key, value)
     try:
-        filters = filter_rules.parse(request.args)
+        filters = filter_rules.parse(args)
     except filter_rules.FilterError as exc:
         g.filter_error = str(exc)
         return None
@@ -33,7 +37,7 @@ def dashboard_context(make_scope, since: date | None, course_id: int | None = No
     period = filter_rules.period(filters, tz, utcnow(), since=since)
     compare = make_scope(filters, period, True) if period.compare else None
     # Options starting with "_" are the view's own (access decisions); the URL can never set them.
-    options = {k: v for k, v in request.args.items() if not k.startswith("_")}
+    options = {k: v for k, v in args.items() if not k.startswith("_")}
     options.update(hidden_options or {})
     return Context(db.session, make_scope(filters, period, False), compare, period, tz, filters, course_id,
                    options=options, rules=current_rules())
@@ -45,7 +49,7 @@ def filter_error_page():
 
 
 # Macro files the dashboard templates import at their top: a block rendered alone needs them too.
-MACRO_FILES = ("_partials/dashboard.html",)
+MACRO_FILES = ("_partials/dashboard.html", "_partials/datetime.html")
 
 
 def render_block(template_name: str, block_name: str, **context) -> str:

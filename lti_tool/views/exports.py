@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, render_template, request, send_file, url_for
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from lti_tool.exports import KINDS, AlreadyInProgress, ExportError, file_of, mask_email, start_export
 from lti_tool.exports import links, mail
@@ -21,9 +22,11 @@ from .dashboards import display_timezone
 bp = Blueprint("exports", __name__)
 
 # The page each kind of export comes from: (the capability to open that page, its filter form).
-PAGES = {"room": ("rooms", "#room-filters"), "gallery": ("gallery", "#filters")}
+PAGES = {"room": ("rooms", "#room-filters"), "gallery": ("gallery", "#filters"), "audit": ("domains", "#audit-filters")}
 KIND_PAGES = {"room-csv": "room", "room-pdf": "room", "custom": "room", "gallery-csv": "gallery",
-              "gallery-pdf": "gallery"}
+              "gallery-pdf": "gallery", "audit-csv": "audit"}
+# Arguments a page assumes when its URL leaves them out (the audit covers the last 12 months).
+PAGE_DEFAULTS = {"audit": {"range": "last12m"}}
 RECENT = 50
 
 
@@ -48,6 +51,9 @@ def _params(kind: str, values) -> dict:
     if KIND_PAGES[kind] == "room":
         params = room_params(db.session, g.course, values.get("room", ""), values, display_timezone(), now)
     else:
+        values = MultiDict(values)
+        for key, value in PAGE_DEFAULTS.get(KIND_PAGES[kind], {}).items():
+            values.setdefault(key, value)
         params = gallery_params(db.session, g.course, values, display_timezone(), now)
         if kind == "gallery-csv" and values.get("events") == "1":
             params["events"] = True
@@ -70,19 +76,19 @@ def export_offer() -> dict | None:
     viewer, course = g.get("viewer"), g.get("course")
     if viewer is None or course is None or not viewer.can("exports"):
         return None
-    page = {"rooms.page": "room", "gallery.page": "gallery"}.get(request.endpoint or "")
+    page = {"rooms.page": "room", "gallery.page": "gallery", "embeds.audit": "audit"}.get(request.endpoint or "")
     if page is None or not viewer.can(PAGES[page][0]):
         return None
     fixed = {"kind": f"{page}-csv"}
     if page == "room":
         fixed["room"] = request.view_args["external_id"]
-    pdf = f"{page}-pdf"
+    pdf = KINDS.get(f"{page}-pdf")
     custom = page == "room" and KINDS["custom"].available
     # Without htmx the link carries the filters the page was opened with.
     args = [(k, v) for k, v in request.args.items(multi=True) if k in (ROOM_ARGS if page == "room" else FILTER_ARGS)]
     href = url_for("exports.new", course_id=course.id, **fixed) + ("&" + urlencode(args) if args else "")
     return {"fixed": fixed, "filters": PAGES[page][1], "href": href,
-            "pdf": {**fixed, "kind": pdf, "delivery": "download"} if KINDS[pdf].available else None,
+            "pdf": {**fixed, "kind": pdf.name, "delivery": "download"} if pdf and pdf.available else None,
             "custom": url_for("exports.custom_report", course_id=course.id) if custom else None}
 
 
