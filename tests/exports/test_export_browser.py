@@ -129,3 +129,52 @@ def test_teacher_downloads_custom_room_reports(page, export_server):
     with page.expect_download() as download:
         status.get_by_role("link", name=re.compile(r"Download custom-reports-.*\.zip")).click()
     assert download.value.suggested_filename.endswith(".zip")
+
+
+def test_teacher_audits_embeds_drills_a_domain_and_exports(page, export_server, smtp):
+    mails_before = len(smtp.messages)
+    launch(page, export_server, "teacher")
+    page.get_by_role("navigation", name="Media analytics sections").get_by_role("link", name="Embed audit").click()
+    expect(page.locator("h1")).to_have_text("Embed audit")
+    expect(page.get_by_label("Date range")).to_have_value("last12m")
+    checklist = page.locator("#audit-filters")
+    expect(checklist.locator("input[value='canvas.umn.edu']")).to_be_checked()       # needs action
+    expect(checklist.locator("input[value='kaf.canvas.umn.edu']")).not_to_be_checked()  # managed
+    expect(checklist.locator("input[value='mediaspace.umn.edu']")).not_to_be_checked()
+    inventory = page.locator("#inventory")
+    expect(inventory.locator(".audit-group").first).to_be_visible()
+    assert inventory.locator("a[target=_blank]").count() > 0                          # pages open in a new tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "embed-audit-1024.png"), full_page=True)
+
+    # Drill into the first domain: only the audit block is swapped, the URL follows.
+    first = inventory.locator(".audit-group h3 a").first
+    domain = first.inner_text()
+    first.click()
+    expect(page).to_have_url(re.compile(r"focus="))
+    expect(page.locator("#inventory h2")).to_have_text(f"Embeds on {domain}")
+    expect(page.locator("#inventory .audit-group")).to_have_count(1)
+    page.get_by_role("link", name="All selected domains").click()
+    expect(page.locator("#inventory h2")).to_have_text("Embeds to update")
+
+    # Leave out one domain: the inventory follows the checklist.
+    checklist.locator("input[value='canvas.umn.edu']").uncheck()
+    expect(page).to_have_url(re.compile(r"domain="))
+    expect(inventory.locator(".audit-group h3 a", has_text=re.compile(r"^canvas\.umn\.edu$"))).to_have_count(0)
+
+    # Export the inventory by email, as the page shows it.
+    page.get_by_role("link", name="Export", exact=True).click()
+    dialog = page.locator("dialog#export-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Export via email").click()
+    status = page.locator("#export-status .export-status")
+    expect(status).to_contain_text("Emailed to a*****@*****.e.", timeout=15000)
+    smtp.wait(mails_before + 1)
+    with page.expect_download() as download:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.click(); }", smtp.link())
+    report = sections(open(download.value.path(), "rb").read())
+    header, *rows = report["Embed audit"]
+    assert header[:5] == ["domain", "category", "needs_action", "guidance", "page_url"] or header[0] == "Domain"
+    assert rows and "canvas.umn.edu" not in {r[0] for r in rows}
+    assert "kaf.canvas.umn.edu" not in {r[0] for r in rows}
+    assert re.match(r"embed-audit-bio-101-\d{4}-\d\d-\d\d_\d{4}-\d\d-\d\d\.csv", download.value.suggested_filename)
