@@ -326,7 +326,7 @@ def test_every_report_answers_and_is_documented(client, auth, course):
         if report.subjects == ("room",):
             continue  # needs a room: tests/rooms/test_room_page.py::test_every_room_report_answers_and_is_documented
         subject = {"course": course.id} if "course" in report.subjects else {"entry": "1_e1"}
-        extra = {"domain": "canvas.umn.edu"} if name == "page-urls" else {}
+        extra = {"domain": "canvas.umn.edu"} if name in ("page-urls", "embed-pages") else {}
         body = get(client, auth, name, **subject, **extra).get_json()
         assert body["report"] == name and set(body["metrics"]) == set(report.metrics), name
         assert name in doc["get"]["description"]

@@ -208,7 +208,7 @@ def _query(name: str, description: str, schema: dict, many: bool = False) -> dic
 
 
 REPORT_PARAMETERS = {
-    "limit": _query("limit", "Rows per list (top-entries and breakdowns).",
+    "limit": _query("limit", "Rows per list (top-entries, breakdowns, embed-domains and embed-pages).",
                     {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
     "q": _query("q", "Search people by name or email (case-insensitive); room-attendees matches the start of the "
                      f"name or of any of its words and ignores fewer than {MIN_SEARCH_LETTERS} letters.",
@@ -233,9 +233,11 @@ def _reports() -> dict:
     listing = "\n".join(
         f"- `{name}` ({' or '.join(r.subjects)}): {r.summary}. Metrics: {', '.join(r.metrics)}."
         + (f" Arguments: {', '.join(r.parameters)}." if r.parameters else "")
+        + (f" Defaults when absent: {', '.join(f'{k}={v}' for k, v in r.defaults)}." if r.defaults else "")
         for name, r in REPORTS.items())
     filters = [
-        _query("range", "Date range preset (local dates in tz); presets end yesterday unless today=1.",
+        _query("range", "Date range preset (local dates in tz); presets end yesterday unless today=1. "
+                        "Default last30 (embed-audit: last12m).",
                {"enum": list(PRESETS), "default": "last30"}),
         _query("from", "First day of range=custom.", {"type": "string", "format": "date"}),
         _query("to", "Last day of range=custom (at most ten years after from).", {"type": "string", "format": "date"}),
@@ -253,7 +255,9 @@ def _reports() -> dict:
         _query("region", "Regions; with one country, one region drills the countries report to cities.",
                {"type": "string"}, many=True),
         _query("city", "Cities.", {"type": "string"}, many=True),
-        _query("domain", "Page domains (page-urls needs one).", {"type": "string"}, many=True),
+        _query("domain", "Page domains, (unknown) for plays without a page URL (page-urls and embed-pages need "
+                         "exactly one; embed-audit audits these domains instead of its default selection).",
+               {"type": "string"}, many=True),
         _query("device", "Device types.", {"enum": list(DEVICES)}, many=True),
     ]
     return {

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics import metrics, reports, rooms
+from lti_tool.analytics import embeds, metrics, reports, rooms
 from lti_tool.analytics.dashboard import data_as_of
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.filters import Filters, Period
 from lti_tool.analytics.metrics import Scope
 from lti_tool.analytics.scopes import course_scope, entry_scope
+from lti_tool.embed_rules import Classification, current_rules
 from lti_tool.extensions import db
 from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession
 from lti_tool.models.types import utcnow
@@ -156,6 +157,49 @@ def _rows(inp: ReportInput, dimension: str) -> dict:
     return {"rows": rows[:_limit(inp.args)], "total": len(rows)}
 
 
+def embed_domains_report(inp: ReportInput) -> dict:
+    """Domains ranked by plays, each with what it means (the embed rules' classification)."""
+    rows = embeds.domain_rows(inp.session, inp.scope, current_rules())
+    return {"rows": [_domain_row(r) for r in rows[:_limit(inp.args)]], "total": len(rows)}
+
+
+def embed_pages_report(inp: ReportInput) -> dict:
+    """The page URLs of one domain (domain=, required once; "(unknown)": no page URL), with their entries."""
+    if len(inp.filters.domains) != 1:
+        raise BadArgument(f"embed-pages needs exactly one domain=<domain> "
+                          f"(domain={embeds.UNKNOWN_DOMAIN} for plays without a page URL)")
+    key = inp.filters.domains[0]
+    rules = current_rules()
+    rows = embeds.page_rows(inp.session, inp.scope, key, rules)
+    return {"domain": key,
+            "classification": _classification(rules.classify(None if key == embeds.UNKNOWN_DOMAIN else key)),
+            "rows": rows[:_limit(inp.args)], "total": len(rows)}
+
+
+def embed_audit_report(inp: ReportInput) -> dict:
+    """The embed audit: domain= selects the domains, else the default selection (needs action or unknown,
+    managed ones left out); every page URL x entry of each selected domain, grouped by domain."""
+    result = embeds.audit(inp.session, inp.scope, current_rules())
+    row_fields = ("page_url", "page_identifiable", "note", "entry_id", "entry_name", "plays", "impressions",
+                  "last_seen_at")
+    return {"selected": result.selected, "default_selection": result.default_selection,
+            "domains": [_domain_row(r) for r in result.domains],
+            "groups": [{**_domain_row(g.domain), "pages": g.pages, "entries": g.entries,
+                        "rows": [{name: getattr(r, name) for name in row_fields} for r in g.rows]}
+                       for g in result.groups],
+            "total_rows": result.rows}
+
+
+def _classification(c: Classification) -> dict:
+    """A classification with its page_identifiable property (dataclasses.asdict leaves properties out)."""
+    return {**dataclasses.asdict(c), "page_identifiable": c.page_identifiable}
+
+
+def _domain_row(row: embeds.DomainRow) -> dict:
+    fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "classification"}
+    return {**fields, "classification": _classification(row.classification)}
+
+
 @dataclass(frozen=True)
 class Report:
     summary: str
@@ -163,6 +207,7 @@ class Report:
     build: Callable[[ReportInput], object]
     metrics: tuple[str, ...]         # names in definitions.METRICS its data holds
     parameters: tuple[str, ...] = ()  # its own query arguments, beyond the subject, tz and filters
+    defaults: tuple[tuple[str, str], ...] = ()  # query arguments it assumes when absent (e.g. its own range)
 
 
 BOTH = ("course", "entry")
@@ -192,6 +237,14 @@ REPORTS = {
     "domains": Report("By the domain of the page the player was in", BOTH, domains_report, BREAKDOWN_METRICS,
                       ("limit",)),
     "page-urls": Report("By page URL within domain=", BOTH, page_urls_report, BREAKDOWN_METRICS, ("limit",)),
+    "embed-domains": Report("Domains where media was played, ranked by plays, each with its embed-rule "
+                            "classification (category, explanation, guidance, needs_action, managed)", BOTH,
+                            embed_domains_report, BREAKDOWN_METRICS, ("limit",)),
+    "embed-pages": Report("The page URLs of one domain (domain= exactly once; (unknown): no page URL), each with "
+                          "the entries shown on it", BOTH, embed_pages_report, ROW_METRICS, ("limit",)),
+    "embed-audit": Report("The embed audit: every page URL x entry on the domain= domains, else on the domains "
+                          "whose embeds need action or whose need is unknown (managed ones left out)", ("course",),
+                          embed_audit_report, BREAKDOWN_METRICS, defaults=(("range", "last12m"),)),
 }
 
 
@@ -294,7 +347,7 @@ def report(external_id: str):
         return error
     course, entry = subject
     try:
-        inp = _report_input(course, entry)
+        inp = _report_input(course, entry, chosen.defaults)
         data = chosen.build(inp)
     except (filter_rules.FilterError, BadArgument) as exc:
         return problem(400, str(exc))
@@ -376,11 +429,19 @@ def _subject(chosen: Report):
     return ((mine[0], None) if course_arg else (None, mine[0])), None
 
 
-def _report_input(course: Course | None, entry: MediaEntry | None) -> ReportInput:
-    """Filters, time zone, period and scopes of this request (FilterError or BadArgument when invalid)."""
-    filters = filter_rules.parse(request.args)
+def _report_input(course: Course | None, entry: MediaEntry | None,
+                  defaults: tuple[tuple[str, str], ...] = ()) -> ReportInput:
+    """Filters, time zone, period and scopes of this request (FilterError or BadArgument when invalid);
+    the report's defaults stand in for arguments the request leaves out."""
+    args = request.args
+    if any(name not in args for name, _value in defaults):
+        args = MultiDict(args)
+        for name, value in defaults:
+            if name not in args:
+                args[name] = value
+    filters = filter_rules.parse(args)
     registration = db.session.get(Registration, g.registration_id)
-    tz = request.args.get("tz") or (course.timezone if course else None) or registration.default_timezone or "UTC"
+    tz = args.get("tz") or (course.timezone if course else None) or registration.default_timezone or "UTC"
     if tz not in available_timezones():
         raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
     now = utcnow()
@@ -393,7 +454,7 @@ def _report_input(course: Course | None, entry: MediaEntry | None) -> ReportInpu
         return entry_scope(entry, filters, period, compare)
 
     return ReportInput(db.session, course, entry, filters, period, tz, scope(False),
-                       scope(True) if period.compare else None, request.args)
+                       scope(True) if period.compare else None, args)
 
 
 def _subject_json(course: Course | None, entry: MediaEntry | None) -> dict:
