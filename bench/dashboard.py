@@ -1,4 +1,4 @@
-"""Dashboard benchmark on PostgreSQL: the course Media Gallery page and each of its HTMX blocks.
+"""Dashboard benchmark on PostgreSQL: the course Media Gallery page, each of its HTMX blocks and the embed audit.
 
     .venv/bin/python bench/dashboard.py [--events 1000000] [--requests 30]
 
@@ -119,6 +119,13 @@ def main() -> None:
     for block in BLOCKS:
         headers = {**auth, "HX-Request": "true", "HX-Target": block}
         rows.append((f"block {block} (12 months)", timed(client, gallery + "?range=last12m", headers, args.requests)))
+    audit = gallery.replace("/gallery/", "/embeds/audit")
+    rows.append(("embed audit page (12 months)", timed(client, audit, auth, args.requests)))
+    rows.append(("embed audit, one domain drilled", timed(client, audit + "?focus=canvas.umn.edu", {
+        **auth, "HX-Request": "true", "HX-Target": "audit"}, args.requests)))
+    rows.append(("domains block, page URLs of canvas.umn.edu", timed(
+        client, gallery + "?range=last12m&drill_domain=canvas.umn.edu",
+        {**auth, "HX-Request": "true", "HX-Target": "domains"}, args.requests)))
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"data: {counts[0]:,} player events, {counts[1]:,} plays in the demo registration\n")
     print(f"{'request':36} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")

@@ -1,4 +1,4 @@
-"""`flask lti …` (keys, registrations), `flask roster …` and `flask demo …` commands."""
+"""`flask lti …` (keys, registrations), `flask roster …`, `flask embeds …` and `flask demo …` commands."""
 from __future__ import annotations
 
 import click
@@ -14,6 +14,7 @@ ingest_cli = AppGroup("ingest", help="Ingest tokens and bulk imports of media an
 token_cli = AppGroup("token", help="Bearer tokens that send events and read reports for a registration.")
 analytics_cli = AppGroup("analytics", help="Derived analytics data.")
 roster_cli = AppGroup("roster", help="Course rosters from the platform (LTI Names and Role Provisioning).")
+embeds_cli = AppGroup("embeds", help="Embed-domain rules (config/embed_domains.toml).")
 ingest_cli.add_command(token_cli)
 
 
@@ -138,6 +139,47 @@ def roster_sync_command(course_id):
     except RosterError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(result.line())
+
+
+@embeds_cli.command("check")
+@click.option("--file", "path", type=click.Path(dir_okay=False),
+              help="Rules file to check (default: EMBED_RULES_FILE of this app)")
+def embeds_check_command(path):
+    """Check a rules file with this app's institution hosts (EMBED_HOSTS)."""
+    from lti_tool.embed_rules import RulesError, load
+
+    try:
+        rules = load(path or current_app.config["EMBED_RULES_FILE"], current_app.config["EMBED_HOSTS"])
+    except RulesError as exc:
+        raise click.ClickException(str(exc)) from exc
+    inactive = sum(not rule.active for rule in rules.rules)
+    note = f" ({inactive} inactive: their hosts are not set)" if inactive else ""
+    click.echo(f"{len(rules.rules)} rules OK{note}")
+
+
+@embeds_cli.command("classify")
+@click.argument("urls", nargs=-1, required=True)
+def embeds_classify_command(urls):
+    """What the rules in force say about each page URL: domain, category, needs action, rule line."""
+    from lti_tool.embed_rules import current_rules
+    from lti_tool.ingest.enrich import page_info
+
+    book = current_app.extensions["embed_rules"]
+    rules = current_rules()
+    if book.error:
+        click.echo(f"warning: {book.error}; using the last good rules", err=True)
+    unreadable = []
+    for url in urls:
+        info = page_info(url)
+        if info.url is None:
+            unreadable.append(url)
+            click.echo(f"{url}: not a page URL or local path that can be read", err=True)
+            continue
+        result = rules.classify(info.domain)
+        rule = f"line {result.rule_line}" if result.rule_line else "no rule"
+        click.echo(f"{info.domain}\t{result.category_label}\tneeds action: {result.needs_action}\t{rule}")
+    if unreadable:
+        raise click.exceptions.Exit(1)
 
 
 @lti_cli.command("keygen")
@@ -294,4 +336,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(ingest_cli)
     app.cli.add_command(analytics_cli)
     app.cli.add_command(roster_cli)
+    app.cli.add_command(embeds_cli)
     app.cli.add_command(rq_cli)

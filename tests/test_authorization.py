@@ -32,14 +32,16 @@ ROUTES = [
     ("GET", "/courses/{id}/admin/courses", "tenant.courses"),
     ("GET", "/courses/{id}/admin/tool", "tool.settings"),
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
+    ("GET", "/courses/{id}/admin/embed-rules", "tool.settings"),
+    ("GET", "/courses/{id}/embeds/audit", "domains"),
 ]
 ALLOWED = {
-    "teacher": {"course.view", "gallery", "rooms", "my", "course.settings", "exports"},
-    "ta": {"course.view", "gallery", "rooms", "my", "exports"},
-    "designer": {"course.view", "gallery", "rooms", "my", "exports"},
+    "teacher": {"course.view", "gallery", "rooms", "domains", "my", "course.settings", "exports"},
+    "ta": {"course.view", "gallery", "rooms", "domains", "my", "exports"},
+    "designer": {"course.view", "gallery", "rooms", "domains", "my", "exports"},
     "student": {"my"},
     "observer": {"my"},
-    "admin": {"course.view", "gallery", "rooms", "my", "course.settings", "tenant.courses", "tool.settings", "exports"},
+    "admin": {"course.view", "gallery", "rooms", "domains", "my", "course.settings", "tenant.courses", "tool.settings", "exports"},
 }
 FORM = {"timezone": "America/Chicago", "default_timezone": "UTC", "unknown_deployment": "reject"}
 

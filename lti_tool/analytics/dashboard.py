@@ -149,7 +149,7 @@ def domains_block(ctx: Context):
     if key:
         return {"domain": key, "classification": ctx.rules.classify(None if key == embeds.UNKNOWN_DOMAIN else key),
                 "rows": embeds.page_rows(ctx.session, ctx.scope, key, ctx.rules)[:100]}
-    return {"domain": None, "rows": embeds.domain_rows(ctx.session, ctx.scope, ctx.rules)[:50]}
+    return {"domain": None, "rows": embeds.with_meaning(ctx.breakdown(ctx.scope, "domain")[:50], ctx.rules)}
 
 
 def people_block(ctx: Context):

@@ -19,7 +19,7 @@ from . import reports
 from .metrics import UNKNOWN_DOMAIN, Scope
 
 __all__ = ["UNKNOWN_DOMAIN", "Audit", "AuditGroup", "AuditRow", "DomainRow", "PageEntry", "PageRow", "audit",
-           "domain_key", "domain_rows", "needs_audit", "page_rows"]
+           "domain_key", "domain_rows", "needs_audit", "page_rows", "with_meaning"]
 
 # What an audit row says when its page URL does not lead to the page holding the embed.
 PAGE_NOTES = {
@@ -50,9 +50,14 @@ def domain_key(domain: str | None) -> str:
 
 def domain_rows(session: Session, scope: Scope, rules: Rules) -> list[DomainRow]:
     """Every domain in scope with its metrics and meaning, ranked by plays (then impressions)."""
+    return with_meaning(reports.breakdown(session, scope, "domain"), rules)
+
+
+def with_meaning(breakdown: list[reports.BreakdownRow], rules: Rules) -> list[DomainRow]:
+    """Rows of reports.breakdown(..., "domain"), in their order, with what each domain means."""
     return [DomainRow(r.value, domain_key(r.value), rules.classify(r.value), r.impressions, r.plays,
                       r.unique_viewers, r.minutes_viewed, r.avg_completion_rate, r.played_entries, r.last_seen_at)
-            for r in reports.breakdown(session, scope, "domain")]
+            for r in breakdown]
 
 
 @dataclass(frozen=True)

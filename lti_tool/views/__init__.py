@@ -13,12 +13,14 @@ from lti_tool.extensions import db
 NAVIGATION = (
     ("gallery.page", "Media Gallery", "gallery"),
     ("rooms.index", "Rooms", "rooms"),
+    ("embeds.audit", "Embed audit", "domains"),
     ("course.home", "People", "course.view"),
     ("my.viewing", "My viewing", "my"),
     ("my.analytics", "My Analytics", "my"),
     ("course.settings", "Course settings", "course.settings"),
     ("admin.courses", "All courses", "tenant.courses"),
     ("admin.tool", "Tool settings", "tool.settings"),
+    ("admin.embed_rules", "Embed rules", "tool.settings"),
 )
 
 
@@ -59,13 +61,14 @@ def register_views(app: Flask) -> None:
     from .api import bp as api_bp
     from .assets import bp as assets_bp
     from .course import bp as course_bp
+    from .embeds import bp as embeds_bp
     from .entry import bp as entry_bp
     from .exports import bp as exports_bp
     from .gallery import bp as gallery_bp
     from .my import bp as my_bp
     from .rooms import bp as rooms_bp
 
-    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, my_bp, admin_bp, api_bp, exports_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, embeds_bp, my_bp, admin_bp, api_bp, exports_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)

@@ -1,13 +1,19 @@
-"""Account admins: every course of their tenant, and the tool's settings for the registration."""
+"""Account admins: every course of their tenant, the tool's settings for the registration, and the
+embed-domain rules in force (with a form that classifies one page URL)."""
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, render_template, request
 
 from lti_tool.analytics.people import tenant_courses
 from lti_tool.courses import update_tool_settings
+from lti_tool.embed_rules import CATEGORIES, HOST_KEYS
+from lti_tool.ingest.enrich import page_info
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.views import wants_fragment
+from lti_tool.views.dashboards import render_block
 
 bp = Blueprint("admin", __name__, url_prefix="/courses/<int:course_id>/admin")
 
@@ -31,3 +37,60 @@ def tool(course_id: int):
         saved = not errors
     return render_template("admin/tool.html", registration=registration, errors=errors, saved=saved), (
         422 if errors else 200)
+
+
+# What each placeholder of the rules file stands for, and the setting (environment variable) that sets it.
+EMBED_HOST_SETTINGS = {
+    "lms": ("LMS (Canvas)", "EMBED_LMS_HOSTS"),
+    "other_lms": ("Other LMS (another Canvas of the institution)", "EMBED_OTHER_LMS_HOSTS"),
+    "mediaspace": ("MediaSpace", "EMBED_MEDIASPACE_HOSTS"),
+    "kaf": ("Kaltura in Canvas (KAF)", "EMBED_KAF_HOSTS"),
+    "institution": ("Institution web domain", "EMBED_INSTITUTION_DOMAINS"),
+}
+MAX_TEST_URL_CHARS = 2000
+# embed_rules.PAGE_KINDS in words: how far a page URL of the category leads to the page holding the embed.
+PAGE_KIND_TEXT = {
+    "open": "yes: the page URL opens the page (the viewer may still lack access to it)",
+    "clues": "partly: the page URL cannot be opened, but its text names the folder and file",
+    "hidden": "no: the URL names a host, not the survey, quiz, module or page holding the embed",
+    "none": "no: there is no page to find",
+}
+
+
+@bp.get("/embed-rules")
+@require("tool.settings")
+def embed_rules(course_id: int):
+    book = current_app.extensions["embed_rules"]
+    rules = book.current()
+    raw = request.args.get("url", "")
+    test, status = _test_url(raw, rules)
+    if wants_fragment("url-test"):
+        return render_block("admin/embed_rules.html", "url_test", test=test, url=raw,
+                            page_kinds=PAGE_KIND_TEXT), status
+    return render_template("admin/embed_rules.html", book=book, rules=rules, test=test, url=raw,
+                           hosts=[(key, *EMBED_HOST_SETTINGS[key], book.hosts.get(key, ())) for key in HOST_KEYS],
+                           categories=CATEGORIES.values(), page_kinds=PAGE_KIND_TEXT,
+                           changed_at=_changed_at(book)), status
+
+
+def _changed_at(book) -> datetime | None:
+    """When the rules file was last changed (UTC), None when it cannot be read."""
+    try:
+        return datetime.fromtimestamp(book.path.stat().st_mtime, timezone.utc)
+    except OSError:
+        return None
+
+
+def _test_url(raw: str, rules) -> tuple[dict | None, int]:
+    """The classification of a page URL typed into the form; an error message (422) when it cannot be read."""
+    raw = raw.strip()
+    if not raw:
+        return None, 200
+    if len(raw) > MAX_TEST_URL_CHARS:
+        return {"error": f"That URL is longer than {MAX_TEST_URL_CHARS} characters. Paste a single page URL."}, 422
+    info = page_info(raw)
+    if info.url is None:
+        return {"error": "That is not a page URL the tool can read. Paste a URL such as "
+                         "https://canvas.example.edu/courses/1/pages/x or a local path such as "
+                         "file:///C:/Users/name/page.html (plain, URI-encoded or base64)."}, 422
+    return {"info": info, "result": rules.classify(info.domain)}, 200
