@@ -34,6 +34,7 @@ ROUTES = [
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
     ("GET", "/courses/{id}/admin/embed-rules", "tool.settings"),
     ("GET", "/courses/{id}/embeds/audit", "domains"),
+    ("GET", "/courses/{id}/embeds/mine", "my-media"),   # "my", and owning media: nobody here owns any
 ]
 ALLOWED = {
     "teacher": {"course.view", "gallery", "rooms", "domains", "my", "course.settings", "exports"},
@@ -71,6 +72,8 @@ def test_level_matrix(lti, db, canvas, person, method, path, capability):
     expected = 404 if capability == "entry-lookup" else (200 if capability in ALLOWED[person] else 403)
     if capability == "room-lookup":
         expected = 404 if "rooms" in ALLOWED[person] else 403
+    if capability == "my-media":
+        expected = 403
     if capability in ("exports-params", "export-lookup"):
         expected = (400 if capability == "exports-params" else 404) if "exports" in ALLOWED[person] else 403
     assert response.status_code == expected, response.text[:500]

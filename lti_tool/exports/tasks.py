@@ -133,10 +133,18 @@ def _build_audit_csv(session: Session, export: Export, course: Course, directory
     from .csv_export import audit_sections, write_csv
 
     ctx = gallery_context(session, course, export.params)
-    audit = embeds.audit(session, ctx.scope, ctx.rules)
-    path = directory / f"embed-audit-{_slug(course.label or course.title)}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
+    scope, subject = ctx.scope, ("Embed audit", course.title or course.label)
+    if export.kind == "audit-mine-csv":   # the person's own media, across courses
+        from lti_tool.analytics.scopes import owner_scope
+
+        person = session.get(Person, export.person_id)
+        scope = owner_scope(session, course.registration_id, export.person_id, ctx.filters, ctx.period)
+        subject = ("Embed audit of the media of", person.display_name)
+    audit = embeds.audit(session, scope, ctx.rules)
+    stem = "my-embed-audit" if export.kind == "audit-mine-csv" else f"embed-audit-{_slug(course.label or course.title)}"
+    path = directory / f"{stem}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
     chosen = ", ".join("Unknown" if key == embeds.UNKNOWN_DOMAIN else key for key in audit.selected) or "none"
-    title = [("Embed audit", course.title or course.label),
+    title = [subject,
              ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone),
              ("Domains", chosen + (" (those that need action)" if audit.default_selection else ""))]
     write_csv(path, audit_sections(audit), ctx.timezone,
@@ -213,6 +221,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv),
     Kind("gallery-csv", "Media Gallery report (CSV)", _csv_check(_check_gallery), _build_gallery_csv),
     Kind("audit-csv", "Embed audit (CSV)", _csv_check(_check_gallery), _build_audit_csv),
+    Kind("audit-mine-csv", "Embed audit of my media (CSV)", _csv_check(_check_gallery), _build_audit_csv),
     Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf),
     Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf),
     Kind("custom", "Custom room reports", _check_custom, _build_custom),

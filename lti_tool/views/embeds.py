@@ -1,13 +1,15 @@
-"""The embed audit (owner, co-editor, admin): every page URL x entry on the domains whose embeds need
-action in a player upgrade, grouped by domain with what to do. Period: the last 12 months by default."""
+"""The embed audit: every page URL x entry on the domains whose embeds need action in a player
+upgrade, grouped by domain with what to do. Period: the last 12 months by default.
+
+Two subjects: the course's gallery media (owner, co-editor, admin) and, as the seed's procedure does
+it from My Analytics, the media a person owns or co-edits across courses."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, abort, current_app, g
 
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.dashboard import AUDIT_BLOCKS
-from lti_tool.analytics.scopes import course_scope
-from lti_tool.embed_rules import CATEGORIES
+from lti_tool.analytics.scopes import course_scope, owner_scope, owns_any
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 
@@ -21,11 +23,28 @@ AUDIT_DEFAULTS = {"range": "last12m"}
 @bp.get("/audit")
 @require("domains")
 def audit(course_id: int):
+    """This course's gallery media."""
     course = g.course
-    ctx = dashboard_context(lambda filters, period, compare: course_scope(db.session, course, filters, period, compare),
-                            since=course.created_at.date(), course_id=course.id, defaults=AUDIT_DEFAULTS)
+    return _audit_page(lambda filters, period, compare: course_scope(db.session, course, filters, period, compare),
+                       since=course.created_at.date(), title="Embed audit", mine=False)
+
+
+@bp.get("/mine")
+@require("my")
+def mine(course_id: int):
+    """The viewer's own media (owned or co-edited), wherever it is used."""
+    session = g.viewer.session
+    if not owns_any(db.session, session.registration_id, session.person_id):
+        abort(403, description="You don't own or co-edit any media, so there are no embeds of yours to audit.")
+    return _audit_page(lambda filters, period, compare: owner_scope(
+        db.session, session.registration_id, session.person_id, filters, period, compare),
+        since=None, title="Embed audit of my media", mine=True)
+
+
+def _audit_page(make_scope, since, title: str, mine: bool):
+    ctx = dashboard_context(make_scope, since=since, course_id=g.course.id, defaults=AUDIT_DEFAULTS)
     if ctx is None:
         return filter_error_page()
-    return render_dashboard("embeds/audit.html", AUDIT_BLOCKS, ctx, title="Embed audit",
+    return render_dashboard("embeds/audit.html", AUDIT_BLOCKS, ctx, title=title, mine=mine,
                             media_types=filter_rules.MEDIA_TYPES, devices=filter_rules.DEVICES,
-                            categories=CATEGORIES, rules_error=str(current_app.extensions["embed_rules"].error or ""))
+                            rules_error=str(current_app.extensions["embed_rules"].error or ""))

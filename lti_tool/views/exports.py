@@ -22,11 +22,13 @@ from .dashboards import display_timezone
 bp = Blueprint("exports", __name__)
 
 # The page each kind of export comes from: (the capability to open that page, its filter form).
-PAGES = {"room": ("rooms", "#room-filters"), "gallery": ("gallery", "#filters"), "audit": ("domains", "#audit-filters")}
+PAGES = {"room": ("rooms", "#room-filters"), "gallery": ("gallery", "#filters"), "audit": ("domains", "#audit-filters"),
+         "audit-mine": ("my", "#audit-filters")}
 KIND_PAGES = {"room-csv": "room", "room-pdf": "room", "custom": "room", "gallery-csv": "gallery",
-              "gallery-pdf": "gallery", "audit-csv": "audit"}
+              "gallery-pdf": "gallery", "audit-csv": "audit",
+              "audit-mine-csv": "audit-mine"}
 # Arguments a page assumes when its URL leaves them out (the audit covers the last 12 months).
-PAGE_DEFAULTS = {"audit": {"range": "last12m"}}
+PAGE_DEFAULTS = {"audit": {"range": "last12m"}, "audit-mine": {"range": "last12m"}}
 RECENT = 50
 
 
@@ -76,7 +78,8 @@ def export_offer() -> dict | None:
     viewer, course = g.get("viewer"), g.get("course")
     if viewer is None or course is None or not viewer.can("exports"):
         return None
-    page = {"rooms.page": "room", "gallery.page": "gallery", "embeds.audit": "audit"}.get(request.endpoint or "")
+    page = {"rooms.page": "room", "gallery.page": "gallery", "embeds.audit": "audit",
+            "embeds.mine": "audit-mine"}.get(request.endpoint or "")
     if page is None or not viewer.can(PAGES[page][0]):
         return None
     fixed = {"kind": f"{page}-csv"}

@@ -191,3 +191,47 @@ def test_domains_block_drills_into_page_urls_with_entry_ids(audited, lti):
     top = lti.client.get(f"/courses/{audited.course.id}/gallery/?range=last12m",
                          headers={"X-Session-Token": audited.token, **HTMX, "HX-Target": "domains"}).text
     assert "Needs action" in top and "Managed" in top and "Media portal (MediaSpace)" in top
+
+
+def _teacher(db):
+    from lti_tool.models import Enrollment, Person
+
+    return db.session.scalar(select(Person).join(Enrollment, Enrollment.person_id == Person.id)
+                             .where(Enrollment.role_label == "Teacher"))
+
+
+def test_my_media_audit_covers_only_what_i_own(audited, db, app):
+    mine = f"/courses/{audited.course.id}/embeds/mine"
+    headers = {"X-Session-Token": audited.token}
+    refused = audited.client.get(mine, headers=headers)
+    assert refused.status_code == 403                       # owns nothing yet
+    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e2"))
+    entry.owner_person_id = _teacher(db).id
+    db.session.commit()
+    html = audited.client.get(mine, headers=headers).text
+    assert "Embed audit of my media" in html and SURVEY in html and CANVAS_PAGE in html
+    assert SAVED not in html                                # 1_e1's saved page is not the teacher's media
+    my_analytics = audited.client.get(f"/courses/{audited.course.id}/my-analytics/", headers=headers).text
+    assert f'href="{mine}"' in my_analytics
+    response = audited.client.post(f"/courses/{audited.course.id}/exports/",
+                                   data={"kind": "audit-mine-csv", "delivery": "download"},
+                                   headers={**headers, **HTMX})
+    assert response.status_code == 200, response.text
+    response.close()
+    status = audited.client.get(f"/courses/{audited.course.id}/exports/{export_id_of(response.text)}/status",
+                                headers={**headers, **HTMX}).text
+    link = status.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    report = sections(app.test_client().get(link).data)
+    _header, *rows = report["Embed audit"]
+    assert {r[7] for r in rows} == {"1_e2"}
+    assert {r[0] for r in rows} == {"canvas.umn.edu", "umn.qualtrics.com", "Unknown"}
+
+
+def test_audit_page_says_when_the_rules_file_is_broken(audited, app, monkeypatch, tmp_path):
+    from lti_tool.embed_rules import RuleBook
+
+    broken = tmp_path / "embed_domains.toml"
+    broken.write_text('[[rule]]\nexact = "x.example"\ncategory = "lms_pages"\n')
+    monkeypatch.setitem(app.extensions, "embed_rules", RuleBook(broken, app.config["EMBED_HOSTS"]))
+    html = audited().text
+    assert "The embed rules file has an error" in html and "line 3: unknown category &#39;lms_pages&#39;" in html
