@@ -16,6 +16,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from threading import Lock
 
@@ -308,6 +309,7 @@ class RuleBook:
     def __init__(self, path: str | Path, hosts: dict) -> None:
         self.path, self.hosts = Path(path), {k: tuple(hosts.get(k, ())) for k in HOST_KEYS}
         self.error: RulesError | None = None
+        self.loaded_at: datetime | None = None      # when the rules in force were read (UTC)
         self._rules = Rules(())
         self._seen: tuple | None = None
         self._lock = Lock()
@@ -331,11 +333,11 @@ class RuleBook:
     def _reload(self, stamp: tuple) -> None:
         try:
             self._rules = load(self.path, self.hosts)
-            self.error = None
+            self.error, self.loaded_at = None, datetime.now(timezone.utc)
         except RulesError as exc:
             self.error = exc
-            log.error("embed domain rules not loaded, %s the last good rules: %s",
-                      "keeping" if self._rules.rules else "no rules in force;", exc)
+            log.error("embed domain rules not loaded (%s): %s",
+                      "the last good rules stay in force" if self._rules.rules else "no rules are in force", exc)
         self._seen = stamp
 
 

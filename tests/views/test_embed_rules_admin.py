@@ -10,6 +10,7 @@ from sqlalchemy import select
 from config import EXAMPLE_EMBED_HOSTS
 from lti_tool.embed_rules import RuleBook
 from lti_tool.models import Course
+from lti_tool.views import localtime
 
 from ..conftest import session_token
 
@@ -134,7 +135,8 @@ def test_a_broken_rules_file_is_named_with_its_line(admin, app, monkeypatch, tmp
 
     html = admin().text
     assert "The rules file has an error — line 4: needs_action must be one of yes, no, n/a" in html
-    assert "The tool keeps using the last good rules (1 rule, loaded before the file was changed" in html
+    loaded = localtime(book.loaded_at, "America/Chicago")       # the admin's zone in these tests
+    assert f"The tool keeps using the last good rules (1 rule, loaded {loaded}; the file changed" in html
     assert "not loaded: it has an error" in html
     # The last good rules still classify.
     assert facts(admin("https://canvas.umn.edu/x").text)["Category"] == "LMS page (<code>lms_page</code>)"
