@@ -41,7 +41,9 @@ def _browser_database() -> str:
 def live_server():
     database = _browser_database()
     reset_schema(database)
-    redis_url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+    # The Redis database below the tests' own (15 -> 14), so parallel runs on other databases stay apart.
+    base, _, number = REDIS_URL.rpartition("/")
+    redis_url = f"{base}/{max(int(number or 0) - 1, 0)}" if number.isdigit() else REDIS_URL
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis_url,
                       "DEV_PLATFORM_ENABLED": True})
     with app.app_context():
