@@ -20,7 +20,7 @@ from lti_tool.extensions import db
 from lti_tool.store import get_store
 
 from .enrich import locate
-from .kava import SOURCE, UnknownRegistration, batch_states, beacon_to_event, live_engagement
+from .kava import SOURCE, UnknownRegistration, beacon_to_event, check_registration, live_engagement
 from .pipeline import accept
 from .schema import InvalidEvent
 
@@ -61,8 +61,8 @@ def drain(batch: int = 2000) -> DrainResult:
         by_registration.setdefault(item["registration_id"], []).append(item)
     for registration_id, items in by_registration.items():
         try:
-            with batch_states():
-                events, rejected, ignored = _events_of(registration_id, items)
+            check_registration(registration_id)
+            events, rejected, ignored = _events_of(registration_id, items)
             result.rejected += rejected
             result.ignored += ignored
             counts = accept(registration_id, events, SOURCE, commit=False)

@@ -5,13 +5,10 @@ NavigationEvent `NavigatedTo` or ViewEvent `Viewed` on a media object becomes an
 everything else (other event types, describes, media actions that change no playback such as
 `ChangedVolume`) is counted as ignored, never refused.
 
-Plays are keyed without state across requests: a play is `<session>:<object>` (session.id, else
-federatedSession.id, else actor + object). `Restarted`, or a second `Started` of the same session and
-object in one envelope, opens a new play keyed `<session>:<object>:<event time>`; later events of
-that session and object in the same envelope join it, while events sent in a later request join the
-`<session>:<object>` play. A jump (`JumpedTo`, `ForwardedTo`) carries only its target, so its
-position is the last position reported for that play earlier in the envelope, else the target
-itself; playback between that report and the jump is not counted.
+A session's events about one media object are a stream, `<session>:<object>` (session.id, else
+federatedSession.id, else actor + object): which play an event belongs to and where a jump starts
+are assigned from the whole stream as stored (`assign_stream`, called by the pipeline), so events
+sent in one envelope or many, twice or out of order give the same numbers.
 """
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ import uuid
 
 from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
 
+SOURCE = "caliper"
 CALIPER_V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
 CALIPER_V1P2 = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 SUPPORTED_VERSIONS = (CALIPER_V1P1, CALIPER_V1P2)
@@ -81,7 +79,7 @@ def envelope_to_events(registration_id: int, envelope) -> tuple[list[IncomingEve
     if errors:
         return [], 0, errors
     facts, ignored, errors = read_items(envelope["data"], _read_item)
-    return _assign_plays(facts), ignored, errors
+    return _as_streams(facts), ignored, errors
 
 
 def _envelope_errors(envelope) -> list[dict]:
@@ -223,26 +221,46 @@ def _session(item: dict, actor: dict, entry: str) -> str:
     return f"{actor['id']}:{entry}"
 
 
-def _assign_plays(facts: list[tuple[int, str, IncomingEvent]]) -> list[IncomingEvent]:
-    """Final play keys, seek positions and order, walking each envelope's events in time order."""
-    current: dict[str, str] = {}       # session:object -> play key in use
-    started: set[str] = set()          # session:object pairs started in this envelope
-    last_position: dict[str, float] = {}  # play key -> playhead after the previous event
+def _as_streams(facts: list[tuple[int, str, IncomingEvent]]) -> list[IncomingEvent]:
+    """The envelope's events; media events in their stream "<session>:<object>" with what assigning reads."""
     events = []
-    for index, action, event in sorted(facts, key=lambda f: (f[2].occurred_at, f[0])):
-        event.seq = index
+    for _index, action, event in facts:
+        if event.play is not None:
+            event.stream, event.play = f"{SOURCE}:{bounded_key(event.play)}", None
+            event.reported = {"action": action, "position": event.position}
         events.append(event)
-        if event.play is None:
-            continue
-        base = event.play
-        if action == "Restarted" or (action == "Started" and base in started):
-            current[base] = f"{base}:{event.occurred_at.isoformat()}"
-        if action in ("Started", "Restarted"):
-            started.add(base)
-        event.play = bounded_key(current.get(base, base))
-        if event.type == "seek":
-            event.position = last_position.get(event.play, event.seek_to)
-        playhead = event.seek_to if event.type == "seek" else event.position
-        if playhead is not None:
-            last_position[event.play] = playhead
     return events
+
+
+# Events of one instant in the order a player makes them.
+ACTION_ORDER = {"Started": 0, "Restarted": 0, "Resumed": 1, "JumpedTo": 2, "ForwardedTo": 2, "Paused": 3, "Ended": 4}
+
+
+def assign_stream(stream: str, events: list) -> dict[str, dict]:
+    """Plays and jump positions of one Caliper stream, from all its events in time order (whatever
+    order they arrived in).
+
+    The first `Started` starts the stream's play, keyed by the stream; a `Restarted`, or another
+    `Started`, starts the next (`<stream>:<n>`). Every other event joins the current play (the
+    first, before any start). A jump (`JumpedTo`, `ForwardedTo`) carries only its target: its
+    position is the play's playhead after the previous event, else the target itself; playback
+    between that event and the jump is not counted.
+    """
+    assignment: dict[str, dict] = {}
+    plays = 0
+    playhead: float | None = None
+    ordered = sorted(events, key=lambda e: (e.occurred_at, ACTION_ORDER.get(e.reported["action"], 9), e.key))
+    for rank, event in enumerate(ordered):
+        action = event.reported["action"]
+        if action in ("Started", "Restarted"):
+            plays += 1
+            playhead = None
+        position = event.position
+        if event.seek_to is not None and MEDIA_ACTIONS.get(action) == "seek":
+            position = playhead if playhead is not None else event.seek_to
+            playhead = event.seek_to
+        elif position is not None:
+            playhead = position
+        assignment[event.key] = {"play_key": stream if plays <= 1 else bounded_key(f"{stream}:{plays}"),
+                                 "position": position, "seq": rank}
+    return assignment

@@ -11,13 +11,14 @@ Formats, one item per line unless said otherwise:
 Unlike an HTTP batch, a file is not all or nothing: a line that cannot be read is written to the
 rejects file and the other lines are stored. A line is the unit: one bad event in a Caliper
 envelope or an xAPI list rejects that line. The file is streamed and stored in batches (each
-committed without deriving), then the plays, player loads and rollups touched are derived once.
+committed without deriving), then the plays and rollups touched are derived once.
 Room events are stored in file order, a batch per transaction: a line may name a session, join or
 interaction of any earlier line; one that names what neither the file nor the database has is
 rejected with its reason and the rest of its batch is stored.
 
-Importing a file again stores nothing twice: Kava beacons carry no id, but a beacon whose index,
-type, position and time match one already stored in the session is recognised as that beacon.
+Importing a file again stores nothing twice: every event's identity comes from what its sender
+sent (a Kava beacon's from its session, index, type, playhead and playTimeSum), and plays are
+assigned from whole streams, so a file split, reordered or imported twice gives the same numbers.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from lti_tool.extensions import db
 from lti_tool.models import Registration
 
 from . import caliper, kava, xapi
-from .pipeline import accept, rebuild
+from .pipeline import accept, derive_touched
 from .rooms import RejectedBatch, RoomEvent, accept_room_events, room_event
 from .schema import NATIVE_FIELDS, IncomingEvent, InvalidEvent, native_event, parse_time, user_ref
 
@@ -320,7 +321,8 @@ class _Batches:
         self.events: list[IncomingEvent] = []
         self.ignored = 0
         self.summary = ImportSummary()
-        self.earliest: datetime | None = None
+        self.play_keys: set[str] = set()
+        self.impression_days: set = set()
 
     def add(self, events: list[IncomingEvent], ignored: int) -> None:
         self.events.extend(events)
@@ -345,20 +347,20 @@ class _Batches:
         self.summary.accepted += result.accepted
         self.summary.duplicates += result.duplicates
         self.summary.ignored += result.ignored
-        if result.accepted:
-            first = min(e.occurred_at for e in events)
-            self.earliest = first if self.earliest is None else min(self.earliest, first)
+        self.play_keys |= result.play_keys
+        self.impression_days |= result.impression_days
 
     def finish(self) -> ImportSummary:
-        """Store the last batch, then derive plays, loads and rollups from the earliest new event on."""
+        """Store the last batch, then derive the plays and rollups the file touched, once."""
         if self.events or self.ignored:
             self._flush()
         self._derive()
         return self.summary
 
     def _derive(self) -> None:
-        if self.earliest is not None:
-            rebuild(self.registration_id, since=self.earliest)
+        if self.play_keys or self.impression_days:
+            derive_touched(self.registration_id, self.play_keys, self.impression_days)
+            db.session.commit()
 
 
 class _RoomBatches:

@@ -2,39 +2,42 @@
 
 A player sends one beacon per event, numbered by `eventIndex` within its Kava session
 (`sessionId`). The player resets the session after 30 s without a VIEW (a long pause, the end of
-the media): `eventIndex` restarts at 1 and the cumulative `playTimeSum` at 0. So a falling
-`eventIndex`, or a VIEW whose `playTimeSum` falls, starts a new sub-session, and an event's key is
-(session, sub-session, index, type): a re-send of the session's latest event gets the same key and
-is a duplicate.
+the media): `eventIndex` restarts at 1 and the cumulative `playTimeSum` at 0. Kava sends no event
+time and retries nothing, but beacons can still arrive twice (proxies, re-imported files, queues
+handing an item over again after a crash) and out of order (a player's requests race each other).
 
-Plays: each PLAY or REPLAY starts play "<sessionId>:<sub-session>:<n>", numbered through the
-whole session. Every later event joins the session's current play, also after a reset (a pause
-longer than 30 s does not end a play): when the play started in an earlier sub-session, its stored
-PLAY beacon is looked up (one indexed query per request, only in sessions that were reset).
-Impressions and play requests precede a play and never belong to one.
+So a beacon's identity is what the player sent (`beacon_key`: partner, entry, session, index,
+type, playhead, playTimeSum, ...), never when it arrived, and a re-sent beacon is a duplicate. A
+session's beacons about one media are a stream (ingest/streams.py): the pipeline assigns them to
+plays and gives each VIEW its seconds from everything stored of the stream (`assign_stream`), so
+neither repetition nor order changes a number.
 
 Kava sends no event time (the server's time is used, or `eventTime`/`time` when sent and within a
 day of it), no media duration and no user: the user comes from the verified player token only.
 
 Live rooms: a known viewer's live or DVR VIEW of a room's live stream (`Room.live_entry_id`) while
 one of the room's sessions runs is also that session's engagement sample: whoever stores Kava events
-calls `live_engagement` with them before committing.
+calls `live_engagement` with them (after `pipeline.accept`, which gives VIEWs their seconds) before
+committing.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select, update
 
 from lti_tool.extensions import db
-from lti_tool.models import EngagementSample, KavaSession, MediaEntry, PlayerEvent, Registration, Room, RoomSession
+from lti_tool.models import EngagementSample, MediaEntry, PlayerEvent, Registration, Room, RoomSession
 from lti_tool.models.rooms import engagement_level
 
 from . import people
+from .caliper import bounded_key
 from .pipeline import _insert
 from .schema import PLAYBACK_TYPES, IncomingEvent, InvalidEvent, number, text
+from .streams import StreamEvent
 
 SOURCE = "kava"
 # Kava event ids we count; every other numeric id (90 %, fullscreen, captions, buffering,
@@ -56,8 +59,6 @@ VIEW_SECONDS = 10.0
 CLOCK_TOLERANCE = timedelta(days=1)
 MAX_INDEX = 2**31 - 1
 MAX_SECONDS = 10 * 24 * 3600
-# Sub-sessions searched backwards for the play a reset session continues.
-PLAY_LOOKBACK = 100
 # The parameters read here (a feed must send them as strings or numbers); others are not looked at.
 PARAMS_READ = ("eventType", "entryId", "sessionId", "eventIndex", "position", "playTimeSum", "targetPosition",
                "playbackType", "playbackContext", "referrer", "eventTime", "time", "errorCode",
@@ -151,29 +152,20 @@ def parse_beacon(params: dict[str, str]) -> Beacon:
 
 def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at: datetime, ip: str | None,
                     user_agent: str | None, user: str | None) -> IncomingEvent | None:
-    """The IncomingEvent of one beacon, or None for an event type we ignore.
+    """The IncomingEvent of one beacon, or None for an event type we ignore. InvalidEvent says why
+    a beacon cannot be read.
 
-    Locks and advances the KavaSession row of (registration, sessionId); the caller commits (or
-    rolls back) together with the event. InvalidEvent for bad parameters, UnknownRegistration when
-    the registration does not exist. `user` is the person of the verified player token, None
-    for an anonymous viewer: a `userId` parameter is never trusted. `received_at` is aware UTC.
+    The beacon's identity comes from what the player sent (see `beacon_key`), never from when it
+    arrived; which play it belongs to and the seconds a VIEW adds are assigned by the pipeline from
+    the whole stream (`assign_stream`). `user` is the person of the verified player token, None for
+    an anonymous viewer: a `userId` parameter is never trusted. `received_at` is aware UTC.
+    `registration_id` is not needed to read a beacon (the pipeline scopes keys); it is taken so
+    every feed adapter has the same signature.
     """
     beacon = parse_beacon(params)
     kind = EVENT_TYPES.get(beacon.event_type)
     if kind is None:
         return None
-    state = _session_state(registration_id, beacon.session_id, received_at)
-    occurred_at = _occurred_at(beacon.sent_at, received_at)
-    if beacon.index < state.last_event_index:
-        # A falling index: a Kava reset, or this beacon again (a client retry, a re-imported file).
-        stored = _stored_copy(registration_id, beacon, state.subsession, occurred_at)
-        if stored is not None:
-            return IncomingEvent(key=stored, type=kind, occurred_at=occurred_at, entry=beacon.entry, user=user,
-                                 seq=beacon.index, position=beacon.position)
-    starts_play, seconds = advance(state, beacon, received_at)
-    play = None
-    if kind not in PRECEDE_PLAY:
-        play = _current_play(registration_id, state, beacon, starts_play)
     extra = {}
     if kind == "view" and beacon.playback_type in LIVE_TYPES:
         extra.update(beacon.engagement)
@@ -181,17 +173,17 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
         extra["replay"] = True
     if beacon.event_type == ERROR and beacon.error_code:
         extra["error_code"] = beacon.error_code
+    reported = {"event": beacon.event_type, "index": beacon.index}
+    if beacon.play_time_sum is not None:
+        reported["play_time_sum"] = beacon.play_time_sum
     return IncomingEvent(
-        key=_key(beacon, state.subsession),
+        key=beacon_key(params, beacon),
         type=kind,
-        occurred_at=occurred_at,
+        occurred_at=_occurred_at(beacon.sent_at, received_at),
         entry=beacon.entry,
         user=user,
-        play=play,
-        load=f"{beacon.session_id}:{state.subsession}",
         seq=beacon.index,
         position=beacon.position,
-        seconds_viewed=seconds,
         seek_to=beacon.target_position if kind == "seek" else None,
         playback_type=beacon.playback_type,
         playback_context=beacon.playback_context,
@@ -199,26 +191,90 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
         user_agent=user_agent,
         ip=ip,
         extra=extra,
+        stream=stream_key(beacon),
+        reported=reported,
     )
 
 
-def _key(beacon: Beacon, subsession: int) -> str:
-    return f"{SOURCE}:{beacon.session_id}:{subsession}:{beacon.index}:{beacon.event_type}"
+# What a player sends that tells one beacon from another. A player's session id changes with
+# each media it loads; the entry id keeps apart the media of players that keep it. A Kava reset
+# (30 s without a VIEW) restarts eventIndex in the same session: the playhead, playTimeSum and
+# sessionStartTime (which our answers set) tell those beacons apart.
+IDENTITY_PARAMS = ("partnerId", "sessionStartTime", "eventTime", "time")
 
 
-def _stored_copy(registration_id: int, beacon: Beacon, subsession: int, occurred_at: datetime) -> str | None:
-    """The key under which this very beacon (same index, type, position and time) was stored in
-    one of the session's recent sub-sessions, so that it counts as a duplicate; else None."""
-    first = max(0, subsession - PLAY_LOOKBACK + 1)
-    candidates = [_key(beacon, sub) for sub in range(first, subsession + 1)]
-    for key, position, stored_at in db.session.execute(
-            select(PlayerEvent.event_key, PlayerEvent.position, PlayerEvent.occurred_at)
-            .where(PlayerEvent.registration_id == registration_id, PlayerEvent.event_key.in_(candidates))):
-        same_position = (position is None and beacon.position is None) or (
-            position is not None and beacon.position is not None and abs(position - beacon.position) < 1e-6)
-        if same_position and stored_at == occurred_at:
-            return key
-    return None
+def beacon_key(params: dict[str, str], beacon: Beacon) -> str:
+    """"kava:<session>:<index>:<type>:<digest of the rest of the beacon's identity>"."""
+    def number(value: float | None) -> str:
+        return "" if value is None else repr(round(value, 6))
+
+    identity = [beacon.entry, beacon.session_id, str(beacon.index), str(beacon.event_type),
+                number(beacon.position), number(beacon.play_time_sum), number(beacon.target_position),
+                *[str(params.get(name) or "").strip() for name in IDENTITY_PARAMS]]
+    digest = hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:20]
+    return f"{SOURCE}:{beacon.session_id}:{beacon.index}:{beacon.event_type}:{digest}"
+
+
+def stream_key(beacon: Beacon) -> str:
+    """One player session's beacons about one media."""
+    return bounded_key(f"{SOURCE}:{beacon.session_id}:{beacon.entry}")
+
+
+def assign_stream(stream: str, events: list[StreamEvent]) -> dict[str, dict]:
+    """Plays and VIEW seconds of one Kava stream, from all its beacons, in whatever order they came.
+
+    The stream falls into sub-sessions (Kava restarts eventIndex and playTimeSum after 30 s without
+    a VIEW): in time order, a beacon whose index its sub-session already has starts the next one.
+    Within a sub-session beacons follow eventIndex, so a VIEW adds what its playTimeSum has beyond
+    the highest earlier VIEW's, whichever arrived first. Each PLAY or REPLAY starts the stream's
+    next play; every later beacon joins it (a reset does not end a play); impressions and play
+    requests precede plays and join none.
+    """
+    assignment: dict[str, dict] = {}
+    plays = 0
+    for subsession in _subsessions(events):
+        played = 0.0
+        for event in subsession:
+            kind = event.reported["event"]
+            seconds = None
+            if kind == VIEW:
+                seconds = max(0.0, event.reported["play_time_sum"] - played)
+                played = max(played, event.reported["play_time_sum"])
+            if kind in (PLAY, REPLAY):
+                plays += 1
+            joins = plays and EVENT_TYPES[kind] not in PRECEDE_PLAY
+            assignment[event.key] = {"play_key": bounded_key(f"{stream}:{plays}") if joins else None,
+                                     "seconds_viewed": seconds}
+    return assignment
+
+
+def _subsessions(events: list[StreamEvent]) -> list[list[StreamEvent]]:
+    """A stream's sub-sessions in time order, each in eventIndex order."""
+    subsessions: list[list[StreamEvent]] = []
+    indexes: set[int] = set()
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.reported["index"], e.reported["event"], e.key)):
+        if not subsessions or event.reported["index"] in indexes:
+            subsessions.append([])
+            indexes = set()
+        subsessions[-1].append(event)
+        indexes.add(event.reported["index"])
+    return [sorted(sub, key=lambda e: (e.reported["index"], e.reported["event"], e.key)) for sub in subsessions]
+
+
+def after_reassign(registration_id: int, changed: list[dict]) -> None:
+    """A stored VIEW's seconds changed (a late beacon of its stream arrived): so does the interval
+    of the live engagement sample it became."""
+    for change in changed:
+        if change.get("seconds_viewed") is None:
+            continue
+        sample = (select(EngagementSample.id).join(PlayerEvent, PlayerEvent.event_key == EngagementSample.event_key)
+                  .where(PlayerEvent.id == change["id"], EngagementSample.registration_id == registration_id,
+                         PlayerEvent.registration_id == registration_id))
+        if change["seconds_viewed"] == 0:
+            db.session.execute(delete(EngagementSample).where(EngagementSample.id.in_(sample)))
+        else:
+            db.session.execute(update(EngagementSample).where(EngagementSample.id.in_(sample))
+                               .values(interval_seconds=change["seconds_viewed"]))
 
 
 def _occurred_at(sent_at: float | None, received_at: datetime) -> datetime:
@@ -234,121 +290,10 @@ class UnknownRegistration(LookupError):
     """The registration a beacon counts for does not exist (any more)."""
 
 
-def _session_state(registration_id: int, session_id: str, now: datetime) -> KavaSession:
-    """The session's state row, created when new, locked until the transaction ends (PostgreSQL).
-
-    Only a session's first beacon checks that the registration exists: its state row proves it
-    for the others (it is deleted with the registration). Inside one drained batch (see
-    `batch_states`) a session's row is read and locked once for all its beacons.
-    """
-    batch = db.session.info.get(BATCH_STATES)
-    if batch is not None and (registration_id, session_id) in batch:
-        return batch[(registration_id, session_id)]
-    query = (select(KavaSession)
-             .where(KavaSession.registration_id == registration_id, KavaSession.session_id == session_id)
-             .with_for_update()
-             .execution_options(populate_existing=True))
-    state = db.session.scalar(query)
-    if state is None:
-        if db.session.scalar(select(Registration.id).where(Registration.id == registration_id)) is None:
-            raise UnknownRegistration(f"no registration with id {registration_id}")
-        # Concurrent first beacons of a session: one inserts, the others wait and find its row.
-        db.session.execute(_insert(KavaSession).values(
-            registration_id=registration_id, session_id=session_id, subsession=0, last_event_index=0,
-            last_play_time_sum=0.0, play_number=0, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["registration_id", "session_id"]))
-        state = db.session.scalar(query)
-    if batch is not None:
-        batch[(registration_id, session_id)] = state
-    return state
-
-
-BATCH_STATES = "kava_batch_states"
-
-
-class batch_states:
-    """Within this block (one transaction storing many beacons), each session's state row is looked
-    up and locked once; the rows stay locked until the transaction ends."""
-
-    def __enter__(self):
-        db.session.info[BATCH_STATES] = {}
-        return self
-
-    def __exit__(self, *exc):
-        db.session.info.pop(BATCH_STATES, None)
-
-
-def advance(state: KavaSession, beacon: Beacon, received_at: datetime) -> tuple[bool, float | None]:
-    """Move a session's state past one counted beacon; return (starts a play, VIEW seconds played).
-
-    Falling eventIndex or VIEW playTimeSum: a new sub-session. A Kava reset restarts both
-    eventIndex (at 1) and playTimeSum, so an index of 1 also restarts the playTimeSum baseline;
-    any other falling index is a late or re-sent beacon, and the player's playTimeSum goes on from
-    where it was. An event with the latest index of the sub-session is a re-send: it starts no play.
-    """
-    is_view = beacon.event_type == VIEW
-    index_falls = beacon.index < state.last_event_index
-    time_falls = is_view and beacon.play_time_sum < state.last_play_time_sum
-    repeat = beacon.index == state.last_event_index
-    if index_falls or time_falls:
-        state.subsession += 1
-        repeat = False
-        if beacon.index == 1 or time_falls:
-            state.last_play_time_sum = 0.0
-    starts_play = beacon.event_type in (PLAY, REPLAY) and not repeat
-    if starts_play:
-        state.play_number += 1
-    seconds = None
-    if is_view:
-        seconds = max(0.0, beacon.play_time_sum - state.last_play_time_sum)
-        state.last_play_time_sum = beacon.play_time_sum
-    state.last_event_index = beacon.index
-    if beacon.position is not None:
-        state.last_position = beacon.position
-    state.updated_at = received_at
-    return starts_play, seconds
-
-
-def _current_play(registration_id: int, state: KavaSession, beacon: Beacon, starts_play: bool) -> str | None:
-    """The key (without the "kava:" prefix) of the play an event belongs to; None before any play."""
-    if state.play_number == 0:
-        return None
-    started = _plays_started()
-    current = (registration_id, beacon.session_id, state.play_number)
-    if starts_play:
-        started[current] = (state.subsession, beacon.entry)
-    if starts_play or state.subsession == 0:
-        return f"{beacon.session_id}:{state.subsession}:{state.play_number}"
-    # The session was reset: the play may have started in an earlier sub-session. It continues
-    # only for the same entry (a player that loads another media restarts at eventIndex 1).
-    if current not in started:
-        started[current] = _find_play_start(registration_id, beacon.session_id, state.subsession, state.play_number)
-    if started[current] is None:
-        return None
-    subsession, entry = started[current]
-    return f"{beacon.session_id}:{subsession}:{state.play_number}" if entry == beacon.entry else None
-
-
-def _plays_started() -> dict:
-    """(registration id, sessionId, play number) -> (sub-session, entry id) of plays this database
-    session has seen start, so a bulk import finds plays it has not stored yet."""
-    return db.session.info.setdefault("kava_plays_started", {})
-
-
-def _find_play_start(registration_id: int, session_id: str, subsession: int, play_number: int):
-    """(sub-session, entry id) of the stored PLAY of a session's play `play_number`, or None."""
-    first = max(0, subsession - PLAY_LOOKBACK + 1)
-    candidates = {f"{SOURCE}:{session_id}:{sub}:{play_number}": sub for sub in range(first, subsession + 1)}
-    found = db.session.execute(
-        select(PlayerEvent.play_key, MediaEntry.external_id)
-        .join(MediaEntry, MediaEntry.id == PlayerEvent.entry_id)
-        .where(PlayerEvent.registration_id == registration_id, PlayerEvent.play_key.in_(list(candidates)),
-               PlayerEvent.event_type == "play")
-    ).all()
-    if not found:
-        return None
-    play_key, entry = max(found, key=lambda row: candidates[row.play_key])
-    return candidates[play_key], entry
+def check_registration(registration_id: int) -> None:
+    """UnknownRegistration when the registration (of a player token) no longer exists."""
+    if db.session.scalar(select(Registration.id).where(Registration.id == registration_id)) is None:
+        raise UnknownRegistration(f"no registration with id {registration_id}")
 
 
 def live_engagement(registration_id: int, events: list[IncomingEvent]) -> int:

@@ -1,8 +1,9 @@
 """Accepting a batch of IncomingEvents: all or nothing, exactly once, enriched, derived at once.
 
-One transaction: entries, categories and people are resolved (created when unknown), events are
-inserted with ON CONFLICT DO NOTHING on (registration, event_key) so a re-sent event is a
-duplicate, and the plays, player loads and daily rollups they touch are derived again from their
+One transaction: entries, categories and people are resolved (created when unknown), events of a
+player stream are assigned to plays from everything stored of their stream (`streams.assign`),
+events are inserted with ON CONFLICT DO NOTHING on (registration, event_key) so a re-sent event is
+a duplicate, and the plays, player loads and daily rollups they touch are derived again from their
 events before the commit, so an accepted event is visible to queries as soon as the call returns.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from lti_tool.extensions import db
 from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent, PlayerLoad
 
-from . import people
+from . import people, streams
 from .derive import derive_play
 from .enrich import Location, device_info, locate, page_info
 from .schema import IncomingEvent
@@ -31,7 +32,8 @@ class BatchResult:
     accepted: int = 0
     duplicates: int = 0
     ignored: int = 0
-    play_keys: set = field(default_factory=set)
+    play_keys: set = field(default_factory=set)        # plays whose events changed
+    impression_days: set = field(default_factory=set)  # (entry id, UTC day) of new impressions
 
     def as_dict(self) -> dict:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "ignored": self.ignored}
@@ -128,12 +130,13 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     categories = resolve_categories(registration_id, {e.playback_context for e in events if e.playback_context})
     persons = people.resolve(registration_id, {e.user for e in events if e.user})
 
-    rows, seen, memo = [], set(), {}
+    rows, seen, memo, of_row = [], set(), {}, {}
     for event in events:
         if event.key in seen:
             result.duplicates += 1
             continue
         seen.add(event.key)
+        of_row[event.key[:255]] = event
         rows.append({
             "registration_id": registration_id, "event_key": event.key[:255], "source": source,
             "event_type": event.type, "occurred_at": event.occurred_at, "received_at": datetime.now(timezone.utc),
@@ -143,21 +146,37 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
             "seq": event.seq, "position": event.position, "seconds_viewed": event.seconds_viewed,
             "segments": [list(s) for s in event.segments] or None, "seek_to": event.seek_to,
             "extra": event.extra or None,
+            "stream_key": event.stream[:255] if event.stream else None, "reported": event.reported,
             **_dimensions(event, categories, city_db, memo),
         })
+    reassigned = streams.assign(registration_id, rows)
     keys = _insert_events(rows)
     inserted = [row for row in rows if row["event_key"] in keys]
+    lost = {row["stream_key"] for row in rows if row["stream_key"] and row["event_key"] not in keys}
+    if lost:
+        # A key stored under another stream (a sender re-using an id): assign without the duplicate.
+        reassigned |= streams.reassign_all(registration_id, lost)
+    for row in inserted:
+        if row["stream_key"]:  # what the stream assigned, for callers that read the events
+            of_row[row["event_key"]].seconds_viewed = row["seconds_viewed"]
     result.accepted = len(inserted)
     result.duplicates += len(rows) - len(inserted)
-    result.play_keys = {row["play_key"] for row in inserted if row["play_key"]}
-    if derive and inserted:
-        _record_loads(registration_id, inserted)
-        touched = derive_plays(registration_id, result.play_keys)
-        touched |= {(row["entry_id"], row["occurred_at"].date()) for row in inserted if row["event_type"] == "impression"}
-        refresh_rollups(registration_id, touched)
+    result.play_keys = {row["play_key"] for row in inserted if row["play_key"]} | reassigned
+    result.impression_days = {(row["entry_id"], row["occurred_at"].date())
+                              for row in inserted if row["event_type"] == "impression"}
+    _record_loads(registration_id, inserted)
+    if derive:
+        derive_touched(registration_id, result.play_keys, result.impression_days)
     if commit:
         db.session.commit()
     return result
+
+
+def derive_touched(registration_id: int, play_keys: set[str], impression_days: set[tuple[int, object]]) -> None:
+    """Derive the plays whose events changed, then the rollups of every (entry, day) they or new
+    impressions touch."""
+    touched = derive_plays(registration_id, play_keys) if play_keys else set()
+    refresh_rollups(registration_id, touched | impression_days)
 
 
 COPY_THRESHOLD = 200
@@ -178,7 +197,7 @@ def _insert_events(rows: list[dict]) -> set[str]:
     from psycopg.types.json import Jsonb
 
     columns = [c.name for c in PlayerEvent.__table__.columns if c.name != "id"]
-    json_columns = {"segments", "extra"}
+    json_columns = {"segments", "extra", "reported"}
     listed = ", ".join(f'"{c}"' for c in columns)
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
@@ -227,6 +246,7 @@ def derive_plays(registration_id: int, play_keys: set[str]) -> set[tuple[int, ob
             select(PlayerEvent).where(PlayerEvent.registration_id == registration_id,
                                       PlayerEvent.play_key.in_(chunk))
             .order_by(PlayerEvent.play_key, PlayerEvent.occurred_at, PlayerEvent.seq, PlayerEvent.id)
+            .execution_options(populate_existing=True)  # streams.assign may have updated them in bulk
         ).all()
         by_play: dict[str, list[PlayerEvent]] = defaultdict(list)
         for event in events:
@@ -313,7 +333,11 @@ def rebuild(registration_id: int | None = None, since: datetime | None = None) -
         event_filter = [PlayerEvent.registration_id == reg_id]
         if since:
             event_filter.append(PlayerEvent.occurred_at >= since)
+        stream_keys = set(db.session.scalars(select(PlayerEvent.stream_key).where(
+            *event_filter, PlayerEvent.stream_key.isnot(None)).distinct()))
+        reassigned = streams.reassign_all(reg_id, stream_keys) if stream_keys else set()
         keys = set(db.session.scalars(select(PlayerEvent.play_key).where(*event_filter, PlayerEvent.play_key.isnot(None)).distinct()))
+        keys |= reassigned
         load_filter = [PlayerLoad.registration_id == reg_id] + ([PlayerLoad.occurred_at >= since] if since else [])
         db.session.execute(delete(PlayerLoad).where(*load_filter))
         impressions = db.session.execute(select(PlayerEvent).where(*event_filter, PlayerEvent.event_type == "impression")).scalars().all()

@@ -50,6 +50,10 @@ class IncomingEvent:
     entry_name: str | None = None
     media_type: str | None = None
     extra: dict = field(default_factory=dict)
+    # A feed whose events say which play they belong to only together names their stream; the
+    # pipeline then assigns play, seconds and segments from the whole stream (ingest/streams.py).
+    stream: str | None = None
+    reported: dict | None = None        # what the stream's assigner reads, as the sender reported it
 
 
 def parse_time(value) -> datetime:

@@ -4,18 +4,13 @@ Verbs: initialized -> impression, played -> play or resume, paused and terminate
 seeked -> seek (time-from -> position, time-to -> seek_to), completed -> ended; interacted and any
 other verb, and statements about an activity that is not a video, are counted as ignored.
 
-A play is `<session>:<activity id>`: the session is the video session-id context extension (or
-Open edX's), else the statement's registration, else the actor. Whether a `played` opens a play
-or resumes it is decided without state across requests: a `played` at time 0, or the first
-`played` of its session in the request, is a play; any other is a resume. A second play event in
-the same play is harmless: it opens playback like a resume.
-
-played-segments is cumulative (every segment of the session so far), so each closing statement
-(paused, seeked, completed, terminated) contributes only the segments its predecessors did not
-report: those beyond the previous statement of its session in the same request, all of them when
-the session's `initialized` is earlier in the request, else only its last segment (the one its own
-pause, seek or end closed). Statements without played-segments (Open edX) carry no segments, and
-the play's watched intervals are rebuilt from played -> paused/seeked/completed positions.
+A session's statements about one video are a stream, `<session>:<activity id>`: the session is the
+video session-id context extension (or Open edX's), else the statement's registration, else the
+actor. Which `played` starts a play and which resumes, and which played-segments a statement
+adds, are assigned from the whole stream as stored (`assign_stream`, called by the pipeline), so
+statements sent one by one, in one list, twice or out of order give the same numbers.
+Statements without played-segments (Open edX) carry no segments, and the play's watched intervals
+are rebuilt from played -> paused/seeked/completed positions.
 """
 from __future__ import annotations
 
@@ -26,6 +21,7 @@ import uuid
 from .caliper import bounded_key
 from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
 
+SOURCE = "xapi"
 VIDEO = "https://w3id.org/xapi/video"
 ADL = "http://adlnet.gov/expapi/verbs"
 VERBS = {
@@ -77,7 +73,7 @@ def statements_to_events(registration_id: int, statements) -> tuple[list[Incomin
     """
     statements, errors = as_statement_list(statements)
     facts, ignored, read_errors = read_items(statements, _read_statement)
-    return _assign_plays(facts), ignored, errors + read_errors
+    return _as_streams(facts), ignored, errors + read_errors
 
 
 def _read_statement(statement) -> tuple[IncomingEvent, str, list] | None:
@@ -192,33 +188,60 @@ def played_segments(value) -> list[tuple[float, float]]:
     return segments
 
 
-def _assign_plays(facts: list[tuple[int, IncomingEvent, str, list]]) -> list[IncomingEvent]:
-    """Final play keys, play/resume and new segments, walking the request's statements in time order."""
-    played: set[str] = set()              # sessions with a played statement earlier in this request
-    reported: dict[str, list] = {}         # session -> played-segments already counted
+def _as_streams(facts: list[tuple[int, IncomingEvent, str, list]]) -> list[IncomingEvent]:
+    """The statements' events, each in its stream "<session>:<activity>" with what assigning reads."""
     events = []
-    for index, event, session_key, segments in sorted(facts, key=lambda f: (f[1].occurred_at, f[0])):
-        event.seq = index
+    for _index, event, session_key, segments in facts:
+        event.stream = f"{SOURCE}:{session_key}"
+        event.reported = {"verb": event.type, "segments": [list(s) for s in segments]}
         events.append(event)
-        if event.type == "impression":
-            reported[session_key] = []  # the session starts here: nothing of it was reported yet
-            continue
-        event.play = session_key
-        if event.type == "play":
-            if event.play in played and event.position:
-                event.type = "resume"
-            played.add(event.play)
-        if segments and event.type in CLOSING:
-            event.segments = _new_segments(segments, reported.get(event.play))
-        if segments:
-            reported[event.play] = segments
     return events
 
 
+# Statements of one instant in the order a player makes them.
+VERB_ORDER = {"impression": 0, "play": 1, "seek": 2, "pause": 3, "ended": 4}
+
+
+def assign_stream(stream: str, events: list) -> dict[str, dict]:
+    """Plays, play or resume, and new played-segments of one xAPI stream, from all its statements
+    in time order (whatever order they arrived in).
+
+    The stream's first `played` starts its play, keyed by the stream; a `played` from the start
+    (time 0) after that starts the next play (`<stream>:<n>`); any other `played` resumes. Every
+    other statement joins the current play (the first, before any `played`); an `initialized`
+    joins none. played-segments is cumulative over the session, so a closing statement adds the
+    segments beyond the previous statement's list (all of them when it is the first to report,
+    its last one when the list does not extend the previous one).
+    """
+    assignment: dict[str, dict] = {}
+    plays = 0
+    reported: list | None = None
+    ordered = sorted(events, key=lambda e: (e.occurred_at, VERB_ORDER.get(e.reported["verb"], 9), e.key))
+    for rank, event in enumerate(ordered):
+        verb = event.reported["verb"]
+        if verb == "impression":
+            assignment[event.key] = {"event_type": verb, "play_key": None, "segments": None, "seq": rank}
+            continue
+        event_type = verb
+        if verb == "play":
+            if plays == 0 or not event.position:
+                plays += 1
+            else:
+                event_type = "resume"
+        segments = event.reported.get("segments") or []
+        new = _new_segments(segments, reported) if segments and event_type in CLOSING else None
+        if segments:
+            reported = segments
+        assignment[event.key] = {
+            "event_type": event_type, "seq": rank, "segments": new or None,
+            "play_key": stream if plays <= 1 else bounded_key(f"{stream}:{plays}")}
+    return assignment
+
+
 def _new_segments(segments: list, already: list | None) -> list:
-    """The segments of a cumulative played-segments list not reported before (see the module doc)."""
+    """The segments of a cumulative played-segments list not reported before (see assign_stream)."""
     if already is None:
-        return segments[-1:]
+        return segments
     if segments[:len(already)] == already:
         return segments[len(already):]
     return segments[-1:]

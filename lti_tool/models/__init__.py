@@ -1,6 +1,6 @@
 """Models, split by domain. Importing this package registers every table with the metadata."""
 from .course import Course, Enrollment, Person, PersonAlias
-from .events import EntryDaily, IngestToken, KavaSession, Play, PlayerEvent, PlayerLoad
+from .events import EntryDaily, IngestToken, Play, PlayerEvent, PlayerLoad
 from .exports import Export
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry
@@ -28,7 +28,6 @@ __all__ = [
     "IngestToken",
     "Interaction",
     "InteractionAnswer",
-    "KavaSession",
     "KeyValueEntry",
     "MediaEntry",
     "Person",

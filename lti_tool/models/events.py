@@ -53,6 +53,7 @@ class PlayerEvent(_Dimensions, db.Model):
     __table_args__ = (
         UniqueConstraint("registration_id", "event_key"),
         Index("ix_player_event_play", "registration_id", "play_key"),
+        Index("ix_player_event_stream", "registration_id", "stream_key"),
     )
 
     id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
@@ -72,6 +73,12 @@ class PlayerEvent(_Dimensions, db.Model):
     segments: Mapped[list | None] = Column(JSONType, nullable=True)
     seek_to: Mapped[float | None] = Column(Float, nullable=True)
     extra: Mapped[dict | None] = Column(JSONType, nullable=True)
+    # Events of one player stream (a Kava session's media, an xAPI or Caliper session's video) are
+    # assigned to plays together, from everything stored of the stream (see ingest/streams.py).
+    stream_key: Mapped[str | None] = Column(String(255), nullable=True)
+    # What the sender reported that the stream assignment reads (Kava playTimeSum, xAPI verb and
+    # played-segments, Caliper action), kept as sent.
+    reported: Mapped[dict | None] = Column(JSONType, nullable=True)
 
 
 class PlayerLoad(_Dimensions, db.Model):
@@ -135,20 +142,3 @@ class EntryDaily(db.Model):
     seconds_viewed: Mapped[float] = Column(Float, default=0.0)
     percentile_sum: Mapped[int] = Column(Integer, default=0)
     quartile_events: Mapped[int] = Column(Integer, default=0)
-
-
-class KavaSession(db.Model):
-    """Per Kava player session: where its event stream is, to split sub-sessions and number plays."""
-
-    __tablename__ = "kava_session"
-    __table_args__ = (UniqueConstraint("registration_id", "session_id"),)
-
-    id: Mapped[int] = Column(primary_key=True)
-    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
-    session_id: Mapped[str] = Column(String(128))
-    subsession: Mapped[int] = Column(Integer, default=0)
-    last_event_index: Mapped[int] = Column(Integer, default=0)
-    last_play_time_sum: Mapped[float] = Column(Float, default=0.0)
-    play_number: Mapped[int] = Column(Integer, default=0)
-    last_position: Mapped[float | None] = Column(Float, nullable=True)
-    updated_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)

@@ -14,7 +14,7 @@ from lti_tool.extensions import db
 from lti_tool.ingest import player_tokens
 from lti_tool.ingest import beacon_queue
 from lti_tool.ingest.kava import (
-    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, live_engagement, parse_beacon,
+    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, live_engagement, parse_beacon,
 )
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import InvalidEvent
@@ -91,7 +91,11 @@ def beacon_viewer(params: dict[str, str]):
             registration_id, user = player_tokens.verify(ks)
         except player_tokens.PlayerTokenError as exc:
             return None, problem(401, str(exc))
-        return (registration_id, user), None  # the registration's existence: see beacon_to_event
+        try:
+            check_registration(registration_id)
+        except UnknownRegistration:
+            return None, problem(401, "the player token's registration no longer exists")
+        return (registration_id, user), None
     partner_id = params.get("partnerId")
     if not partner_id:
         return None, problem(400, "partnerId is required without a player token (ks)")
@@ -149,9 +153,6 @@ def _track_event():
     except InvalidEvent as exc:
         db.session.rollback()
         return problem(400, str(exc))
-    except UnknownRegistration:
-        db.session.rollback()
-        return problem(401, "the player token's registration no longer exists")
     except Exception:
         db.session.rollback()
         raise
