@@ -5,7 +5,8 @@ span is cut into segments of constant offset and each segment shifts its rows by
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Float, case, cast, func, literal_column
@@ -34,8 +35,30 @@ def offset_segments(start: datetime, end: datetime, tz: str) -> list[tuple[datet
     return segments
 
 
-def bucket(column, start: datetime, end: datetime, tz: str, granularity: str, dialect: str):
-    """SQL expression: the local day ("YYYY-MM-DD") or month ("YYYY-MM") of a UTC timestamp column."""
+def shifted_segments(start: datetime, end: datetime, tz: str,
+                     shifts: Sequence[tuple[date, int]] = ()) -> list[tuple[datetime, int]]:
+    """offset_segments, each offset also moving the local time `days` later from each (local day, days)
+    of `shifts` on (a compare period drawn on the current period's buckets); both in minutes."""
+    if not shifts:
+        return offset_segments(start, end, tz)
+    zone = ZoneInfo(tz)
+    offsets = offset_segments(start, end, tz)
+    moves = [(max(start, datetime.combine(day, time.min, zone).astimezone(timezone.utc)), days) for day, days in shifts]
+    cuts = sorted({at for at, _minutes in offsets} | {at for at, _days in moves})
+    segments: list[tuple[datetime, int]] = []
+    for at in cuts:
+        offset = [minutes for moment, minutes in offsets if moment <= at][-1]
+        days = [days for moment, days in moves if moment <= at][-1]
+        minutes = offset + days * 24 * 60
+        if not segments or segments[-1][1] != minutes:
+            segments.append((at, minutes))
+    return segments
+
+
+def bucket(column, start: datetime, end: datetime, tz: str, granularity: str, dialect: str,
+           shifts: Sequence[tuple[date, int]] = ()):
+    """SQL expression: the local day ("YYYY-MM-DD") or month ("YYYY-MM") of a UTC timestamp column;
+    with `shifts` (a compare period's), the day or month it is drawn at in the current period."""
     pg_format, sqlite_format = FORMATS[granularity]
 
     def shifted(minutes: int):
@@ -44,7 +67,7 @@ def bucket(column, start: datetime, end: datetime, tz: str, granularity: str, di
             return func.to_char(column + literal_column(f"interval '{int(minutes)} minutes'"), pg_format)
         return func.strftime(sqlite_format, column, f"{minutes:+d} minutes")
 
-    segments = offset_segments(start, end, tz)
+    segments = shifted_segments(start, end, tz, shifts)
     if len(segments) == 1:
         return shifted(segments[0][1])
     whens = [(column < segments[i + 1][0].astimezone(timezone.utc), shifted(minutes))
@@ -54,13 +77,28 @@ def bucket(column, start: datetime, end: datetime, tz: str, granularity: str, di
 
 def labels(first_day, last_day, granularity: str) -> list[str]:
     """Every bucket key between two local dates, so days without data still show."""
-    keys, day = [], first_day
+    return [key for key, _first, _last in spans(first_day, last_day, granularity)]
+
+
+def spans(first_day: date, last_day: date, granularity: str,
+          shifts: Sequence[tuple[date, int]] = ()) -> list[tuple[str, date | None, date | None]]:
+    """(bucket key, first local day, last local day) of every bucket between two local dates. With
+    `shifts` (a compare period's), the current period's buckets, each with the compare days drawn at
+    it (None, None when there are none, as at 29 February against a year without one)."""
+    days: dict[str, list[date]] = {}
+    day, index = first_day, 0
     while day <= last_day:
-        key = day.strftime(FORMATS[granularity][1])
-        if not keys or keys[-1] != key:
-            keys.append(key)
+        while index + 1 < len(shifts) and shifts[index + 1][0] <= day:
+            index += 1
+        at = day + timedelta(days=shifts[index][1]) if shifts else day
+        days.setdefault(at.strftime(FORMATS[granularity][1]), []).append(day)
         day += timedelta(days=1)
-    return keys
+    if not shifts:
+        return [(key, found[0], found[-1]) for key, found in days.items()]
+    current_first = first_day + timedelta(days=shifts[0][1])
+    current_last = last_day + timedelta(days=shifts[-1][1])
+    return [(key, *((days[key][0], days[key][-1]) if key in days else (None, None)))
+            for key, _first, _last in spans(current_first, current_last, granularity)]
 
 
 def epoch_minute(moment, seconds_before, dialect: str):

@@ -119,6 +119,9 @@ class Period:
     end: datetime                    # UTC instant of the local midnight after last_day (exclusive)
     granularity: str                 # day or month
     compare: "Period | None" = field(default=None, compare=False)
+    # A compare period is drawn on the current period's buckets: from each of these local days on,
+    # a day falls at the position of the day that many days later (see `_compare`). Empty otherwise.
+    shifts: tuple[tuple[date, int], ...] = ()
 
     @property
     def days(self) -> int:
@@ -135,15 +138,17 @@ def _months_back(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, 28)) + timedelta(days=1)
 
 
-def period(filters: Filters, tz: str, now: datetime, since: date | None = None) -> Period:
-    """The local dates and UTC span the filters mean for a viewer in `tz` at `now`."""
+def period(filters: Filters, tz: str, now: datetime, since: datetime | None = None) -> Period:
+    """The local dates and UTC span the filters mean for a viewer in `tz` at `now`. `since` is when the
+    subject (course, entry, room) was created, an aware instant: "since creation" starts on its local
+    date in `tz`, on every page, report, CSV and PDF alike."""
     zone = ZoneInfo(tz)
     today = now.astimezone(zone).date()
     last = today if filters.include_today else today - timedelta(days=1)
     if filters.preset == "custom":
         first, last = filters.start, filters.end
     elif filters.preset == "creation":
-        first = min(since or last, last)
+        first = min(since.astimezone(zone).date() if since else last, last)
         last = today  # "since creation" includes today, as the seeds describe
     else:
         first = {"last7": lambda: last - timedelta(days=6), "last30": lambda: last - timedelta(days=29),
@@ -152,15 +157,44 @@ def period(filters: Filters, tz: str, now: datetime, since: date | None = None) 
     if granularity == "auto":
         granularity = "day" if (last - first).days < 92 else "month"
     current = Period(first, last, _instant(first, zone), _instant(last + timedelta(days=1), zone), granularity)
-    if filters.compare == "previous":
-        span = last - first + timedelta(days=1)
-        c_first, c_last = first - span, first - timedelta(days=1)
-    elif filters.compare == "last_year":
-        c_first, c_last = _shift_year(first), _shift_year(last)
-    else:
+    if filters.compare not in ("previous", "last_year"):
         return current
-    compare = Period(c_first, c_last, _instant(c_first, zone), _instant(c_last + timedelta(days=1), zone), granularity)
-    return replace(current, compare=compare)
+    return replace(current, compare=_compare(current, filters.compare, zone))
+
+
+def _compare(current: Period, kind: str, zone: ZoneInfo) -> Period:
+    """The compare period, drawn on the current period's buckets and aligned by position.
+
+    Each current day d is matched with the compare days from back(d) up to back(d + 1) - 1, where back
+    moves a day to the previous period (span days earlier) or to the same date a year earlier (29
+    February to 1 March, so no day is counted twice). Every compare day falls at exactly one current
+    day: a bucket of the current period (a day, or the days of a month within the period) has the
+    compare days of its own days at the same position, so both series have the same points. The
+    compare period is back(first) (28 February for a leap day) to back(last + 1) - 1.
+    """
+    first, last, one = current.first_day, current.last_day, timedelta(days=1)
+    if kind == "previous":
+        span = last - first + one
+
+        def back(day: date) -> date:
+            return day - span
+        c_first = back(first)
+    else:
+        back = _year_earlier
+        c_first = _shift_year(first)
+    c_last = back(last + one) - one
+    shifts: list[tuple[date, int]] = []
+    day, compare_day = first, c_first
+    while day <= last:
+        following = back(day + one) if day < last else c_last + one
+        while compare_day < following:
+            days_later = (day - compare_day).days
+            if not shifts or shifts[-1][1] != days_later:
+                shifts.append((compare_day, days_later))
+            compare_day += one
+        day += one
+    return Period(c_first, c_last, _instant(c_first, zone), _instant(c_last + one, zone), current.granularity,
+                  shifts=tuple(shifts))
 
 
 def _shift_year(day: date) -> date:
@@ -168,3 +202,11 @@ def _shift_year(day: date) -> date:
         return day.replace(year=day.year - 1)
     except ValueError:  # 29 February
         return day.replace(year=day.year - 1, day=28)
+
+
+def _year_earlier(day: date) -> date:
+    """The same date a year earlier; 1 March for 29 February (the first day on or after it)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return date(day.year - 1, 3, 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad
 
 from . import definitions as d
-from .buckets import bucket, labels
+from .buckets import bucket, spans
 from .filters import Period
 from .metrics import CAPPED_PERCENTILES, Highlights, PersonEngagement, Scope, highlights, per_person
 
@@ -47,13 +47,20 @@ class TimelinePoint:
     minutes_viewed: float
     avg_drop_off: float | None       # fraction 0-1
     avg_completion_rate: float | None  # percent 0-100
+    first_day: date | None = None    # the local days the point covers, inclusive (None: no day, as at
+    last_day: date | None = None     # 29 February in a compare period a year earlier)
 
 
 def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[TimelinePoint]:
-    """One point per local day or month of the period, days without data included."""
+    """One point per local day or month of the period, days without data included.
+
+    A compare period (`period.compare` of the current one) gives the current period's buckets, point
+    for point: each holds the compare days at the same position (filters._compare), so a compare
+    series always has as many points as the current one and each of its days counts once."""
     dialect = session.get_bind().dialect.name
-    play_bucket = bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect)
-    load_bucket = bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect)
+    play_bucket = bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect, period.shifts)
+    load_bucket = bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect,
+                         period.shifts)
     plays = {row[0]: row[1:] for row in session.execute(
         select(play_bucket, func.count(Play.id), func.count(Play.person_id.distinct()),
                func.sum(Play.seconds_viewed), func.sum(Play.quartile_events), func.sum(CAPPED_PERCENTILES))
@@ -61,10 +68,11 @@ def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[Ti
     loads = dict(session.execute(select(load_bucket, func.count(PlayerLoad.id))
                                  .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(load_bucket)).all())
     points = []
-    for key in labels(period.first_day, period.last_day, period.granularity):
+    for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts):
         n, viewers, seconds, quartiles, percentiles = plays.get(key, (0, 0, 0.0, 0, 0))
         points.append(TimelinePoint(key, loads.get(key, 0), n, viewers, round((seconds or 0) / 60, 4),
-                                    d.avg_drop_off(quartiles or 0, n), d.avg_completion_rate(percentiles or 0, n)))
+                                    d.avg_drop_off(quartiles or 0, n), d.avg_completion_rate(percentiles or 0, n),
+                                    first_day, last_day))
     return points
 
 

@@ -323,7 +323,7 @@ def gallery_context(session: Session, course: Course, query_args, tz: str) -> da
         [(k, v) for k, values in dict(query_args).items()
          for v in (values if isinstance(values, (list, tuple)) else [values])])
     filters = filter_rules.parse(args)
-    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at.date())
+    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at)
     compare = course_scope(session, course, filters, period, True) if period.compare else None
     options = {k: v for k, v in args.items() if not k.startswith("_")}
     return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,

@@ -95,7 +95,7 @@ def room_selection(session: Session, course: Course, params: dict, now: datetime
     chosen = rooms.main_session(session, room, asked) if asked else None
     if asked and chosen is None:
         raise ExportError("this room has no such session")
-    period = filter_rules.period(_parse(args), tz, now, since=room.created_at.date())
+    period = filter_rules.period(_parse(args), tz, now, since=room.created_at)
     return RoomSelection(room, chosen, period, rooms.room_scope(room, chosen, period.start, period.end), tz)
 
 
@@ -104,7 +104,7 @@ def room_params(session: Session, course: Course, external_id: str, source: Mult
     """Checked, frozen parameters of a room export from the page's arguments."""
     params = {"room": external_id, "args": page_args(source, ROOM_ARGS), "timezone": check_timezone(tz)}
     selection = room_selection(session, course, params, now)
-    params["args"] = freeze(params["args"], tz, now, selection.room.created_at.date())
+    params["args"] = freeze(params["args"], tz, now, selection.room.created_at)
     if selection.chosen is not None:
         params["args"]["session"] = [selection.chosen.external_id]
     return params
@@ -114,7 +114,7 @@ def room_params(session: Session, course: Course, external_id: str, source: Mult
 
 def gallery_params(session: Session, course: Course, source: MultiDict, tz: str, now: datetime) -> dict:
     args = page_args(source, FILTER_ARGS)
-    return {"args": freeze(args, check_timezone(tz), now, course.created_at.date()), "timezone": tz}
+    return {"args": freeze(args, check_timezone(tz), now, course.created_at), "timezone": tz}
 
 
 def gallery_context(session: Session, course: Course, params: dict):

@@ -2,7 +2,7 @@
 rendering either the whole page or only the block an HTMX request swaps."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import current_app, g, render_template, request
@@ -21,7 +21,7 @@ def display_timezone() -> str:
     return (course.timezone if course is not None and course.timezone else None) or g.viewer.session.timezone
 
 
-def dashboard_context(make_scope, since: date | None, course_id: int | None = None,
+def dashboard_context(make_scope, since: datetime | None, course_id: int | None = None,
                       hidden_options: dict | None = None, defaults: dict | None = None) -> Context | None:
     """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
     `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range)."""

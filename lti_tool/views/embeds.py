@@ -26,7 +26,7 @@ def audit(course_id: int):
     """This course's gallery media."""
     course = g.course
     return _audit_page(lambda filters, period, compare: course_scope(db.session, course, filters, period, compare),
-                       since=course.created_at.date(), title="Embed audit", mine=False)
+                       since=course.created_at, title="Embed audit", mine=False)
 
 
 @bp.get("/mine")

@@ -36,7 +36,7 @@ def page(course_id: int, external_id: str):
     entry, people = get_entry(external_id)
     hidden = {"_enrolled_only": people is not None, "_people": people}
     ctx = dashboard_context(lambda filters, period, compare: entry_scope(entry, filters, period, compare),
-                            since=(entry.entry_created_at or entry.created_at).date(), course_id=course_id,
+                            since=entry.entry_created_at or entry.created_at, course_id=course_id,
                             hidden_options=hidden)
     if ctx is None:
         return filter_error_page()

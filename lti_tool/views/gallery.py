@@ -18,7 +18,7 @@ bp = Blueprint("gallery", __name__, url_prefix="/courses/<int:course_id>/gallery
 def page(course_id: int):
     course = g.course
     request_ctx = dashboard_context(lambda filters, period, compare: course_scope(db.session, course, filters, period, compare),
-                                    since=course.created_at.date(), course_id=course.id)
+                                    since=course.created_at, course_id=course.id)
     if request_ctx is None:
         return filter_error_page()
     return render_dashboard("gallery/page.html", GALLERY_BLOCKS, request_ctx, title="Media Gallery analytics")

@@ -23,7 +23,7 @@ def viewing(course_id: int):
 
     def own(filters, period, compare):
         return replace(course_scope(db.session, g.course, filters, period, compare), person_ids=(person_id,))
-    ctx = dashboard_context(own, since=g.course.created_at.date(), course_id=course_id)
+    ctx = dashboard_context(own, since=g.course.created_at, course_id=course_id)
     if ctx is None:
         return filter_error_page()
     return render_dashboard("my/viewing.html", VIEWING_BLOCKS, ctx, person=g.viewer.session.person, title="My viewing")

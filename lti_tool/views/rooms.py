@@ -114,7 +114,7 @@ def page(course_id: int, external_id: str):
     # options under a "_" name, which the URL can never set.
     ctx = dashboard_context(lambda filters, period, compare: Scope(room.registration_id, period.start, period.end,
                                                                    entry_ids=()),
-                            since=room.created_at.date(), course_id=course_id)
+                            since=room.created_at, course_id=course_id)
     if ctx is None:
         return filter_error_page()
     ctx.options["_room_scope"] = rooms.room_scope(room, chosen, ctx.period.start, ctx.period.end)

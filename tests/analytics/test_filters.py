@@ -30,7 +30,7 @@ def test_include_today_and_presets():
     assert (three.first_day, three.last_day, three.granularity) == (date(2026, 8, 21), date(2026, 11, 20), "day")
     year = period(parse(MultiDict({"range": "last12m"})), "America/Chicago", NOW)
     assert (year.first_day, year.granularity) == (date(2025, 11, 21), "month")
-    creation = period(parse(MultiDict({"range": "creation"})), "America/Chicago", NOW, since=date(2026, 1, 10))
+    creation = period(parse(MultiDict({"range": "creation"})), "America/Chicago", NOW, since=datetime(2026, 1, 10, 12, tzinfo=timezone.utc))
     assert (creation.first_day, creation.last_day) == (date(2026, 1, 10), date(2026, 11, 21))
 
 

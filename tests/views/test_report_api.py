@@ -95,7 +95,8 @@ def test_entry_reports_give_the_same_numbers_for_the_entry(client, auth, course)
 def test_timeline_top_entries_funnel_and_context(client, auth, course):
     (point,) = data(client, auth, "gallery-timeline", course=course.id)["points"]
     assert point == {"bucket": "2026-10-05", "impressions": 6, "plays": 4, "unique_viewers": 2,
-                     "minutes_viewed": round(155 / 60, 4), "avg_drop_off": 0.625, "avg_completion_rate": 40.0}
+                     "minutes_viewed": round(155 / 60, 4), "avg_drop_off": 0.625, "avg_completion_rate": 40.0,
+                     "first_day": "2026-10-05", "last_day": "2026-10-05"}
     top = data(client, auth, "top-entries", course=course.id)
     (row,) = top["rows"]
     assert top["total"] == 1
@@ -224,7 +225,9 @@ def test_compare_with_a_previous_period_without_data(client, auth, course):
     assert set(change) >= {"plays", "impressions", "unique_viewers"} and set(change.values()) == {None}
     timeline = data(client, auth, "gallery-timeline", course=course.id, compare="previous")
     assert [(p["bucket"], p["plays"]) for p in timeline["points"]] == [("2026-10-05", 4)]
-    assert [(p["bucket"], p["plays"], p["impressions"]) for p in timeline["compare_points"]] == [("2026-10-04", 0, 0)]
+    # Drawn on the current period's bucket, holding the compare period's day.
+    assert [(p["bucket"], p["first_day"], p["plays"], p["impressions"]) for p in timeline["compare_points"]] == [
+        ("2026-10-05", "2026-10-04", 0, 0)]
 
 
 def test_compare_change_is_relative_to_the_previous_period(client, auth, course):

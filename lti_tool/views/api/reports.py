@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from flask import g, jsonify, request
 from sqlalchemy import select
@@ -75,7 +75,8 @@ def highlights_report(inp: ReportInput) -> dict:
 
 
 def timeline_report(inp: ReportInput) -> dict:
-    """One point per local day or month, and the compare period's points when compare is set."""
+    """One point per local day or month, and when compare is set the compare period's points on the same
+    buckets (point i of each at the same position; first_day/last_day say which days each holds)."""
     points = reports.timeline(inp.session, inp.scope, inp.period, inp.timezone)
     compare = (reports.timeline(inp.session, inp.compare_scope, inp.period.compare, inp.timezone)
                if inp.compare_scope is not None else None)
@@ -388,7 +389,7 @@ def _room_report(name: str, chosen: Report):
               or "UTC")
         if tz not in available_timezones():
             raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
-        period = filter_rules.period(filters, tz, utcnow(), since=room.created_at.astimezone(ZoneInfo(tz)).date())
+        period = filter_rules.period(filters, tz, utcnow(), since=room.created_at)
         scope = rooms.room_scope(room, chosen_session, period.start, period.end)
         data = chosen.build(RoomInput(db.session, room, chosen_session, scope, request.args))
     except (filter_rules.FilterError, BadArgument) as exc:
@@ -446,7 +447,7 @@ def _report_input(course: Course | None, entry: MediaEntry | None,
         raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
     now = utcnow()
     created = course.created_at if course else (entry.entry_created_at or entry.created_at)
-    period = filter_rules.period(filters, tz, now, since=created.astimezone(ZoneInfo(tz)).date())
+    period = filter_rules.period(filters, tz, now, since=created)
 
     def scope(compare: bool) -> Scope:
         if course is not None:
