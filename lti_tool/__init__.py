@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(dev_bp)
     cli.init_app(app)
     _security_headers(app)
+    _refuse_nul_in_addresses(app)
     _error_pages(app)
     logging.getLogger("lti_tool").setLevel(app.config.get("LOG_LEVEL", "INFO"))
     return app
@@ -78,6 +79,16 @@ def _security_headers(app: Flask) -> None:
         return response
 
 
+def _refuse_nul_in_addresses(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul():
+        """No address of ours holds a NUL character (%00), and no column can keep one: such a path or
+        query argument is refused here (400) instead of failing deep in a query."""
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                         for key, value in request.args.items(multi=True)):
+            abort(400, "the address holds a NUL character (%00)")
+
+
 def _error_pages(app: Flask) -> None:
     messages = {
         400: ("The request could not be understood", "Check the address or go back and try again."),
@@ -91,10 +102,14 @@ def _error_pages(app: Flask) -> None:
     }
 
     def render(error):
+        from .extensions import db
+
         code = getattr(error, "code", 500) or 500
         title, hint = messages.get(code, messages[500])
         if code >= 500:
             app.logger.exception("unhandled error on %s", request.path)
+        # A failed statement leaves the transaction aborted, and the page reads the viewer from the database.
+        db.session.rollback()
         if request.path.startswith("/api/"):
             from .views.api import api_error
 

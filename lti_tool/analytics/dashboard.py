@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Play, PlayerLoad
+from lti_tool.models.types import MAX_INTEGER
 
 from lti_tool.embed_rules import Rules
 
@@ -214,10 +215,12 @@ def _sort_key(row, sort: str):
 
 
 def _int(value, default):
+    """A block option as an integer; the default when it is not one or no id could be that large."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return default
+    return number if abs(number) <= MAX_INTEGER else default
 
 
 def _narrow(scope: Scope, **dimensions) -> Scope:

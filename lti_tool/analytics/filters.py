@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from lti_tool.models.types import LATEST_TIME, MAX_INTEGER
+
 PRESETS = {
     "last7": "Last 7 days",
     "last30": "Last 30 days",
@@ -22,6 +24,7 @@ CONTEXTS = {"all": "All viewing", "inside": "Inside the gallery page", "outside"
 DEVICES = ("desktop", "mobile", "tablet", "other")
 MEDIA_TYPES = ("video", "audio", "image", "quiz", "youtube")
 EARLIEST = date(2000, 1, 1)
+LATEST = (LATEST_TIME - timedelta(days=1)).date()   # the last day the tool can hold facts of
 MAX_VALUES = 50
 
 
@@ -82,8 +85,9 @@ def parse(args) -> Filters:
             start, end = date.fromisoformat(args.get("from", "")), date.fromisoformat(args.get("to", ""))
         except ValueError as exc:
             raise FilterError("a custom range needs from and to as YYYY-MM-DD") from exc
-        if end < start or start < EARLIEST or (end - start).days > 3660:
-            raise FilterError("the custom range must end after it starts and span at most ten years")
+        if not EARLIEST <= start <= end <= LATEST or (end - start).days > 3660:
+            raise FilterError(f"the custom range must end after it starts, span at most ten years and lie "
+                              f"between {EARLIEST} and {LATEST}")
     compare = args.get("compare", "none")
     if compare not in COMPARES:
         raise FilterError(f"compare must be one of {', '.join(COMPARES)}")
@@ -103,10 +107,10 @@ def parse(args) -> Filters:
         raise FilterError(f"media_type must be among {', '.join(MEDIA_TYPES)}")
     if any(v not in DEVICES for v in values["devices"]):
         raise FilterError(f"device must be among {', '.join(DEVICES)}")
-    try:
-        owners = tuple(int(v) for v in values.pop("owners"))
-    except ValueError as exc:
-        raise FilterError("owner must be a person id") from exc
+    owners = values.pop("owners")
+    if not all(v.isascii() and v.isdigit() and 1 <= int(v) <= MAX_INTEGER for v in owners):
+        raise FilterError("owner must be a person id")
+    owners = tuple(int(v) for v in owners)
     return Filters(preset=preset, start=start, end=end, include_today=args.get("today") == "1", compare=compare,
                    granularity=granularity, context=context, owners=owners, **values)
 

@@ -6,6 +6,7 @@ from sqlalchemy import delete, select
 from lti_tool.extensions import db
 from lti_tool.models import Category, CategoryEntry, Course, EntryCoeditor, MediaEntry, Play
 from lti_tool.models.media import MEDIA_TYPES
+from lti_tool.models.types import MAX_INTEGER
 
 from . import people
 from .schema import InvalidEvent, number, parse_time, text, user_ref
@@ -34,8 +35,7 @@ def upsert_entry(registration_id: int, external_id: str, body) -> tuple[MediaEnt
     errors: dict[str, str] = {}
     if not isinstance(body, dict):
         raise CatalogError({"body": "must be a JSON object"})
-    if not external_id or len(external_id) > 255:
-        errors["id"] = "must be 1 to 255 characters"
+    _check(errors, "id", text, external_id, "id", required=True, limit=255)
     for field in sorted(set(body) - ENTRY_FIELDS):
         errors[field] = "unknown field"
     name = _check(errors, "name", text, body.get("name"), "name", limit=500)
@@ -46,6 +46,9 @@ def upsert_entry(registration_id: int, external_id: str, body) -> tuple[MediaEnt
     tags = body.get("tags", [])
     if not isinstance(tags, list) or len(tags) > 100 or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in tags):
         errors["tags"] = "must be a list of at most 100 strings of 1 to 100 characters"
+    else:
+        for i, tag in enumerate(tags):
+            _check(errors, f"tags[{i}]", text, tag, "tag")
     created_at = _check(errors, "created_at", parse_time, body["created_at"]) if body.get("created_at") else None
     owner = _check(errors, "owner", user_ref, body.get("owner"))
     coeditors = body.get("coeditors", [])
@@ -93,8 +96,7 @@ def upsert_category(registration_id: int, external_id: str, body) -> tuple[Categ
     errors: dict[str, str] = {}
     if not isinstance(body, dict):
         raise CatalogError({"body": "must be a JSON object"})
-    if not external_id or len(external_id) > 255:
-        errors["id"] = "must be 1 to 255 characters"
+    _check(errors, "id", text, external_id, "id", required=True, limit=255)
     for field in sorted(set(body) - CATEGORY_FIELDS):
         errors[field] = "unknown field"
     name = _check(errors, "name", text, body.get("name"), "name", limit=500)
@@ -106,8 +108,12 @@ def upsert_category(registration_id: int, external_id: str, body) -> tuple[Categ
             isinstance(m, str) and 0 < len(m) <= 255 for m in members):
         errors["members"] = "must be a list of at most 10000 entry ids"
         members = []
+    for i, member in enumerate(members):
+        if _check(errors, f"members[{i}]", text, member, "member") is None:
+            break  # the first bad one is enough to say
     course_id = body.get("course_id")
-    if course_id is not None and (isinstance(course_id, bool) or not isinstance(course_id, int)):
+    if course_id is not None and (isinstance(course_id, bool) or not isinstance(course_id, int)
+                                  or not 1 <= course_id <= MAX_INTEGER):
         errors["course_id"] = "must be the tool's course id (an integer)"
     if errors:
         raise CatalogError(errors)

@@ -38,7 +38,7 @@ from lti_tool.models import Registration
 from . import caliper, kava, xapi
 from .pipeline import accept, derive_touched
 from .rooms import RejectedBatch, RoomEvent, accept_room_events, room_event
-from .schema import NATIVE_FIELDS, IncomingEvent, InvalidEvent, native_event, parse_time, user_ref
+from .schema import NATIVE_FIELDS, IncomingEvent, InvalidEvent, load_json, native_event, parse_time, user_ref
 
 FORMATS = ("jsonl", "csv", "kava", "caliper", "xapi", "rooms")
 SOURCES = {"jsonl": "native", "csv": "native", "kava": kava.SOURCE, "caliper": "caliper", "xapi": "xapi"}
@@ -147,10 +147,7 @@ def _parse(fmt: str, registration_id: int, lines: Iterator[Line]):
 
 
 def _json(text: str):
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from exc
+    return load_json(text)
 
 
 def _feed_line(parsed: tuple[list, int, list[dict]]) -> tuple[list[IncomingEvent], int]:
@@ -212,7 +209,10 @@ def _csv_items(lines: Iterator[Line]):
             yield line.text + "\n"
 
     reader = csv.DictReader(texts())
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise ImportFailed(f"the CSV header cannot be read: {exc}") from exc
     unknown = sorted(set(columns) - NATIVE_FIELDS)
     missing = [c for c in CSV_REQUIRED if c not in columns]
     if unknown or missing:
@@ -220,10 +220,17 @@ def _csv_items(lines: Iterator[Line]):
             unknown and f"names unknown column(s) {', '.join(unknown)[:200]}",
             missing and f"lacks {', '.join(missing)}"])))
     consumed.clear()
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row, problem = next(rows), None
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a cell longer than the csv module reads; the next row is read
+            row, problem = None, f"the row cannot be read as CSV: {exc}"
         record, consumed[:] = list(consumed), []
         raw = "\n".join(line.text for line in record if line.text.strip())
-        problem = next((line.problem for line in record if line.problem), None)
+        problem = next((line.problem for line in record if line.problem), problem)
         if problem:
             yield record[-1].number, raw, problem
             continue

@@ -23,6 +23,7 @@ committing.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,7 +37,7 @@ from lti_tool.models.rooms import engagement_level
 from . import people
 from .caliper import bounded_key
 from .pipeline import _insert
-from .schema import PLAYBACK_TYPES, IncomingEvent, InvalidEvent, number, text
+from .schema import PLAYBACK_TYPES, IncomingEvent, InvalidEvent, number, parse_time, text
 from .streams import StreamEvent
 
 SOURCE = "kava"
@@ -130,9 +131,11 @@ def parse_beacon(params: dict[str, str]) -> Beacon:
             engagement[name] = mode
     if int(event_type) == VIEW and not params.get("playTimeSum"):
         raise InvalidEvent("playTimeSum is required for a VIEW")
-    sent_at = _decimal(params, "eventTime", maximum=32503680000)
+    sent_at = _decimal(params, "eventTime", minimum=-math.inf, maximum=math.inf)
     if sent_at is None:
-        sent_at = _decimal(params, "time", maximum=32503680000)
+        sent_at = _decimal(params, "time", minimum=-math.inf, maximum=math.inf)
+    if sent_at is not None:
+        parse_time(sent_at)  # within the years every feed's times keep
     return Beacon(
         event_type=int(event_type),
         entry=text(params.get("entryId"), "entryId", required=True, limit=255),

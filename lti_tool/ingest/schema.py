@@ -4,9 +4,13 @@ Also the native JSON batch format, version 1 (documented in /api/v1/openapi.json
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+from lti_tool.models.types import EARLIEST_TIME, LATEST_TIME
 
 EVENT_TYPES = (
     "impression", "play_request", "play", "resume", "pause", "seek",
@@ -18,6 +22,12 @@ PLAYBACK_TYPES = ("vod", "live", "dvr")
 USER_KINDS = ("sub", "canvas", "login", "email", "sis", "player")
 MAX_BATCH_EVENTS = 5000
 MAX_TEXT = 1000
+# A feed's JSON nests a few levels (an xAPI statement's context extensions, ~8); deeper is refused.
+MAX_JSON_DEPTH = 64
+# Not text: control characters other than tab, line feed and carriage return, and lone surrogates
+# (a JSON "\ud800" without its pair; no UTF-8 encodes it). NUL cannot be stored at all.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class InvalidEvent(ValueError):
@@ -57,28 +67,45 @@ class IncomingEvent:
 
 
 def parse_time(value) -> datetime:
-    """ISO 8601 (with zone) or Unix seconds -> aware UTC datetime."""
+    """ISO 8601 (with zone) or Unix seconds -> aware UTC datetime, from 1970 to 2199 (EARLIEST_TIME to
+    LATEST_TIME): every feed's times are read here, so one window holds for all of them."""
     if isinstance(value, bool) or value is None:
         raise InvalidEvent("time is missing")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not 0 < value < 32503680000:
-            raise InvalidEvent("time is out of range")
-        return datetime.fromtimestamp(value, timezone.utc)
-    if not isinstance(value, str) or len(value) > 64:
-        raise InvalidEvent("time must be an ISO 8601 string or Unix seconds")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidEvent(f"time {value!r} is not ISO 8601") from exc
-    if parsed.tzinfo is None:
-        raise InvalidEvent(f"time {value!r} has no time zone")
-    return parsed.astimezone(timezone.utc)
+        if (isinstance(value, float) and not math.isfinite(value)) or not (
+                EARLIEST_TIME.timestamp() <= value < LATEST_TIME.timestamp()):
+            raise _outside_window(value)
+        parsed = datetime.fromtimestamp(value, timezone.utc)
+    else:
+        if not isinstance(value, str) or len(value) > 64:
+            raise InvalidEvent("time must be an ISO 8601 string or Unix seconds")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEvent(f"time {value!r} is not ISO 8601") from exc
+        if parsed.tzinfo is None:
+            raise InvalidEvent(f"time {value!r} has no time zone")
+        try:
+            parsed = parsed.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is in the year 10000
+            raise _outside_window(value) from None
+    if not EARLIEST_TIME <= parsed < LATEST_TIME:
+        raise _outside_window(value)
+    return parsed
+
+
+def _outside_window(value) -> InvalidEvent:
+    last = (LATEST_TIME - timedelta(days=1)).date()
+    shown = "a very large number" if isinstance(value, int) and value.bit_length() > 200 else repr(str(value)[:64])
+    return InvalidEvent(f"time {shown} is not between {EARLIEST_TIME.date()} and {last} (UTC)")
 
 
 def number(value, name: str, *, minimum: float = 0.0, maximum: float = 10 * 24 * 3600) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # An int is exact however long (json reads 10**400 as one); a float may be NaN or infinite.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
         raise InvalidEvent(f"{name} must be a number")
     if not minimum <= value <= maximum:
         raise InvalidEvent(f"{name} must be between {minimum:g} and {maximum:g}")
@@ -94,7 +121,89 @@ def text(value, name: str, *, required: bool = False, limit: int = 255) -> str |
         raise InvalidEvent(f"{name} must be a string")
     if len(value) > limit:
         raise InvalidEvent(f"{name} is longer than {limit} characters")
+    found = _NOT_TEXT.search(value)
+    if found:
+        raise InvalidEvent(f"{name} contains {_character(found.group())}")
     return value
+
+
+def _character(char: str) -> str:
+    """How an error names a character that is not text."""
+    if char == "\x00":
+        return "a NUL character"
+    if "\ud800" <= char <= "\udfff":
+        return f"a lone surrogate (U+{ord(char):04X})"
+    return f"a control character (U+{ord(char):04X})"
+
+
+def load_json(data: bytes | str):
+    """A JSON document as a feed sends it (one HTTP body, one line of a file); InvalidEvent says why
+    it cannot be read. Besides what JSON forbids, refuses what Python's reader lets through and no
+    table can keep: NaN and Infinity, nesting deeper than MAX_JSON_DEPTH, and NUL characters and
+    lone surrogates in strings and keys. A document 100 000 levels deep stops the reader early: it
+    is refused before it is parsed further."""
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidEvent(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    json_value(value, "$")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def json_value(value, name: str) -> None:
+    """InvalidEvent unless `value` is JSON we can keep (see load_json); `name` is its path in errors."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            found = _NOT_STORABLE.search(item)
+            if found:
+                raise InvalidEvent(f"{_locate(value, item, name, 0) or name} contains {_character(found.group())}")
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise InvalidEvent(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, member in item.items():
+                    if not isinstance(key, str):
+                        raise InvalidEvent(f"{name} holds a key that is not a string")
+                    stack.append((key, depth + 1))
+                    stack.append((member, depth + 1))
+            else:
+                stack.extend((member, depth + 1) for member in item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidEvent(f"{name} holds {item}, which is not a JSON number")
+        elif item is not None and not isinstance(item, (bool, int)):
+            raise InvalidEvent(f"{name} holds a {type(item).__name__}, which is not JSON")
+
+
+def _locate(value, bad: str, path: str, depth: int) -> str | None:
+    """The path of the string `bad` (a value or a key) inside `value`, e.g. "$.events[2].entry_id"; None
+    when it is not there. Keys in the path show what is not text as U+FFFD."""
+    if value is bad:
+        return path
+    if depth >= MAX_JSON_DEPTH:
+        return None
+    if isinstance(value, dict):
+        for key, member in value.items():
+            inner = f"{path}.{_NOT_TEXT.sub(chr(0xFFFD), key)}"
+            if key is bad:
+                return f"the key {inner}"
+            found = _locate(member, bad, inner, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            found = _locate(member, bad, f"{path}[{index}]", depth + 1)
+            if found:
+                return found
+    return None
 
 
 def user_ref(value) -> str | None:
@@ -198,6 +307,7 @@ def native_event(raw) -> IncomingEvent:
     extra = raw.get("extra") or {}
     if not isinstance(extra, dict) or len(str(extra)) > 2000:
         raise InvalidEvent("extra must be a small JSON object")
+    json_value(extra, "extra")  # kept as JSON: no NaN, NUL or lone surrogate in it
     return IncomingEvent(
         key="native:" + text(raw.get("id"), "id", required=True, limit=200),
         type=event_type,

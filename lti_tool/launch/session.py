@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from lti_tool.extensions import db
 from lti_tool.models import Course, Registration, ToolSession
-from lti_tool.models.types import utcnow
+from lti_tool.models.types import MAX_INTEGER, utcnow
 from lti_tool.store import get_store
 
 from .roles import CAPABILITIES
@@ -122,7 +122,8 @@ def require(capability: str):
                 abort(401)
             course = None
             if "course_id" in kwargs:
-                course = db.session.get(Course, kwargs["course_id"])
+                course_id = kwargs["course_id"]  # the URL's <int:>: any size; no course id exceeds an Integer
+                course = db.session.get(Course, course_id) if course_id <= MAX_INTEGER else None
                 if course is None or not viewer.may_open(course):
                     abort(403)
             if not viewer.can(capability):

@@ -12,6 +12,14 @@ from lti_tool.extensions import db  # noqa: F401  (re-exported for model modules
 # NOT NULL unless a column says otherwise.
 Column = partial(mapped_column, nullable=False)
 
+# The instants the tool keeps, [EARLIEST_TIME, LATEST_TIME): a feed's time outside is refused
+# (ingest.schema.parse_time), and so is a filter's date; date arithmetic on what is kept (a day
+# more, a year back, a time zone) stays far from the ends of Python's datetime (years 1 and 9999).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+# The largest value an Integer column holds (PostgreSQL integer): every id is one.
+MAX_INTEGER = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lti_tool.extensions import db
+from lti_tool.ingest.schema import InvalidEvent, load_json
 from lti_tool.ingest.tokens import authenticate
 from lti_tool.models.types import utcnow
 from lti_tool.store import get_store
@@ -73,10 +74,10 @@ def json_body(max_items: int | None = None):
     """The request's JSON object, or a (response) for the caller to return."""
     if not request.is_json:
         return None, problem(415, "send Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        return None, problem(400, "the body is not valid JSON")
-    return body, None
+    try:
+        return load_json(request.get_data(cache=True)), None
+    except InvalidEvent as exc:
+        return None, problem(400, f"the body cannot be read: {exc}")
 
 
 from . import catalog, events, kava, standards  # noqa: E402,F401  (routes register on bp)

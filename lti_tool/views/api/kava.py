@@ -17,7 +17,7 @@ from lti_tool.ingest.kava import (
     PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, live_engagement, parse_beacon,
 )
 from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import InvalidEvent
+from lti_tool.ingest.schema import InvalidEvent, load_json, text as checked_text
 from lti_tool.launch.session import current_viewer
 from lti_tool.models import Registration
 from lti_tool.models.types import utcnow
@@ -58,7 +58,10 @@ def beacon_params():
     body: dict[str, str] = {}
     if request.method == "POST":
         if request.is_json:
-            raw = request.get_json(silent=True)
+            try:
+                raw = load_json(request.get_data(cache=True))
+            except InvalidEvent as exc:
+                return None, problem(400, f"the body cannot be read: {exc}")
             if not isinstance(raw, dict):
                 return None, problem(400, "the body must be a JSON object")
             for name, value in raw.items():
@@ -99,8 +102,10 @@ def beacon_viewer(params: dict[str, str]):
     partner_id = params.get("partnerId")
     if not partner_id:
         return None, problem(400, "partnerId is required without a player token (ks)")
-    if len(partner_id) > 32:
-        return None, problem(400, "partnerId is longer than 32 characters")
+    try:
+        checked_text(partner_id, "partnerId", limit=32)
+    except InvalidEvent as exc:
+        return None, problem(400, str(exc))
     found = db.session.execute(select(Registration.id, Registration.allow_anonymous_beacons)
                                .where(Registration.player_partner_id == partner_id)).first()
     if found is None:

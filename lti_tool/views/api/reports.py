@@ -27,7 +27,7 @@ from lti_tool.analytics.scopes import course_scope, entry_scope
 from lti_tool.embed_rules import Classification, current_rules
 from lti_tool.extensions import db
 from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession
-from lti_tool.models.types import utcnow
+from lti_tool.models.types import MAX_INTEGER, utcnow
 
 from . import bp, problem, token_required
 
@@ -416,7 +416,7 @@ def _subject(chosen: Report):
     if course_arg:
         if not _is_number(course_arg):
             return None, problem(400, "course must be the tool's course id (an integer)")
-        course = db.session.get(Course, int(course_arg))
+        course = db.session.get(Course, int(course_arg)) if int(course_arg) <= MAX_INTEGER else None
         found = [course] if course is not None else []
     else:
         if len(entry_arg) > 255:
