@@ -107,12 +107,68 @@ def import_command(file, fmt, registration_id, rejects_path, batch_size):
               help="Seconds to wait when the queue is empty")
 @click.option("--once", is_flag=True, help="Store one batch and stop")
 def drain_command(batch, interval, once):
-    """Store queued Kava beacons (production: keep one of these running beside the web processes)."""
+    """Store queued Kava beacons (production: keep one of these running beside the web processes).
+
+    It waits out database and Redis outages and stops cleanly on SIGTERM. A second drain waits as a
+    standby and takes over when the first stops."""
     from lti_tool.ingest import beacon_queue
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("beacons are queued only with REDIS_URL set; without it they are stored at once")
-    beacon_queue.run(batch, interval, once, echo=click.echo)
+    current_app.logger.info("draining the beacon queue")  # sets up the app's log handler for the drain's messages
+    try:
+        beacon_queue.run(batch, interval, once, echo=click.echo)
+    except beacon_queue.LeaseLost as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:
+        from lti_tool.outages import database_unavailable, reason, redis_unavailable
+
+        if once and (database_unavailable(exc) or redis_unavailable(exc)):
+            raise click.ClickException(f"nothing stored, the beacons stay queued: {reason(exc)}") from exc
+        raise
+
+
+@ingest_cli.command("failed")
+@click.option("--registration", "registration_id", type=int, help="Only this registration's beacons")
+@click.option("--kind", type=click.Choice(["invalid", "unknown-registration", "error"]), help="Only beacons parked for this")
+@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="How many to list one by one")
+@click.option("--retry", is_flag=True, help="Send them back to the queue")
+@click.option("--discard", is_flag=True, help="Delete them for good")
+def failed_command(registration_id, kind, show, retry, discard):
+    """Queued beacons that could not be stored, parked with their reason: list, retry or discard them."""
+    from lti_tool.ingest import beacon_queue
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("beacons are queued only with REDIS_URL set")
+    if retry and discard:
+        raise click.UsageError("--retry or --discard, not both")
+    if retry:
+        moved = beacon_queue.requeue(registration_id=registration_id, kind=kind)
+        click.echo(f"sent {moved} parked beacons back to the queue")
+        return
+    if discard:
+        removed = beacon_queue.discard(registration_id=registration_id, kind=kind)
+        click.echo(f"discarded {removed} parked beacons")
+        return
+    state = beacon_queue.state(registration_id)
+    click.echo(f"queue: {state.waiting} waiting, {state.in_progress} being stored; "
+               f"drain: {state.drain or 'none running'}")
+    if not state.parked:
+        click.echo("no parked beacons")
+        return
+    click.echo(f"parked: {state.parked}, oldest {state.oldest_parked:%Y-%m-%d %H:%M:%S} UTC")
+    for row in state.reasons:
+        if kind in (None, row.kind):
+            click.echo(f"  {row.count:>6}  {row.kind}: {row.reason}  (oldest {row.oldest:%Y-%m-%d %H:%M:%S})")
+    for number, beacon in enumerate(beacon_queue.parked(registration_id=registration_id, kind=kind)):
+        if number >= show:
+            break
+        retry_at = f", retried {beacon.retry_at:%Y-%m-%d %H:%M:%S}" if beacon.retry_at else ""
+        what = " ".join(f"{name}={beacon.params[name]}" for name in ("eventType", "entryId", "sessionId", "eventIndex")
+                        if name in beacon.params)
+        click.echo(f"{beacon.parked_at:%Y-%m-%d %H:%M:%S}  registration {beacon.registration_id}  {beacon.kind}: "
+                   f"{beacon.reason}  [{what or 'unreadable'}]{retry_at}")
+    click.echo("send them back with --retry (after fixing the cause), or delete them with --discard")
 
 
 @analytics_cli.command("rebuild")
@@ -320,14 +376,14 @@ rq_cli = AppGroup("rq", help="Background jobs (RQ on Redis): exports, emails, ro
 def rq_worker_command(queues, burst, simple, scheduler):
     """Run jobs from QUEUES (default: exports, emails, default), each in an app context of this app."""
     from lti_tool.jobs import QUEUES
-    from lti_tool.jobs.worker import make_worker
+    from lti_tool.jobs.worker import run
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
     if current_app.config["JOB_RUNNER"] != "rq":
         click.echo("note: JOB_RUNNER is not 'rq', so this app's web processes run jobs themselves", err=True)
-    worker = make_worker(current_app._get_current_object(), tuple(queues) or QUEUES, simple=simple)
-    worker.work(burst=burst, with_scheduler=scheduler, logging_level=current_app.config.get("LOG_LEVEL", "INFO"))
+    run(current_app._get_current_object(), tuple(queues) or QUEUES, burst=burst, simple=simple,
+        with_scheduler=scheduler)
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from lti_tool.embed_rules import Rules
 from . import embeds, reports
 from .filters import Filters, Period
 from .metrics import Scope, heatmap, person_heat
+from .people import named_people
 
 TIMELINE_METRICS = {
     "impressions": "Player impressions", "plays": "Plays", "unique_viewers": "Unique viewers",
@@ -41,6 +42,8 @@ class Context:
     options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
     cache: dict = field(default_factory=dict, compare=False)  # results blocks of one request share
     rules: Rules = field(default_factory=lambda: Rules(()), compare=False)  # the embed-domain rules in force
+    # The viewer owns or co-edits the media in scope: every viewer is named (people.named_people).
+    every_viewer: bool = False
 
     def breakdown(self, scope: Scope, dimension: str):
         """reports.breakdown, computed once per request for the same scope and dimension."""
@@ -80,7 +83,7 @@ def timeline_block(ctx: Context):
         rows = reports.entries_table(ctx.session, ctx.scope)
     elif details == "users":
         rows = [r.engagement for r in reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
-                                                                  enrolled_only=bool(ctx.options.get("_enrolled_only")))]
+                                                                  ctx.every_viewer)]
     table = _sorted_page(rows, ctx.options, prefix="d", default=None) if details else None
     return {"metric": metric, "points": points, "compare": compare, "details": details, "table": table}
 
@@ -110,7 +113,8 @@ def _comparable(value):
 
 def top_block(ctx: Context):
     entries = reports.entries_table(ctx.session, ctx.scope)
-    return {"entries": [e for e in entries if e.plays][:10], "viewers": reports.top_viewers(ctx.session, ctx.scope)}
+    return {"entries": [e for e in entries if e.plays][:10],
+            "viewers": reports.top_viewers(ctx.session, ctx.scope, course_id=ctx.course_id, every_viewer=ctx.every_viewer)}
 
 
 def insights_block(ctx: Context):
@@ -154,8 +158,7 @@ def domains_block(ctx: Context):
 
 
 def people_block(ctx: Context):
-    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
-                                     enrolled_only=bool(ctx.options.get("_enrolled_only")))
+    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id, ctx.every_viewer)
     query = (ctx.options.get("q") or "").strip().lower()[:100]
     if query:
         rows = [r for r in rows if query in r.engagement.name.lower() or query in (r.engagement.email or "").lower()]
@@ -174,7 +177,7 @@ def entry_heatmap_block(ctx: Context):
     """The entry's heatmap over its timeline, and one person's when `person` is chosen."""
     points = heatmap(ctx.session, ctx.scope)
     person = _int(ctx.options.get("person"), None)
-    allowed = ctx.options.get("_people")  # the ids this viewer may see individually (None: everyone)
+    allowed = named_people(ctx.session, ctx.course_id, ctx.every_viewer)  # None: everyone
     if person is not None and allowed is not None and person not in allowed:
         person = None
     name = None

@@ -10,6 +10,21 @@ from sqlalchemy.orm import Session
 from lti_tool.models import Course, Enrollment, Person
 
 LEVEL_ORDER = {"owner": 0, "co-editor": 1, "viewer": 2, "none": 3}
+# The one row that stands for viewers a dashboard may not name (see named_people).
+OUTSIDE_COURSE = "Viewers outside this course"
+
+
+def named_people(session: Session, course_id: int | None, every_viewer: bool = False) -> frozenset[int] | None:
+    """Whom a dashboard names individually; None: everyone it counts.
+
+    A course's dashboards (gallery, single media, their report API, CSV and PDF) name the people
+    enrolled in the course; everyone else who watched its media (from another course, or embedded
+    elsewhere) is counted in one OUTSIDE_COURSE row, without names or emails. Only a view with no
+    course (My Analytics) and the media's owners and co-editors on its own page (`every_viewer`) see
+    every viewer by name."""
+    if course_id is None or every_viewer:
+        return None
+    return frozenset(session.scalars(select(Enrollment.person_id).where(Enrollment.course_id == course_id)))
 
 
 @dataclass(frozen=True)

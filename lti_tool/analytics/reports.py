@@ -17,6 +17,7 @@ from . import definitions as d
 from .buckets import bucket, spans
 from .filters import Period
 from .metrics import CAPPED_PERCENTILES, Highlights, PersonEngagement, Scope, highlights, per_person
+from .people import OUTSIDE_COURSE, named_people
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,16 @@ class ViewerRow:
     plays: int
 
 
-def top_viewers(session: Session, scope: Scope, limit: int = 10) -> list[ViewerRow]:
-    """Signed-in viewers with the most plays."""
-    rows = session.execute(
-        select(Play.person_id, func.count(Play.id).label("plays")).where(*scope.where(Play, Play.started_at),
-                                                                         Play.person_id.isnot(None))
-        .group_by(Play.person_id).order_by(func.count(Play.id).desc(), Play.person_id).limit(limit)).all()
+def top_viewers(session: Session, scope: Scope, limit: int = 10, course_id: int | None = None,
+                every_viewer: bool = False) -> list[ViewerRow]:
+    """Signed-in viewers with the most plays, among those the dashboard may name (people.named_people)."""
+    named = named_people(session, course_id, every_viewer)
+    query = (select(Play.person_id, func.count(Play.id).label("plays"))
+             .where(*scope.where(Play, Play.started_at), Play.person_id.isnot(None)))
+    if named is not None:
+        query = query.where(Play.person_id.in_(named or {-1}))
+    rows = session.execute(query.group_by(Play.person_id).order_by(func.count(Play.id).desc(), Play.person_id)
+                           .limit(limit)).all()
     names = {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_([r[0] for r in rows])))}
     return [ViewerRow(pid, names.get(pid, "Unknown"), n) for pid, n in rows]
 
@@ -207,11 +212,11 @@ class EngagementRow:
 
 
 def people_engagement(session: Session, scope: Scope, course_id: int | None = None,
-                      enrolled_only: bool = False) -> list[EngagementRow]:
+                      every_viewer: bool = False) -> list[EngagementRow]:
     """Engagement per person; enrolled people of the course who watched nothing are listed as not viewed.
 
-    With enrolled_only (course staff looking at media that is also used elsewhere), people who are
-    not in the course are folded into one "Viewers outside this course" row: no names, only numbers.
+    People the dashboard may not name (people.named_people: with a course, those not enrolled in it,
+    unless `every_viewer`) are folded into one "Viewers outside this course" row: no names, only numbers.
     """
     rows = per_person(session, scope)
     roles: dict[int, str] = {}
@@ -224,11 +229,11 @@ def people_engagement(session: Session, scope: Scope, course_id: int | None = No
         for pid, _label, person in enrolled:
             if pid not in seen:
                 rows.append(PersonEngagement(pid, person.display_name, person.email, 0, 0, 0.0, None, None, None))
-        if enrolled_only:
+        if named_people(session, course_id, every_viewer) is not None:
             outside = [r for r in rows if r.person_id is not None and r.person_id not in roles]
             rows = [r for r in rows if r.person_id is None or r.person_id in roles]
             if outside:
-                rows.append(_folded(outside, "Viewers outside this course"))
+                rows.append(_folded(outside, OUTSIDE_COURSE))
     return [EngagementRow(r, roles.get(r.person_id), r.plays > 0 or r.impressions > 0) for r in rows]
 
 
@@ -245,10 +250,12 @@ def _folded(rows: list[PersonEngagement], name: str) -> PersonEngagement:
 EVENTS_BATCH = 5_000  # rows fetched at a time when streaming raw events
 
 
-def player_event_rows(session: Session, scope: Scope) -> Iterator[tuple]:
+def player_event_rows(session: Session, scope: Scope, course_id: int | None = None) -> Iterator[tuple]:
     """Every player event in scope, oldest first, streamed in batches (a server-side cursor on
     PostgreSQL): memory stays flat for millions of rows. Entry and viewer names are looked up once
-    (there are few of them) instead of joined into every row."""
+    (there are few of them) instead of joined into every row; with a course, viewers it may not name
+    (people.named_people) are "Viewers outside this course"."""
+    named = named_people(session, course_id)
     events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
                      PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
                      PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
@@ -263,6 +270,8 @@ def player_event_rows(session: Session, scope: Scope) -> Iterator[tuple]:
     def viewer(person_id: int | None) -> str:
         if person_id is None:
             return "Unknown"
+        if named is not None and person_id not in named:
+            return OUTSIDE_COURSE
         if person_id not in names:
             person = session.get(Person, person_id)
             names[person_id] = person.display_name if person is not None else "Unknown"

@@ -9,6 +9,7 @@ Units: minutes as floats, rates as fractions 0-1 (None when the denominator is z
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -177,7 +178,7 @@ class WhereRow:
     """Unique viewers from one country or on one device type, live and from the recordings."""
 
     value: str | None                     # ISO country code or device type; None = unknown
-    live_viewers: int                     # signed-in people with a live stay from there
+    live_viewers: int                     # live unique viewers from there (signed-in people + anonymous stays)
     recording_viewers: int                # signed-in people who watched a recording from there
 
 
@@ -223,6 +224,13 @@ def _stays(session: Session, sessions: list[RoomSession]) -> list[_Stay]:
         end = left or (ends[session_id] if mode == "live" else None) or joined
         stays.append(_Stay(session_id, person_id, mode, joined, max(end, joined)))
     return stays
+
+
+def live_unique_viewers(stay_people: Iterable[int | None]) -> int:
+    """The live unique viewers of live stays given by their person ids (one per stay, None when not
+    signed in): each signed-in person once, and each stay of someone not signed in (definitions.py)."""
+    people = list(stay_people)
+    return len({p for p in people if p is not None}) + people.count(None)
 
 
 def _merged_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
@@ -323,7 +331,7 @@ def overview(session: Session, scope: RoomScope) -> RoomOverview:
     minutes = _minutes_by_person(stays, player_seconds)
     known = len(minutes)
     live_people = {s.person_id for s in stays if s.mode == "live" and s.person_id is not None}
-    live_viewers = len(live_people) + sum(1 for s in stays if s.mode == "live" and s.person_id is None)
+    live_viewers = live_unique_viewers(s.person_id for s in stays if s.mode == "live")
 
     engaged, sampled = session.execute(
         select(_ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
@@ -609,36 +617,44 @@ WHERE_COLUMNS = {"country": "country", "device": "device_type"}
 
 
 def where_viewers(session: Session, scope: RoomScope, dimension: str) -> list[WhereRow]:
-    """Signed-in unique viewers per country or device type ("country" or "device"): live from live
-    stays; recording from recording stays and plays of the recording entries. Most live viewers first."""
+    """Unique viewers per country or device type ("country" or "device"): live unique viewers from live
+    stays (as the overview counts them: anonymous stays too); signed-in recording viewers from recording
+    stays and plays of the recording entries. Most live viewers first."""
     column = WHERE_COLUMNS[dimension]
     sessions = _sessions(session, scope)
-    live: dict[str | None, set[int]] = defaultdict(set)
+    live: dict[str | None, list[int | None]] = defaultdict(list)
     recorded: dict[str | None, set[int]] = defaultdict(set)
     for mode, value, person_id in session.execute(
-            select(Attendance.mode, getattr(Attendance, column), Attendance.person_id).distinct()
-            .where(Attendance.session_id.in_(_ids(sessions)), Attendance.person_id.isnot(None))):
-        (live if mode == "live" else recorded)[value].add(person_id)
+            select(Attendance.mode, getattr(Attendance, column), Attendance.person_id)
+            .where(Attendance.session_id.in_(_ids(sessions)))):
+        if mode == "live":
+            live[value].append(person_id)
+        elif person_id is not None:
+            recorded[value].add(person_id)
     if _recording_entries(sessions):
         for value, person_id in session.execute(
                 select(getattr(Play, column), Play.person_id).distinct()
                 .where(*_recording_scope(scope, sessions).where(Play, Play.started_at), Play.person_id.isnot(None))):
             recorded[value].add(person_id)
-    rows = [WhereRow(value, len(live.get(value, ())), len(recorded.get(value, ())))
+    rows = [WhereRow(value, live_unique_viewers(live.get(value, ())), len(recorded.get(value, ())))
             for value in set(live) | set(recorded)]
     return sorted(rows, key=lambda r: (-r.live_viewers, -r.recording_viewers, r.value is None, r.value or ""))
 
 
 def where_totals(session: Session, scope: RoomScope) -> WhereRow:
-    """The "All" row: signed-in people live and from the recordings, each counted once."""
+    """The "All" row: live unique viewers (the overview's number) and signed-in recording viewers, each
+    person counted once."""
     sessions = _sessions(session, scope)
-    live, recorded = set(), set()
+    live: list[int | None] = []
+    recorded: set[int] = set()
     for mode, person_id in session.execute(
-            select(Attendance.mode, Attendance.person_id).distinct()
-            .where(Attendance.session_id.in_(_ids(sessions)), Attendance.person_id.isnot(None))):
-        (live if mode == "live" else recorded).add(person_id)
+            select(Attendance.mode, Attendance.person_id).where(Attendance.session_id.in_(_ids(sessions)))):
+        if mode == "live":
+            live.append(person_id)
+        elif person_id is not None:
+            recorded.add(person_id)
     recorded |= set(_player_viewing(session, scope, sessions)[0])
-    return WhereRow(None, len(live), len(recorded))
+    return WhereRow(None, live_unique_viewers(live), len(recorded))
 
 
 # -- the room and its sessions ------------------------------------------------------------------

@@ -261,7 +261,7 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
             yield _values(row, ENTRIES)
 
     def people():
-        for row in reports.people_engagement(session, scope, ctx.course_id):
+        for row in reports.people_engagement(session, scope, ctx.course_id, ctx.every_viewer):
             e = row.engagement
             yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
                    e.total_completion_rate, e.last_viewed_at)
@@ -282,7 +282,7 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
           for dimension, title, label in BREAKDOWNS],
     ]
     if include_events:
-        sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope)))
+        sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope, ctx.course_id)))
     return sections
 
 

@@ -21,6 +21,7 @@ NAVIGATION = (
     ("admin.courses", "All courses", "tenant.courses"),
     ("admin.tool", "Tool settings", "tool.settings"),
     ("admin.embed_rules", "Embed rules", "tool.settings"),
+    ("admin.beacon_queue_page", "Beacon queue", "tool.settings"),
 )
 
 

@@ -1,17 +1,23 @@
-"""Account admins: every course of their tenant, the tool's settings for the registration, and the
-embed-domain rules in force (with a form that classifies one page URL)."""
+"""Account admins: every course of their tenant, the tool's settings for the registration, the
+embed-domain rules in force (with a form that classifies one page URL), and the Kava beacon queue
+(parked beacons with their reasons, and a way to send them back)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import islice
+
+import redis
 
 from flask import Blueprint, current_app, g, render_template, request
 
 from lti_tool.analytics.people import tenant_courses
 from lti_tool.courses import update_tool_settings
 from lti_tool.embed_rules import CATEGORIES, HOST_KEYS
+from lti_tool.ingest import beacon_queue
 from lti_tool.ingest.enrich import page_info
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
+from lti_tool.outages import redis_unavailable
 from lti_tool.views import wants_fragment
 from lti_tool.views.dashboards import render_block
 
@@ -48,6 +54,8 @@ EMBED_HOST_SETTINGS = {
     "institution": ("Institution web domain", "EMBED_INSTITUTION_DOMAINS"),
 }
 MAX_TEST_URL_CHARS = 2000
+# Parked beacons listed one by one on the beacon queue page (the counts cover them all).
+PARKED_SHOWN = 50
 # embed_rules.PAGE_KINDS in words: how far a page URL of the category leads to the page holding the embed.
 PAGE_KIND_TEXT = {
     "open": "yes: the page URL opens the page (the viewer may still lack access to it)",
@@ -94,3 +102,30 @@ def _test_url(raw: str, rules) -> tuple[dict | None, int]:
                          "https://canvas.example.edu/courses/1/pages/x or a local path such as "
                          "file:///C:/Users/name/page.html (plain, URI-encoded or base64)."}, 422
     return {"info": info, "result": rules.classify(info.domain)}, 200
+
+
+@bp.route("/beacon-queue", methods=["GET", "POST"])
+@require("tool.settings")
+def beacon_queue_page(course_id: int):
+    """The queue (whole server) and this registration's parked beacons; POST sends them back (`kind`: one kind)."""
+    registration_id = g.viewer.session.registration_id
+    if not current_app.config.get("REDIS_URL"):
+        return render_template("admin/beacon_queue.html", state=None, queued=False, unreachable=False)
+    sent, status = None, 200
+    try:
+        if request.method == "POST":
+            kind = request.form.get("kind") or None
+            if kind is not None and kind not in beacon_queue.KINDS:
+                status = 422
+            else:
+                sent = beacon_queue.requeue(registration_id=registration_id, kind=kind)
+        state = beacon_queue.state(registration_id)
+        recent = list(islice(beacon_queue.parked(registration_id=registration_id), PARKED_SHOWN))
+    except redis.RedisError as exc:
+        if not redis_unavailable(exc):
+            raise
+        return render_template("admin/beacon_queue.html", state=None, queued=beacon_queue.enabled(),
+                               unreachable=True), 503
+    return render_template("admin/beacon_queue.html", state=state, recent=recent, kinds=beacon_queue.KINDS,
+                           queued=beacon_queue.enabled(), unreachable=False, sent=sent,
+                           bad_kind=status == 422), status

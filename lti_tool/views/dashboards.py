@@ -22,9 +22,11 @@ def display_timezone() -> str:
 
 
 def dashboard_context(make_scope, since: datetime | None, course_id: int | None = None,
-                      hidden_options: dict | None = None, defaults: dict | None = None) -> Context | None:
+                      hidden_options: dict | None = None, defaults: dict | None = None,
+                      every_viewer: bool = False) -> Context | None:
     """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
-    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range)."""
+    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range);
+    `every_viewer`: the viewer owns or co-edits the media, so every viewer is named."""
     args = MultiDict(request.args)
     for key, value in (defaults or {}).items():
         args.setdefault(key, value)
@@ -40,7 +42,7 @@ def dashboard_context(make_scope, since: datetime | None, course_id: int | None 
     options = {k: v for k, v in args.items() if not k.startswith("_")}
     options.update(hidden_options or {})
     return Context(db.session, make_scope(filters, period, False), compare, period, tz, filters, course_id,
-                   options=options, rules=current_rules())
+                   options=options, rules=current_rules(), every_viewer=every_viewer)
 
 
 def filter_error_page():

@@ -8,36 +8,35 @@ from lti_tool.analytics.dashboard import ENTRY_BLOCKS
 from lti_tool.analytics.scopes import entry_scope, in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
-from lti_tool.models import Enrollment, MediaEntry
+from lti_tool.models import MediaEntry
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
 bp = Blueprint("entry", __name__, url_prefix="/courses/<int:course_id>/entries/<path:external_id>")
 
 
-def get_entry(external_id: str) -> tuple[MediaEntry, frozenset[int] | None]:
-    """The entry and whom the viewer may see individually (None: everyone); 404 or 403 otherwise."""
+def get_entry(external_id: str) -> tuple[MediaEntry, bool]:
+    """The entry and whether the viewer owns or co-edits it (then every viewer of it is named); 404 or
+    403 otherwise. Anyone else (course staff, admins) sees it as the course's dashboards show people."""
     viewer = g.viewer
     entry = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == viewer.session.registration_id,
                                                        MediaEntry.external_id == external_id))
     if entry is None:
         abort(404)
-    if viewer.level == "admin" or owns_or_coedits(db.session, entry, viewer.session.person_id):
-        return entry, None
-    if viewer.can("entry") and in_course_gallery(db.session, entry, g.course):
-        enrolled = db.session.scalars(select(Enrollment.person_id).where(Enrollment.course_id == g.course.id))
-        return entry, frozenset(enrolled)
+    if owns_or_coedits(db.session, entry, viewer.session.person_id):
+        return entry, True
+    if viewer.level == "admin" or (viewer.can("entry") and in_course_gallery(db.session, entry, g.course)):
+        return entry, False
     abort(403)
 
 
 @bp.get("/")
 @require("my")
 def page(course_id: int, external_id: str):
-    entry, people = get_entry(external_id)
-    hidden = {"_enrolled_only": people is not None, "_people": people}
+    entry, every_viewer = get_entry(external_id)
     ctx = dashboard_context(lambda filters, period, compare: entry_scope(entry, filters, period, compare),
                             since=entry.entry_created_at or entry.created_at, course_id=course_id,
-                            hidden_options=hidden)
+                            every_viewer=every_viewer)
     if ctx is None:
         return filter_error_page()
     back = url_for("gallery.page", course_id=course_id) if g.viewer.can("gallery") else None

@@ -82,8 +82,8 @@ def test_room_session_summary_holds_the_session_numbers(app, db, loaded, tmp_pat
     assert "Recording plays: 5 · 4 player impressions" in text
     assert "Unnamed user 2 1 10 min 100%" in text
     # Countries and devices with their "All" rows: 2 live, 4 from the recordings; Dan from the US on a desktop.
-    assert "All countries 2 4" in text and "United States 0 1" in text
-    assert "All devices 2 4" in text and "Desktop 0 1" in text
+    assert "All countries 3 4" in text and "United States 0 1" in text
+    assert "All devices 3 4" in text and "Desktop 0 1" in text
     assert "Page 1 of" in text
 
 

@@ -88,9 +88,10 @@ class Services:
 
 
 @pytest.fixture
-def private_redis():
-    """A private redis-server for one test, started (no persistence: `--save "" --appendonly no`)."""
-    server = PrivateRedis()
+def private_redis(request):
+    """A private redis-server for one test, started: no persistence (`--save "" --appendonly no`) unless
+    the test asks for it with `@pytest.mark.parametrize("private_redis", [{"persist": True}], indirect=True)`."""
+    server = PrivateRedis(**getattr(request, "param", {}))
     try:
         server.start()
         yield server

@@ -278,14 +278,15 @@ def test_recordings(db, loaded):
 
 
 def test_countries_and_devices(db, loaded):
-    # Live: Ana joined main from Brazil on an iPhone (her breakout stay: unknown), Ben from somewhere unknown.
-    # Recording: Ana and Cal (stays, unknown), Ben (player, unknown), Dan (player, US, desktop).
+    # Live: Ana joined main from Brazil on an iPhone (her breakout stay: unknown), Ben and someone not signed
+    # in from somewhere unknown. Recording: Ana and Cal (stays, unknown), Ben (player, unknown), Dan (player,
+    # US, desktop).
     countries = [(r.value, r.live_viewers, r.recording_viewers)
                  for r in rooms.where_viewers(db.session, loaded, "country")]
-    assert countries == [(None, 2, 3), ("BR", 1, 0), ("US", 0, 1)]
+    assert countries == [(None, 3, 3), ("BR", 1, 0), ("US", 0, 1)]
     devices = [(r.value, r.live_viewers, r.recording_viewers) for r in rooms.where_viewers(db.session, loaded, "device")]
-    assert devices == [("other", 2, 3), ("mobile", 1, 0), ("desktop", 0, 1)]
-    assert rooms.where_totals(db.session, loaded) == rooms.WhereRow(None, 2, 4)
+    assert devices == [("other", 3, 3), ("mobile", 1, 0), ("desktop", 0, 1)]
+    assert rooms.where_totals(db.session, loaded) == rooms.WhereRow(None, 3, 4)
 
 
 def test_overview_on_sqlite(tmp_path):

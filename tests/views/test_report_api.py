@@ -13,7 +13,7 @@ from lti_tool.analytics.scopes import gallery_of
 from lti_tool.ingest import tokens
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import native_event
-from lti_tool.models import Course, Person
+from lti_tool.models import Course, Enrollment, Person
 from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.views.api.reports import REPORTS
 
@@ -43,6 +43,12 @@ def course(db, lti, client, registration, auth):
     response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
                           json={"kind": "gallery", "name": gallery.name, "course_id": course.id, "members": ["1_e1"]})
     assert response.status_code == 200, response.text
+    # The data set's viewers are students of the course, so its people reports name them
+    # (tests/views/test_people_rule.py: viewers from elsewhere are folded into one row).
+    for person in db.session.scalars(select(Person).where(Person.subject.in_([P[4:] for P in (P1, P2, P3)]))):
+        db.session.add(Enrollment(course_id=course.id, person_id=person.id, roles=[], level="viewer",
+                                  role_label="Student"))
+    db.session.commit()
     return course
 
 

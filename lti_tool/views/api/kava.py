@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.extensions import db
 from lti_tool.ingest import player_tokens
@@ -21,6 +22,7 @@ from lti_tool.ingest.schema import InvalidEvent, load_json, text as checked_text
 from lti_tool.launch.session import current_viewer
 from lti_tool.models import Registration
 from lti_tool.models.types import utcnow
+from lti_tool.outages import database_unavailable
 
 from . import bp, json_body, problem, token_required
 
@@ -98,6 +100,11 @@ def beacon_viewer(params: dict[str, str]):
             check_registration(registration_id)
         except UnknownRegistration:
             return None, problem(401, "the player token's registration no longer exists")
+        except SQLAlchemyError as exc:
+            # A database outage does not stop the queue: the drain checks the registration again.
+            if not (beacon_queue.enabled() and database_unavailable(exc)):
+                raise
+            db.session.rollback()
         return (registration_id, user), None
     partner_id = params.get("partnerId")
     if not partner_id:
@@ -125,7 +132,20 @@ def kava_beacon():
     """One Kava beacon -> 200 {"time", "viewEventsEnabled"}; 4xx {"error"} and nothing stored."""
     if request.method == "OPTIONS":
         return _with_cors(current_app.response_class(status=204))
-    return _with_cors(_track_event())
+    try:
+        return _with_cors(_track_event())
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        db.session.rollback()
+        return _with_cors(_unavailable("the database cannot be reached"))
+
+
+def _unavailable(why: str):
+    """503: the beacon was not stored or queued (not acknowledged); the player may send it again."""
+    response = problem(503, f"{why}; the beacon was not stored, send it again later")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _track_event():
@@ -145,8 +165,11 @@ def _track_event():
             parse_beacon(params)  # what can be checked without the session's state is checked now
         except InvalidEvent as exc:
             return problem(400, str(exc))
-        beacon_queue.enqueue(registration_id, params, received_at=received_at, ip=request.remote_addr,
-                             user_agent=user_agent, user=user)
+        try:
+            beacon_queue.enqueue(registration_id, params, received_at=received_at, ip=request.remote_addr,
+                                 user_agent=user_agent, user=user)
+        except beacon_queue.QueueUnavailable:
+            return _unavailable("the beacon queue (Redis) cannot be reached")
         return jsonify({"time": int(received_at.timestamp()), "viewEventsEnabled": True})
     try:
         event = beacon_to_event(registration_id, params, received_at=received_at, ip=request.remote_addr,

@@ -298,13 +298,15 @@ def room_recordings_report(inp: RoomInput) -> dict:
 
 
 def room_countries_report(inp: RoomInput) -> dict:
-    """Signed-in unique viewers per country, live and from the recordings; `all` counts each person once."""
+    """Live unique viewers (as the overview counts them) and signed-in recording viewers per country;
+    `all` counts each person once."""
     return {"rows": rooms.where_viewers(inp.session, inp.scope, "country"),
             "all": rooms.where_totals(inp.session, inp.scope)}
 
 
 def room_devices_report(inp: RoomInput) -> dict:
-    """Signed-in unique viewers per device type, live and from the recordings; `all` counts each person once."""
+    """Live unique viewers (as the overview counts them) and signed-in recording viewers per device type;
+    `all` counts each person once."""
     return {"rows": rooms.where_viewers(inp.session, inp.scope, "device"),
             "all": rooms.where_totals(inp.session, inp.scope)}
 
