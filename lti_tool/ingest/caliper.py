@@ -3,7 +3,9 @@
 An envelope may mix profiles and entity describes: MediaEvents become player events, a
 NavigationEvent `NavigatedTo` or ViewEvent `Viewed` on a media object becomes an impression, and
 everything else (other event types, describes, media actions that change no playback such as
-`ChangedVolume`) is counted as ignored, never refused.
+`ChangedVolume`) is counted as ignored. Every item, whatever its profile, must first be what the
+Caliper model allows (`caliper_model.check_item`: IRIs, types, values); one that is not refuses
+its envelope.
 
 A session's events about one media object are a stream, `<session>:<object>` (session.id, else
 federatedSession.id, else actor + object): which play an event belongs to and where a jump starts
@@ -16,6 +18,8 @@ import hashlib
 import re
 import uuid
 
+from .caliper_model import VOCABULARY, check_item
+from .iri import is_iri
 from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
 
 SOURCE = "caliper"
@@ -23,18 +27,11 @@ CALIPER_V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
 CALIPER_V1P2 = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 SUPPORTED_VERSIONS = (CALIPER_V1P1, CALIPER_V1P2)
 ENVELOPE_FIELDS = ("sensor", "sendTime", "dataVersion", "data")
-EVENT_REQUIRED = ("id", "type", "actor", "action", "object", "eventTime")
 
 MEDIA_ACTIONS = {
     "Started": "play", "Restarted": "play", "Resumed": "resume", "Paused": "pause", "Ended": "ended",
     "JumpedTo": "seek", "ForwardedTo": "seek",
 }
-# Valid MediaEvent actions that change no playback position (Rewound: deprecated, carries no target).
-MEDIA_ACTIONS_IGNORED = frozenset({
-    "EnteredFullScreen", "ExitedFullScreen", "ChangedSpeed", "ChangedVolume", "ChangedResolution",
-    "ChangedSize", "Muted", "Unmuted", "EnabledClosedCaptioning", "DisabledClosedCaptioning",
-    "OpenedPopout", "ClosedPopout", "Rewound",
-})
 IMPRESSIONS = {("NavigationEvent", "NavigatedTo"), ("ViewEvent", "Viewed")}
 MEDIA_OBJECT_TYPES = {"VideoObject": "video", "AudioObject": "audio", "ImageObject": "image", "MediaObject": "video"}
 CANVAS_EXTENSION = "com.instructure.canvas"
@@ -95,8 +92,11 @@ def _envelope_errors(envelope) -> list[dict]:
     unknown = sorted(set(envelope) - set(ENVELOPE_FIELDS))
     if unknown:
         return error(f"the envelope allows no other fields: {', '.join(unknown)[:200]}")
+    if not is_iri(envelope["sensor"]):
+        return error("sensor must be the sensor's IRI")
+    if not isinstance(envelope["sendTime"], str):
+        return error("sendTime must be an ISO 8601 date and time")
     try:
-        text(envelope["sensor"], "sensor", required=True, limit=1000)
         parse_time(envelope["sendTime"])
     except InvalidEvent as exc:
         return error(str(exc))
@@ -117,24 +117,18 @@ def _read_item(item) -> tuple[str, IncomingEvent] | None:
     kind = item.get("type")
     if not isinstance(kind, str) or not kind:
         raise InvalidEvent("type is required")
+    check_item(item)  # whatever its profile, an item must be what the Caliper model allows
     if not kind.endswith("Event"):
         return None  # an entity describe
-    missing = [f for f in EVENT_REQUIRED if item.get(f) in (None, "", {})]
-    if missing:
-        raise InvalidEvent(f"the event is missing {', '.join(missing)}")
     key = _event_key(item["id"])
     occurred_at = parse_time(item["eventTime"])
     action = item["action"]
     media_object = _entity(item["object"], "object")
     object_type = media_object.get("type")
     if kind == "MediaEvent":
-        if action in MEDIA_ACTIONS_IGNORED:
-            return None
-        if action not in MEDIA_ACTIONS:
-            raise InvalidEvent(f"action {str(action)[:50]!r} is not a MediaEvent action")
-        if object_type is not None and object_type not in MEDIA_OBJECT_TYPES:
-            raise InvalidEvent(f"a MediaEvent's object must be a media object, not {str(object_type)[:50]}")
-        event_type = MEDIA_ACTIONS[action]
+        event_type = MEDIA_ACTIONS.get(action)
+        if event_type is None:
+            return None  # volume, speed, captions, full screen...: no change of playback
     elif (kind, action) in IMPRESSIONS and object_type in MEDIA_OBJECT_TYPES:
         event_type = "impression"
     else:
@@ -155,6 +149,8 @@ def _event_key(value) -> str:
 def _entity(value, name: str) -> dict:
     """An entity as a dict: Caliper may send an entity as its IRI alone."""
     if isinstance(value, str):
+        if not is_iri(value):
+            raise InvalidEvent(f"{name} {value[:60]!r} is neither an object nor an IRI")
         return {"id": value}
     if not isinstance(value, dict):
         raise InvalidEvent(f"{name} must be an object or an IRI")
@@ -166,8 +162,6 @@ def _media_event(item: dict, key: str, event_type: str, occurred_at, media_objec
     entry = text(media_object.get("id"), "object.id", required=True)
     actor = _entity(item["actor"], "actor")
     target = _entity(item["target"], "target") if item.get("target") is not None else {}
-    if target and target.get("type") not in (None, "MediaLocation"):
-        raise InvalidEvent("target must be a MediaLocation")
     position = iso_duration(target.get("currentTime"), "target.currentTime")
     canvas_request = _canvas(item)
     client = _entity(item["session"], "session").get("client") if item.get("session") else None
@@ -198,9 +192,12 @@ def _canvas(entity: dict) -> dict:
     return canvas if isinstance(canvas, dict) else {}
 
 
-def _user(actor: dict) -> str:
-    """login:<Canvas login> when Canvas names it, canvas:<local id> for a Canvas URN, else player:<actor id>."""
+def _user(actor: dict) -> str | None:
+    """login:<Canvas login> when Canvas names it, canvas:<local id> for a Canvas URN, else player:<actor id>;
+    None for an anonymous actor (Caliper's convention: the id is the IRI of the actor's type)."""
     actor_id = text(actor.get("id"), "actor.id", required=True, limit=290)
+    if actor_id == VOCABULARY + str(actor.get("type") or "Person"):
+        return None
     canvas = _canvas(actor)
     login = canvas.get("user_login")
     if isinstance(login, str) and login.strip():

@@ -117,13 +117,21 @@ def _read_statement(statement) -> tuple[IncomingEvent, str, list] | None:
         user=user,
         position=position,
         seek_to=seek_to,
-        duration=number(context.get(f"{EXT}length"), "length", minimum=0.001),
+        duration=_length(context.get(f"{EXT}length")),
         entry_name=text(_language_value(definition.get("name")), "object.definition.name", limit=500),
         media_type="video",
         user_agent=text(context.get(f"{EXT}user-agent"), "user-agent", limit=1000),
     )
     session_key = bounded_key(f"{text(session, 'session-id', limit=255) or user}:{entry}")
     return event, session_key, played_segments(result.get(f"{EXT}played-segments"))
+
+
+def _length(value) -> float | None:
+    """The video's length in seconds; None when unknown. A player that has not loaded the video's
+    metadata yet reports 0 (Open edX's `initialized` does): that is "not known", not a zero-second video."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return None
+    return number(value, "length", minimum=0.001)
 
 
 def _is_uuid(value) -> bool:

@@ -189,7 +189,7 @@ BAD_ENVELOPES = [
     (envelope(GOOD, fixture("caliperEventMediaPausedVideo.json") | {"id": "956b4a02"}), "index 1: id must be a urn:uuid"),
     (envelope(GOOD, media_event("Rewinded", "10:01:00", "PT1M")), "index 1: action 'Rewinded' is not a MediaEvent action"),
     (envelope(GOOD, media_event("Paused", "10:01:00", "PT1M", obj={"id": "https://x.edu/a", "type": "Document"})),
-     "index 1: a MediaEvent's object must be a media object"),
+     "index 1: object must be a MediaObject"),
     (envelope(GOOD, media_event("Paused", "10:01:00", "PT1M") | {"target": {"id": "x", "type": "WebPage"}}),
      "index 1: target must be a MediaLocation"),
     (envelope(GOOD, "not an event"), "index 1: each item of data must be a JSON object"),
