@@ -302,7 +302,8 @@ def _reports() -> dict:
                                     "additionalProperties": {"type": "object", "properties": {
                                         "label": {"type": "string"}, "definition": {"type": "string"}}}},
                         "data": {"description": "The report's data (see the list above)."}}}}}},
-                **_errors(400, 401, 403, 404, 429),
+                # 404 also for another registration's ids: they are answered as ids that do not exist.
+                **_errors(400, 401, 404, 429),
             },
         },
     }

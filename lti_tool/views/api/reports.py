@@ -372,11 +372,11 @@ def _room_report(name: str, chosen: Report):
         return problem(400, "this report needs exactly one subject: room=")
     if len(room_arg) > 255:
         return problem(400, "room must be a room id of at most 255 characters")
-    found = list(db.session.scalars(select(Room).where(Room.external_id == room_arg)))
-    room = next((r for r in found if r.registration_id == g.registration_id), None)
+    # Only this token's registration is looked in: another tenant's room is answered as a missing one.
+    room = db.session.scalar(select(Room).where(Room.registration_id == g.registration_id,
+                                                Room.external_id == room_arg))
     if room is None:
-        return (problem(403, "that room belongs to another registration") if found
-                else problem(404, "no such room"))
+        return problem(404, "no such room")
     session_arg = request.args.get("session")
     chosen_session = None
     if session_arg:
@@ -409,7 +409,8 @@ def _room_report(name: str, chosen: Report):
 
 
 def _subject(chosen: Report):
-    """((course, entry), None) for this token's registration, or (None, the error response)."""
+    """((course, entry), None) for this token's registration, or (None, the error response). Only this
+    registration is looked in: another tenant's id is answered exactly as an id that does not exist."""
     course_arg, entry_arg = request.args.get("course"), request.args.get("entry")
     given = [kind for kind, value in (("course", course_arg), ("entry", entry_arg)) if value]
     if len(given) != 1 or given[0] not in chosen.subjects:
@@ -418,18 +419,17 @@ def _subject(chosen: Report):
     if course_arg:
         if not _is_number(course_arg):
             return None, problem(400, "course must be the tool's course id (an integer)")
-        course = db.session.get(Course, int(course_arg)) if int(course_arg) <= MAX_INTEGER else None
-        found = [course] if course is not None else []
+        found = db.session.scalar(select(Course).where(Course.registration_id == g.registration_id,
+                                                       Course.id == int(course_arg))) \
+            if int(course_arg) <= MAX_INTEGER else None
     else:
         if len(entry_arg) > 255:
             return None, problem(400, "entry must be an entry id of at most 255 characters")
-        found = list(db.session.scalars(select(MediaEntry).where(MediaEntry.external_id == entry_arg)))
-    mine = [item for item in found if item.registration_id == g.registration_id]
-    if not mine:
-        kind = given[0]
-        return None, (problem(403, f"that {kind} belongs to another registration") if found
-                      else problem(404, f"no such {kind}"))
-    return ((mine[0], None) if course_arg else (None, mine[0])), None
+        found = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == g.registration_id,
+                                                           MediaEntry.external_id == entry_arg))
+    if found is None:
+        return None, problem(404, f"no such {given[0]}")
+    return ((found, None) if course_arg else (None, found)), None
 
 
 def _report_input(course: Course | None, entry: MediaEntry | None,
