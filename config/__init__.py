@@ -75,6 +75,9 @@ class BaseConfig:
     # Kava beacons queued in Redis and stored by `flask ingest drain` (needs REDIS_URL).
     BEACON_QUEUE = False
     PROXY_FIX = False
+    # Seconds browsers keep to HTTPS for this host (Strict-Transport-Security, sent on HTTPS responses
+    # only); 0 sends none. Production: a year unless HSTS_SECONDS says otherwise.
+    HSTS_SECONDS = 0
     TESTING = False
     # Path to a MaxMind GeoIP2/GeoLite2-City .mmdb file; without one, locations are country-only.
     GEOIP_CITY_DB: str | None = None
@@ -132,6 +135,7 @@ class ProdConfig(BaseConfig):
         self.JOB_RUNNER = "rq" if self.REDIS_URL else "inline"
         self.BEACON_QUEUE = bool(self.REDIS_URL) and _env("BEACON_QUEUE", "on") != "off"
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
+        self.HSTS_SECONDS = _seconds("HSTS_SECONDS", 365 * 24 * 3600)
         self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
         self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")
         self.GEOIP_CITY_DB = _env("GEOIP_CITY_DB")
@@ -156,6 +160,13 @@ def _embed_hosts(defaults: dict) -> dict:
         raw = os.environ.get(name)
         hosts[key] = tuple(h.strip().lower() for h in raw.split(",") if h.strip()) if raw is not None else default
     return hosts
+
+
+def _seconds(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    if not raw.isascii() or not raw.isdigit():
+        raise RuntimeError(f"{name} must be a whole number of seconds, not {raw!r}")
+    return int(raw)
 
 
 def _normalise_db_url(url: str | None) -> str | None:

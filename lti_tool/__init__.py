@@ -51,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(dev_bp)
     cli.init_app(app)
     _security_headers(app)
+    _no_version_banner()
     _refuse_nul_in_addresses(app)
     _error_pages(app)
     logging.getLogger("lti_tool").setLevel(app.config.get("LOG_LEVEL", "INFO"))
@@ -76,7 +77,27 @@ def _security_headers(app: Flask) -> None:
             response.vary.add("HX-Request")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
+        # Over HTTPS only (behind the TLS proxy, ProxyFix makes the request secure): a browser that
+        # reached the tool over plain HTTP must not be told to insist on HTTPS for it.
+        if app.config["HSTS_SECONDS"] and request.is_secure:
+            response.headers["Strict-Transport-Security"] = f"max-age={int(app.config['HSTS_SECONDS'])}"
         return response
+
+
+def _no_version_banner() -> None:
+    """Werkzeug's development server (`flask run`, the demo) sends `Server: Werkzeug/<version>
+    Python/<version>` with every response, and an application cannot replace that header there: it says
+    `Werkzeug` only. gunicorn (production) sends `Server: gunicorn`, without a version, since 20.1."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    if getattr(WSGIRequestHandler.version_string, "unversioned", False):
+        return
+
+    def version_string(self) -> str:
+        return self.server_version.split("/")[0]
+
+    version_string.unversioned = True
+    WSGIRequestHandler.version_string = version_string
 
 
 def _refuse_nul_in_addresses(app: Flask) -> None:
