@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from lti_tool.models.types import LATEST_TIME, MAX_INTEGER
+from lti_tool.models.types import LAST_DAY, MAX_INTEGER
 
 PRESETS = {
     "last7": "Last 7 days",
@@ -24,7 +24,7 @@ CONTEXTS = {"all": "All viewing", "inside": "Inside the gallery page", "outside"
 DEVICES = ("desktop", "mobile", "tablet", "other")
 MEDIA_TYPES = ("video", "audio", "image", "quiz", "youtube")
 EARLIEST = date(2000, 1, 1)
-LATEST = (LATEST_TIME - timedelta(days=1)).date()   # the last day the tool can hold facts of
+LATEST = LAST_DAY   # the last day the tool can hold facts of
 MAX_VALUES = 50
 
 

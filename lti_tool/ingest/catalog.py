@@ -56,7 +56,10 @@ def upsert_entry(registration_id: int, external_id: str, body) -> tuple[MediaEnt
         errors["coeditors"] = "must be a list of at most 100 user references"
         coeditors = []
     for i, ref in enumerate(coeditors):
-        _check(errors, f"coeditors[{i}]", user_ref, ref)
+        if ref is None or ref == "":
+            errors[f"coeditors[{i}]"] = "must be a user reference such as sub:<LTI subject>"
+        else:
+            _check(errors, f"coeditors[{i}]", user_ref, ref)
     if errors:
         raise CatalogError(errors)
 

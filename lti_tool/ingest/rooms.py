@@ -260,7 +260,7 @@ def room_event(raw) -> RoomEvent:
     if not isinstance(raw, dict):
         raise InvalidEvent("an event must be a JSON object")
     event_type = raw.get("type")
-    if event_type not in FIELDS:
+    if not isinstance(event_type, str) or event_type not in FIELDS:
         raise InvalidEvent(f"type must be one of {', '.join(ROOM_EVENT_TYPES)}")
     allowed = FIELDS[event_type]
     unknown = set(raw) - set(allowed) - {"id", "type"}

@@ -8,9 +8,9 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from lti_tool.models.types import EARLIEST_TIME, LATEST_TIME
+from lti_tool.models.types import EARLIEST_TIME, LAST_DAY, LATEST_TIME
 
 EVENT_TYPES = (
     "impression", "play_request", "play", "resume", "pause", "seek",
@@ -95,9 +95,8 @@ def parse_time(value) -> datetime:
 
 
 def _outside_window(value) -> InvalidEvent:
-    last = (LATEST_TIME - timedelta(days=1)).date()
     shown = "a very large number" if isinstance(value, int) and value.bit_length() > 200 else repr(str(value)[:64])
-    return InvalidEvent(f"time {shown} is not between {EARLIEST_TIME.date()} and {last} (UTC)")
+    return InvalidEvent(f"time {shown} is not between {EARLIEST_TIME.date()} and {LAST_DAY} (UTC)")
 
 
 def number(value, name: str, *, minimum: float = 0.0, maximum: float = 10 * 24 * 3600) -> float | None:
@@ -227,6 +226,8 @@ def segments(value) -> list[tuple[float, float]]:
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             raise InvalidEvent("segments must be a list of [start, end] pairs")
         start, end = number(pair[0], "segment start"), number(pair[1], "segment end")
+        if start is None or end is None:
+            raise InvalidEvent("a segment needs a start and an end")
         if end < start:
             raise InvalidEvent("a segment ends before it starts")
         out.append((start, end))

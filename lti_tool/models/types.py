@@ -1,7 +1,7 @@
 """Column helpers shared by every model module."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from sqlalchemy import JSON, DateTime, TypeDecorator
@@ -17,6 +17,7 @@ Column = partial(mapped_column, nullable=False)
 # more, a year back, a time zone) stays far from the ends of Python's datetime (years 1 and 9999).
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+LAST_DAY = (LATEST_TIME - timedelta(days=1)).date()  # 2199-12-31, as messages say it
 # The largest value an Integer column holds (PostgreSQL integer): every id is one.
 MAX_INTEGER = 2**31 - 1
 

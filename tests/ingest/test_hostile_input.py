@@ -190,6 +190,20 @@ def test_numbers_beyond_any_column_are_refused(client, db, auth, field, number):
     assert row_counts(db) == before
 
 
+@pytest.mark.parametrize("segments", [[[0, None]], [[None, 5]], [[None, None]]])
+def test_a_segment_without_an_end_is_refused(client, db, auth, segments):
+    before = row_counts(db)
+    refused(send(client, auth, "POST", "/api/v1/events", native(segments=segments)), "a segment needs")
+    assert row_counts(db) == before
+
+
+@pytest.mark.parametrize("coeditors", [[None], [""], ["sub:ta", None]])
+def test_an_entry_coeditor_that_is_not_a_user_is_refused(client, db, auth, coeditors):
+    before = row_counts(db)
+    refused(send(client, auth, "PUT", "/api/v1/entries/e1", {"name": "Week 1", "coeditors": coeditors}), "coeditors")
+    assert row_counts(db) == before
+
+
 @pytest.mark.parametrize("course_id", [2**40, 2**31, -1, 0])
 def test_a_category_course_id_beyond_the_column_is_refused(client, db, auth, course_id):
     before = row_counts(db)

@@ -110,6 +110,15 @@ def test_a_course_id_in_the_address_that_cannot_exist(course_pages, client, cour
     assert response.status_code in (403, 404)
 
 
+@pytest.mark.parametrize("path", ["gallery/", "embeds/audit", "rooms/room-1/", "entries/1_e1/"])
+@pytest.mark.parametrize("target", ["dashboard", "no-such-block", ""])
+def test_an_htmx_target_the_page_lacks_gets_the_whole_page(course_pages, client, path, target):
+    token = session_token(course_pages("gallery/").text)
+    response = client.get(f"/courses/{course_pages.course.id}/{path}",
+                          headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": target})
+    assert response.status_code == 200
+
+
 def test_the_error_page_is_ours_when_the_transaction_was_aborted(course_pages, app, monkeypatch):
     """A failure that leaves the database transaction aborted: the error page still renders (it reads
     the viewer's name from the database) instead of the server's bare text."""

@@ -7,17 +7,22 @@ from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, 
 from lti_tool.ingest.rooms import FIELDS as ROOM_FIELDS
 from lti_tool.ingest.rooms import MAX_LABEL, MAX_LABELS, MAX_PARTICIPANTS
 from lti_tool.ingest.rooms import REQUIRED as ROOM_REQUIRED
-from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, PLAYBACK_TYPES, USER_KINDS
+from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, MAX_JSON_DEPTH, PLAYBACK_TYPES, USER_KINDS
+from lti_tool.models.types import EARLIEST_TIME, LAST_DAY
 
 from . import bp
 from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
 from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+TIME_WINDOW = f"{EARLIEST_TIME:%Y-%m-%d} to {LAST_DAY} (UTC)"
 
 
 def _errors(*codes: int) -> dict:
-    reasons = {400: "Malformed input; nothing was stored", 401: "Missing, unknown or revoked token",
+    reasons = {400: f"Malformed input; nothing was stored. Also refused: JSON nested deeper than {MAX_JSON_DEPTH} "
+                    f"levels, NaN or Infinity, text holding NUL, another control character (tab, line feed and "
+                    f"carriage return are text) or a lone surrogate, times outside {TIME_WINDOW}",
+               401: "Missing, unknown or revoked token",
                403: "Not allowed for this token or registration", 404: "Not found", 413: "Body too large",
                415: "Wrong content type", 422: "Unsupported version", 429: "Rate limit exceeded; see Retry-After"}
     return {str(c): {"description": reasons[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
@@ -30,7 +35,7 @@ NATIVE_EVENT = {
     "properties": {
         "id": {"type": "string", "maxLength": 200, "description": "Your unique id; a re-sent id is a duplicate."},
         "type": {"enum": list(EVENT_TYPES)},
-        "time": {"type": ["string", "number"], "description": "ISO 8601 with a zone, or Unix seconds."},
+        "time": {"type": ["string", "number"], "description": f"ISO 8601 with a zone, or Unix seconds, {TIME_WINDOW}."},
         "entry_id": {"type": "string", "maxLength": 255, "description": "External media id, e.g. 1_abc123."},
         "user": {"type": "string", "description": f"kind:value with kind one of {', '.join(USER_KINDS)}; omit for anonymous."},
         "play_id": {"type": "string", "description": "Events of one play share it."},

@@ -1,0 +1,142 @@
+"""Fuzz every filter and option of the dashboard pages, their HTMX blocks and the report API
+(hypothesis): whatever the address says, never a 500, and a GET stores nothing.
+
+The arguments are the ones the pages and reports read (range, from, to, compare, owner, person,
+page, sort, drill-downs, session, tz, limit, ...) plus unknown ones, with structured-but-wrong values:
+far and impossible dates, huge and negative numbers, NUL and other characters that are not text,
+long strings; the course, entry and room in the address are fuzzed too.
+"""
+from __future__ import annotations
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from lti_tool.analytics.dashboard import ENTRY_BLOCKS, GALLERY_BLOCKS, MY_BLOCKS
+from lti_tool.extensions import db as _db
+from lti_tool.ingest import tokens
+from lti_tool.models import Category, CategoryEntry, Course, MediaEntry
+from lti_tool.views.api.reports import REPORTS, ROOM_REPORTS
+from lti_tool.views.rooms import ROOM_BLOCKS
+
+from ..conftest import session_token
+from ..ingest.dataset import EVENTS
+from ..rooms.test_room_ingest import SESSION as ROOM_EVENTS
+from ..support.hostile import EXTREME_NUMBERS, FAR_DATES, FUZZ, examples, texts, url_part
+from ..support.rows import row_counts
+
+FILTER_ARGS = ("range", "from", "to", "today", "compare", "granularity", "context", "media_type", "tag", "owner",
+               "country", "region", "city", "domain", "device")
+OPTION_ARGS = ("metric", "details", "dsort", "ddir", "dpage", "sort", "dir", "page", "q", "person", "loc_country",
+               "loc_region", "drill_domain", "focus", "session", "interaction", "handoff", "_people", "_room_scope")
+API_ARGS = ("tz", "limit", "per_page", "course", "entry", "room")
+# Values the pages offer, so that the fuzz also reaches past the filters into every block.
+CHOICES = {"range": ("last7", "last30", "last3m", "last12m", "creation", "custom"),
+           "compare": ("none", "previous", "last_year"), "granularity": ("auto", "day", "month"),
+           "context": ("all", "inside", "outside"), "tz": ("UTC", "America/Chicago", "Pacific/Kiritimati", "Etc/GMT+12"),
+           "today": ("1",), "session": ("main", "breakout-a"), "metric": ("plays", "minutes_viewed", "avg_drop_off"),
+           "details": ("dates", "entries", "users"), "owner": ("1", "2", "3"), "person": ("1", "2", "3", "4"),
+           "page": ("1", "2", "0"), "dpage": ("1", "2"), "sort": ("name", "plays", "minutes_viewed", "last_viewed_at"),
+           "dsort": ("name", "plays", "date"), "dir": ("asc", "desc"), "ddir": ("asc", "desc"),
+           "country": ("US",), "loc_country": ("US",), "loc_region": ("California",), "region": ("California",),
+           "city": ("Mountain View",), "domain": ("canvas.umn.edu", "(unknown)"),
+           "drill_domain": ("canvas.umn.edu", "(unknown)"), "device": ("desktop", "mobile"),
+           "media_type": ("video", "audio"), "tag": ("week1",), "limit": ("1", "10"), "per_page": ("1", "5"),
+           "q": ("ana", "a"), "interaction": ("1", "2"), "focus": ("1_e1",)}
+PAGES = ("gallery/", "entries/1_e1/", "rooms/", "rooms/room-1/", "embeds/audit", "embeds/mine", "my/", "my-analytics/",
+         "exports/new", "exports/custom", "")
+BLOCKS = tuple(sorted({*GALLERY_BLOCKS, *ENTRY_BLOCKS, *MY_BLOCKS, *ROOM_BLOCKS, "audit", "viewing", "dashboard"}))
+EXAMPLES = {name: examples(count) for name, count in {"pages": 300, "reports": 300}.items()}
+
+names = st.one_of(st.sampled_from(FILTER_ARGS + OPTION_ARGS + API_ARGS), st.text(max_size=12))
+
+
+def sometimes(strategy):
+    """None four times in five, else a value of the strategy."""
+    return st.one_of(st.none(), st.none(), st.none(), st.none(), strategy)
+
+
+@st.composite
+def values(draw, name: str) -> str:
+    """A value for the argument: one it takes, a far date, an extreme number or hostile text."""
+    choice = draw(st.integers(0, 5))
+    if choice <= 1 and name in CHOICES:
+        return draw(st.sampled_from(CHOICES[name]))
+    if choice == 2:
+        return draw(st.one_of(st.sampled_from(FAR_DATES), st.dates().map(lambda d: d.isoformat())))
+    if choice == 3:
+        return str(draw(st.one_of(st.sampled_from(EXTREME_NUMBERS), st.integers())))
+    return draw(texts)
+
+
+@st.composite
+def queries(draw) -> str:
+    """A query string: often a custom range (its dates anywhere in years 1 to 9999), then any arguments."""
+    pairs = []
+    if draw(st.booleans()):
+        dates = st.one_of(st.sampled_from(FAR_DATES), st.dates().map(lambda d: d.isoformat()))
+        pairs += [("range", "custom"), ("from", draw(dates)), ("to", draw(dates))]
+    for _ in range(draw(st.integers(0, 5))):
+        name = draw(names)
+        pairs.append((name, draw(values(name))))
+    return "&".join(f"{url_part(name)}={url_part(value)}" for name, value in pairs)
+
+
+@pytest.fixture
+def teacher(lti, db, registration, client, app, monkeypatch):
+    """A teacher's session on a course whose gallery holds 1_e1 (the hand-computed data set, on Oct 5) and
+    whose room room-1 has the hand-computed live session; (session token, report token, course id)."""
+    monkeypatch.setitem(app.config, "INGEST_RATE_LIMIT_PER_MINUTE", 10**9)
+    session = session_token(lti.open("teacher").text)
+    course = db.session.scalar(select(Course))
+    _token, secret = tokens.create(registration.id, "fuzz")
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.post("/api/v1/events", json={"version": 1, "events": EVENTS}, headers=auth).status_code == 200
+    room = {"id": "room-1", "type": "room", "name": "Week 1", "course": course.id}
+    stored = client.post("/api/v1/room-events", json={"version": 1, "events": [room, *ROOM_EVENTS[1:]]}, headers=auth)
+    assert stored.status_code == 200, stored.text
+    gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
+    db.session.add(CategoryEntry(category_id=gallery.id, entry_id=db.session.scalar(select(MediaEntry.id))))
+    db.session.commit()
+    return session, auth, course.id
+
+
+def answered(response) -> int:
+    """Never a 500; a refusal says why. Returns the status."""
+    assert response.status_code < 500, response.text[:500]
+    event(f"answered {response.status_code // 100}xx")
+    if response.status_code == 400:
+        import re as _re
+        event("400 " + _re.sub(r"[0-9]", "#", (response.get_json(silent=True) or {}).get("error", _re.sub(r"<[^>]+>", "", response.text)[-200:]))[:70])
+    if response.status_code == 400:
+        assert response.text.strip()
+    return response.status_code
+
+
+@settings(FUZZ, max_examples=EXAMPLES["pages"])
+@given(page=st.sampled_from(PAGES), query=queries(), block=st.none() | st.sampled_from(BLOCKS),
+       course=sometimes(st.sampled_from(("0", "2147483648", "99999999999999999999"))), path_id=sometimes(texts))
+def test_pages_and_blocks_fuzz(client, teacher, page, query, block, course, path_id):
+    session, _auth, course_id = teacher
+    if path_id is not None and page in ("entries/1_e1/", "rooms/room-1/"):
+        page = page.split("/")[0] + f"/{url_part(path_id)}/"
+    headers = {"X-Session-Token": session}
+    if block:
+        headers.update({"HX-Request": "true", "HX-Target": block})
+    before = row_counts(_db)
+    _db.session.remove()
+    answered(client.get(f"/courses/{course or course_id}/{page}?{query}", headers=headers))
+    assert row_counts(_db) == before
+
+
+@settings(FUZZ, max_examples=EXAMPLES["reports"])
+@given(name=st.sampled_from(sorted(REPORTS)), query=queries(), subject=sometimes(texts))
+def test_reports_fuzz(client, teacher, name, query, subject):
+    _session, auth, course_id = teacher
+    kind = "room" if name in ROOM_REPORTS else "entry" if "entry" in name else "course"
+    value = subject if subject is not None else {"room": "room-1", "entry": "1_e1", "course": str(course_id)}[kind]
+    before = row_counts(_db)
+    _db.session.remove()
+    answered(client.get(f"/api/v1/reports/{name}?{kind}={url_part(value)}&{query}", headers=auth))
+    assert row_counts(_db) == before
