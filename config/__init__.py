@@ -32,6 +32,13 @@ class BaseConfig:
     JOB_FAILURE_TTL = 7 * 24 * 3600
     # Seconds before each retry of a transient failure (a mail server down); two retries = three attempts.
     JOB_RETRY_INTERVALS = (15, 60)
+    # A running export's job marks its row alive every JOB_HEARTBEAT_SECONDS; a row silent for
+    # JOB_STALE_SECONDS whose job RQ does not hold for a retry is ended as failed (the worker died).
+    JOB_HEARTBEAT_SECONDS = 15
+    JOB_STALE_SECONDS = 60
+    # How often each worker restarts its scheduler if it died, cleans RQ's registries (abandoned jobs)
+    # and ends exports nobody is making any more.
+    JOB_MAINTENANCE_SECONDS = 30
     # Where generated exports are kept, shared by web and worker processes. None: <instance folder>/exports.
     EXPORT_DIR: str | None = None
     # Seconds an emailed download link stays valid.

@@ -395,12 +395,17 @@ def roster_status(course: Course) -> RosterStatus:
 
 
 def request_sync(course_id: int) -> bool:
-    """Enqueue `sync_roster_job` unless one was requested in the last minute; True when enqueued."""
-    from lti_tool.jobs import enqueue
+    """Enqueue `sync_roster_job` unless one was requested in the last minute; True when enqueued.
+    jobs.Unavailable when it could not be queued (then a new request may follow at once)."""
+    from lti_tool.jobs import Unavailable, enqueue
 
     if not get_store().add(_requested_key(course_id), 1, REQUEST_DEBOUNCE):
         return False
-    enqueue(sync_roster_job, course_id, queue="default")
+    try:
+        enqueue(sync_roster_job, course_id, queue="default")
+    except Unavailable:
+        get_store().delete(_requested_key(course_id))
+        raise
     return True
 
 

@@ -4,7 +4,9 @@
 "exports", job id = the row's id). `run_export` writes the file under EXPORT_DIR; for an emailed
 export it then enqueues `email_export` (queue "emails"), whose transient failures are retried with
 backoff while the row says so. Both jobs take the id only, reload what they need, and leave the row
-terminal (done or failed, with a reason a person can read) on every path.
+terminal (done or failed, with a reason a person can read) on every path they live to see; a run that
+dies (its process killed, its worker gone) is taken over by its retry or ended by the reaper
+(`holder.py`: claims, heartbeats, the reaper).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +34,7 @@ from lti_tool.extensions import db
 from lti_tool.models import Course, Export, Person
 from lti_tool.models.types import utcnow
 
-from . import links, mail
+from . import holder, links, mail
 from .selection import ExportError, gallery_context, room_selection
 
 log = logging.getLogger(__name__)
@@ -262,27 +264,14 @@ def _active_key(kind: str, course_id: int, person_id: int, delivery: str, params
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _deadline(export: Export) -> datetime:
-    """When a queued or running export is certainly dead (its worker stopped mid-job)."""
-    config = current_app.config
-    waits = sum(config["JOB_RETRY_INTERVALS"])
-    limit = config["JOB_TIMEOUTS"]["exports"] + config["JOB_TIMEOUTS"]["emails"] * jobs.attempts_allowed() + waits
-    return (export.started_at or export.created_at) + timedelta(seconds=limit + 300)
-
-
-def release_if_stale(export: Export) -> bool:
-    """Mark an export failed when it has been queued or running past any time limit; True if it was."""
-    if not export.active or utcnow() < _deadline(export):
-        return False
-    _finish(export.id, "failed", "This report stopped without finishing (the server may have restarted). "
-                                 "Ask for it again.")
-    db.session.refresh(export)
-    return True
+class QueueUnavailable(ExportError):
+    """The export was recorded but its job could not be queued (Redis does not answer); it is failed."""
 
 
 def start_export(kind: str, course_id: int, person_id: int, params: dict, delivery: str = "download") -> Export:
-    """Record and enqueue an export. ExportError when it cannot be made (the message says why);
-    AlreadyInProgress when the same one is queued or running."""
+    """Record and enqueue an export. ExportError when it cannot be made (the message says why; a
+    QueueUnavailable when the job service does not answer); AlreadyInProgress when the same one is
+    queued or running (and alive: one whose job died is ended first, see `holder.reap`)."""
     spec = KINDS.get(kind)
     if spec is None or not spec.available:
         raise ExportError("this kind of export is not offered")
@@ -299,12 +288,13 @@ def start_export(kind: str, course_id: int, person_id: int, params: dict, delive
     params = spec.check(db.session, course, dict(params))
     key = _active_key(kind, course_id, person_id, delivery, params)
     existing = db.session.scalar(select(Export).where(Export.active_key == key))
-    if existing is not None and not release_if_stale(existing):
+    if existing is not None and not holder.reap(existing):
         raise AlreadyInProgress(existing)
     stored = {**params, "base_url": _base_url()}
-    export = Export(id=uuid.uuid4().hex, registration_id=course.registration_id, course_id=course_id,
+    export_id = uuid.uuid4().hex
+    export = Export(id=export_id, registration_id=course.registration_id, course_id=course_id,
                     person_id=person_id, kind=kind, params=stored, delivery=delivery, active_key=key,
-                    state="queued", emailed_to=mail.mask_email(person.email) if delivery == "email" else None)
+                    state="queued", job_id=export_id, emailed_to=mail.mask_email(person.email) if delivery == "email" else None)
     db.session.add(export)
     try:
         db.session.commit()
@@ -312,12 +302,15 @@ def start_export(kind: str, course_id: int, person_id: int, params: dict, delive
         db.session.rollback()
         raise AlreadyInProgress(db.session.scalar(select(Export).where(Export.active_key == key))) from None
     try:
-        jobs.enqueue(run_export, export.id, queue="exports", job_id=export.id)
-    except Exception:
-        log.exception("could not enqueue export %s", export.id)
-        _finish(export.id, "failed", "The report could not be queued (the job service did not answer). "
-                                     "Try again in a moment.")
-        db.session.refresh(export)
+        jobs.enqueue(run_export, export.id, queue="exports", job_id=export.id, on_failure=holder.job_failed)
+    except Exception as exc:
+        unavailable = isinstance(exc, jobs.Unavailable)
+        log.log(logging.WARNING if unavailable else logging.ERROR, "could not enqueue export %s", export.id,
+                exc_info=not unavailable)
+        holder.finish(export.id, "failed", f"The report could not be queued: {exc}.")
+        if unavailable:
+            raise QueueUnavailable(str(exc)) from exc
+        raise
     return export
 
 
@@ -330,72 +323,68 @@ def _base_url() -> str | None:
 
 # -- the jobs ---------------------------------------------------------------------------------------
 
-def _finish(export_id: str, state: str, reason: str | None = None) -> None:
-    """Make the row terminal in a transaction of its own (whatever the job's session went through)."""
-    db.session.rollback()
-    export = db.session.get(Export, export_id)
-    if export is None:
-        return
-    export.state, export.reason, export.active_key, export.finished_at = state, reason, None, utcnow()
-    db.session.commit()
-
-
-def _note(export_id: str, reason: str) -> None:
-    db.session.rollback()
-    export = db.session.get(Export, export_id)
-    if export is not None and export.active:
-        export.reason = reason
-        db.session.commit()
-
-
 def run_export(export_id: str) -> None:
     """Job (queue "exports"): write the export's file, then email it or leave it for download."""
-    export = db.session.get(Export, export_id)
-    if export is None or export.state != "queued":
-        return  # removed, or already handled (a stale export released, a duplicate delivery)
-    export.state, export.started_at = "running", utcnow()
-    db.session.commit()
-    outcome: tuple[str, str | None] = ("failed", GENERIC_FAILURE)
+    held = holder.claim(export_id, export_id)
+    if held is None:
+        return  # removed, ended, or another run holds it (a duplicate delivery)
+    # Each attempt writes in a directory of its own: a dead attempt's file never mixes in.
+    directory = export_dir() / export_id / str(held.attempt)
+    outcome: tuple[str, str | None] | None = ("failed", GENERIC_FAILURE)
+    file: dict = {}
+    with holder.heartbeat(held):
+        try:
+            export = db.session.get(Export, export_id)
+            course = db.session.get(Course, export.course_id)
+            shutil.rmtree(export_dir() / export_id, ignore_errors=True)  # what an earlier, dead attempt left
+            directory.mkdir(parents=True, exist_ok=True)
+            path = KINDS[export.kind].build(db.session, export, course, directory)
+            file = {"file_name": path.name, "file_size": path.stat().st_size,
+                    "file_path": path.relative_to(export_dir()).as_posix()}
+            if export.delivery == "email":
+                outcome = None  # the email job ends it
+                _email(held, file)
+            else:
+                outcome = ("done", None)
+        except ExportError as exc:
+            outcome = ("failed", f"This report cannot be made: {exc}.")
+        except JobTimeoutException:
+            minutes = current_app.config["JOB_TIMEOUTS"]["exports"] // 60
+            outcome = ("failed", f"This report took longer than {minutes} minutes and was stopped. "
+                                 "Choose a shorter date range or fewer filters and try again.")
+        except Exception:
+            log.exception("export %s failed", export_id)
+        finally:
+            if outcome is not None:
+                done = outcome[0] == "done"
+                ended = holder.finish(export_id, *outcome, holder=held, **(file if done else {}))
+                if not done or not ended:  # no half-written or orphaned file stays
+                    shutil.rmtree(export_dir() / export_id if ended else directory, ignore_errors=True)
+
+
+def _email(held: holder.Holder, file: dict) -> None:
+    """Hand the export with its file to the email job; if that cannot be queued, it ends here."""
+    email_job = f"{held.export_id}-email"
+    handed = holder.hand_over(held, email_job, "Sending the email…", **file)
+    if handed is None:
+        return  # this run lost the export (a later attempt took it over)
     try:
-        course = db.session.get(Course, export.course_id)
-        directory = export_dir() / export.id
-        directory.mkdir(parents=True, exist_ok=True)
-        path = KINDS[export.kind].build(db.session, export, course, directory)
-        export.file_name, export.file_size = path.name, path.stat().st_size
-        export.file_path = path.relative_to(export_dir()).as_posix()
-        if export.delivery == "email":
-            export.reason = "Sending the email…"
-            db.session.commit()
-            jobs.enqueue(email_export, export_id, queue="emails", job_id=f"{export_id}-email")
-            outcome = None  # the email job ends it
-        else:
-            db.session.commit()
-            outcome = ("done", None)
-    except ExportError as exc:
-        outcome = ("failed", f"This report cannot be made: {exc}.")
-    except JobTimeoutException:
-        minutes = current_app.config["JOB_TIMEOUTS"]["exports"] // 60
-        outcome = ("failed", f"This report took longer than {minutes} minutes and was stopped. "
-                             "Choose a shorter date range or fewer filters and try again.")
-    except Exception:
-        log.exception("export %s failed", export_id)
-    finally:
-        if outcome is not None:
-            if outcome[0] == "failed":
-                shutil.rmtree(export_dir() / export_id, ignore_errors=True)  # no half-written file stays
-            _finish(export_id, *outcome)
+        jobs.enqueue(email_export, held.export_id, queue="emails", job_id=email_job, on_failure=holder.job_failed)
+    except jobs.Unavailable as exc:
+        holder.finish(held.export_id, "failed", f"The report is ready, but the email could not be queued: {exc}. "
+                                                "Download it here instead.", holder=handed)
 
 
 def email_export(export_id: str) -> None:
     """Job (queue "emails"): email the download link. A mail server that does not answer is retried
     (JOB_RETRY_INTERVALS); the last attempt, or a refusal, fails the export with the reason."""
+    held = holder.claim(export_id, f"{export_id}-email", reason="Sending the email…")
+    if held is None:
+        return
     attempts = jobs.attempts_allowed()
     outcome: tuple[str, str | None] | None = ("failed", GENERIC_FAILURE)
     try:
         export = db.session.get(Export, export_id)
-        if export is None or export.state != "running":
-            outcome = None
-            return
         person = db.session.get(Person, export.person_id)
         address = person.email if person is not None else None
         if not address:
@@ -407,13 +396,14 @@ def email_export(export_id: str) -> None:
         db.session.commit()
         db.session.close()
         try:
-            mail.send(address, *message)
+            with holder.heartbeat(held):
+                mail.send(address, *message)
         except mail.MailUnavailable as exc:
             left = jobs.retries_left()
             if left > 0:
-                attempt = attempts - left
-                _note(export_id, f"{_sentence(exc)}; trying again in {jobs.next_retry_in()} s "
-                                 f"(attempt {attempt} of {attempts} failed).")
+                wait = jobs.next_retry_in()
+                holder.note(held, f"{_sentence(exc)}; trying again in {wait} s "
+                                  f"(attempt {held.attempt} of {attempts} failed).", back_in=wait)
                 outcome = None  # stays running: the retry ends it
                 raise
             outcome = ("failed", f"The report is ready, but the email could not be sent: {exc}; we tried "
@@ -432,7 +422,7 @@ def email_export(export_id: str) -> None:
         log.exception("emailing export %s failed", export_id)
     finally:
         if outcome is not None:
-            _finish(export_id, *outcome)
+            holder.finish(export_id, *outcome, holder=held)
 
 
 def _sentence(exc: Exception) -> str:

@@ -9,6 +9,10 @@ job (see `worker.py`). With "inline" (no Redis) they run in this process: after 
 been sent when enqueued during a request, otherwise at once; retries wait JOB_RETRY_INTERVALS there
 too. In-process jobs have no time limit (JOB_TIMEOUTS applies to RQ jobs): the embedded default is for
 demos and small courses.
+
+When Redis does not answer, `enqueue()` raises `Unavailable` (its message is written for a person): the
+caller answers 503 and says the job could not be queued. `current_attempt()` numbers the runs of one job
+(a retry is a later attempt), so a retry can take over what an earlier, dead attempt left running.
 """
 from __future__ import annotations
 
@@ -32,6 +36,15 @@ class TransientError(Exception):
     written for the person who asked for the job."""
 
 
+class Unavailable(Exception):
+    """The job could not be queued: Redis does not answer."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("the background job service is not answering, so this could not be queued; "
+                         "try again in a few minutes")
+        self.detail = detail
+
+
 def init_app(app: Flask) -> None:
     app.extensions["jobs"] = _Jobs(app)
 
@@ -51,7 +64,9 @@ class _Jobs:
             url = self.app.config.get("REDIS_URL")
             if not url:
                 raise RuntimeError("JOB_RUNNER is 'rq' but REDIS_URL is not set")
-            self._connection = redis.Redis.from_url(url)
+            from lti_tool.store import CONNECT_TIMEOUT
+
+            self._connection = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
         return self._connection
 
     def queue(self, name: str):
@@ -80,25 +95,37 @@ def attempts_allowed() -> int:
     return len(retry_intervals()) + 1
 
 
-def enqueue(func: Callable, *ids, queue: str = "default", timeout: int | None = None, job_id: str | None = None) -> str:
+def enqueue(func: Callable, *ids, queue: str = "default", timeout: int | None = None, job_id: str | None = None,
+            on_failure: Callable | None = None) -> str:
     """Run `func(*ids)` in the background; returns the job id (`job_id` when given, e.g. an export's id).
 
-    Arguments must be plain values (ids): the job reloads what it needs.
+    Arguments must be plain values (ids): the job reloads what it needs. `on_failure(job, connection,
+    type, value, traceback)` (a module-level function; RQ only) runs when an attempt raises, when its work
+    horse is killed and when RQ finds it abandoned; `job.retries_left` says whether a retry follows.
+    Unavailable when Redis does not answer.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; one of {', '.join(QUEUES)}")
     config = current_app.config
     timeout = timeout or config["JOB_TIMEOUTS"][queue]
     if config["JOB_RUNNER"] == "rq":
-        from rq import Retry
+        from rq import Callback, Retry
+
+        from lti_tool.outages import redis_unavailable
 
         intervals = retry_intervals()
-        job = _jobs().queue(queue).enqueue(
-            func, *ids, job_id=job_id, job_timeout=timeout, result_ttl=config["JOB_RESULT_TTL"],
-            failure_ttl=config["JOB_FAILURE_TTL"],
-            retry=Retry(max=len(intervals), interval=list(intervals)) if intervals else None,
-            description=f"{func.__module__}.{func.__qualname__}{ids!r}",
-        )
+        try:
+            job = _jobs().queue(queue).enqueue(
+                func, *ids, job_id=job_id, job_timeout=timeout, result_ttl=config["JOB_RESULT_TTL"],
+                failure_ttl=config["JOB_FAILURE_TTL"],
+                retry=Retry(max=len(intervals), interval=list(intervals)) if intervals else None,
+                on_failure=Callback(on_failure) if on_failure else None,
+                description=f"{func.__module__}.{func.__qualname__}{ids!r}",
+            )
+        except Exception as exc:
+            if redis_unavailable(exc):
+                raise Unavailable(str(exc)) from exc
+            raise
         return job.id
     import uuid
 
@@ -146,6 +173,11 @@ def retries_left() -> int:
     return (job.retries_left or 0) if job is not None else 0
 
 
+def current_attempt() -> int:
+    """Which run of the running job this is: 1 for the first, 2 for its first retry, …"""
+    return max(1, attempts_allowed() - retries_left())
+
+
 def next_retry_in() -> int:
     """Seconds until the next attempt when this one fails (only meaningful while retries_left() > 0)."""
     intervals = retry_intervals()
@@ -157,13 +189,31 @@ def next_retry_in() -> int:
 
 def job_status(job_id: str) -> str | None:
     """RQ's status of a job ("queued", "started", "failed", …), or None when Redis no longer knows it
-    or jobs run in-process."""
+    or jobs run in-process. Unavailable when Redis does not answer."""
     if current_app.config["JOB_RUNNER"] != "rq":
         return None
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
+    from lti_tool.outages import redis_unavailable
+
     try:
         return Job.fetch(job_id, connection=_jobs().connection).get_status(refresh=False)
     except NoSuchJobError:
         return None
+    except Exception as exc:
+        if redis_unavailable(exc):
+            raise Unavailable(str(exc)) from exc
+        raise
+
+
+# A job in one of these states will run (again): it is waiting in its queue or for its retry.
+WAITING = ("queued", "scheduled", "deferred")
+
+
+def maintenance() -> None:
+    """What each worker does every JOB_MAINTENANCE_SECONDS besides RQ's own upkeep: end the exports
+    that nobody is making any more (their job died with its worker)."""
+    from lti_tool.exports.holder import reap_stale_exports
+
+    reap_stale_exports()

@@ -126,11 +126,14 @@ def launch():
 def _refresh_roster(course) -> None:
     """A roster older than an hour is fetched again in the background (NRPS); a launch never waits for it
     and never fails because of it."""
+    from lti_tool.jobs import Unavailable
     from lti_tool.roster import request_sync, roster_is_stale
 
     try:
         if current_app.config.get("ROSTER_SYNC_ON_LAUNCH", True) and roster_is_stale(course, utcnow()):
             request_sync(course.id)
+    except Unavailable as exc:  # Redis is down: the next launch asks again
+        log.warning("roster sync for course %s not queued: %s", course.id, exc.detail)
     except Exception:  # the launch itself succeeded; the settings page shows roster trouble
         log.exception("could not request a roster sync for course %s", course.id)
 

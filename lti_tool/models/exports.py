@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped
 
 from .types import Column, JSONType, UTCDateTime, db, utcnow
@@ -38,6 +38,15 @@ class Export(db.Model):
     file_size: Mapped[int | None] = Column(BigInteger, nullable=True)   # bytes
     # Masked (j*****@*****.e): enough to tell the person where it went, nothing more.
     emailed_to: Mapped[str | None] = Column(String(255), nullable=True)
+    # Who is making it (see lti_tool.exports.holder): the job that holds the row (its id, or "<id>-email"
+    # while the email is sent) and which run of that job it is (1, then 2 for its first retry, …; 0
+    # until the job starts). A retry takes over what an earlier attempt left; every later write of a job
+    # is conditional on still holding the row, so an attempt that lost it changes nothing.
+    job_id: Mapped[str | None] = Column(String(64), nullable=True)
+    attempt: Mapped[int] = Column(Integer, default=0, server_default="0")
+    # The holder's promise to show a sign of life before then (its heartbeat moves it on); past it, the
+    # export is ended as failed unless its job waits in RQ for a retry. None: jobs run in-process.
+    alive_until: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)

@@ -5,6 +5,7 @@ from zoneinfo import available_timezones
 
 from flask import Blueprint, g, render_template, request
 
+from lti_tool import jobs
 from lti_tool.analytics.people import course_people, level_counts
 from lti_tool.courses import update_course_settings
 from lti_tool.extensions import db
@@ -37,8 +38,14 @@ def settings(course_id: int):
 @bp.post("/settings/roster")
 @require("course.settings")
 def sync_roster_now(course_id: int):
-    """Ask for a roster sync now (the job runs in the background; the page never waits for Canvas)."""
-    started = request_sync(g.course.id) if g.course.nrps_url else False
+    """Ask for a roster sync now (the job runs in the background; the page never waits for Canvas);
+    503 with the reason when the job could not be queued."""
+    unavailable = None
+    try:
+        started = request_sync(g.course.id) if g.course.nrps_url else False
+    except jobs.Unavailable as exc:
+        started, unavailable = None, str(exc)
     template = "course/_roster.html" if wants_fragment("roster") else "course/settings.html"
     return render_template(template, errors={}, saved=False, zones=sorted(available_timezones()),
-                           roster=roster_status(g.course), roster_started=started)
+                           roster=roster_status(g.course), roster_started=started,
+                           roster_unavailable=unavailable), 503 if unavailable else 200

@@ -10,6 +10,8 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool.exports import KINDS, AlreadyInProgress, ExportError, file_of, mask_email, start_export
 from lti_tool.exports import links, mail
+from lti_tool.exports.holder import reap
+from lti_tool.exports.tasks import QueueUnavailable
 from lti_tool.exports.selection import FILTER_ARGS, ROOM_ARGS, gallery_params, page_args, room_params
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
@@ -169,9 +171,10 @@ def create(course_id: int):
     except AlreadyInProgress as exc:
         export, already = exc.export, True
     except ExportError as exc:
+        code = 503 if isinstance(exc, QueueUnavailable) else 422   # 503: recorded as failed, nothing queued
         if kind == "custom":
-            return render_template("exports/_custom_report.html", **_custom_window(str(exc))), 422
-        return render_template(notice, export=None, error=str(exc)), 422
+            return render_template("exports/_custom_report.html", **_custom_window(str(exc))), code
+        return render_template(notice, export=None, error=str(exc)), code
     return render_template(notice, export=export, already=already, error=None)
 
 
@@ -180,10 +183,7 @@ def create(course_id: int):
 def status(course_id: int, export_id: str):
     """The status partial, polled every 2 s while the export is queued or running."""
     export = _own_export(export_id)
-    if export.active:
-        from lti_tool.exports.tasks import release_if_stale
-
-        release_if_stale(export)
+    reap(export)   # ended as failed if nobody is making it any more
     if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
         return render_template("exports/_status.html", export=export)
     return index(course_id=course_id)

@@ -54,7 +54,8 @@ def token_required(view):
             return problem(401, reason or "unauthorized")
         limit = current_app.config["INGEST_RATE_LIMIT_PER_MINUTE"]
         window = int(utcnow().timestamp() // 60)
-        if get_store().incr(f"rate-{token.id}-{window}", 70) > limit:
+        count = get_store().incr(f"rate-{token.id}-{window}", 70)   # None while Redis is down: fail open
+        if count is not None and count > limit:
             response = problem(429, f"more than {limit} requests in a minute for this token; slow down")
             response.headers["Retry-After"] = str(60 - int(utcnow().timestamp()) % 60)
             return response
