@@ -8,6 +8,7 @@ from flask import Flask, abort, g, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 
@@ -103,11 +104,14 @@ def _no_version_banner() -> None:
 def _refuse_nul_in_addresses(app: Flask) -> None:
     @app.before_request
     def refuse_nul():
-        """No address of ours holds a NUL character (%00), and no column can keep one: such a path or
-        query argument is refused here (400) instead of failing deep in a query."""
-        if "\x00" in request.path or any("\x00" in key or "\x00" in value
-                                         for key, value in request.args.items(multi=True)):
-            abort(400, "the address holds a NUL character (%00)")
+        """No address or page form of ours holds a NUL character (%00), and no column can keep one: such
+        a path, query argument or form field is refused here (400) instead of failing deep in a query.
+        (The API reads its bodies itself, within its size limit, and refuses NUL there.)"""
+        fields = request.args.items(multi=True)
+        if not request.path.startswith("/api/") and request.mimetype in FORM_TYPES:
+            fields = [*fields, *request.form.items(multi=True)]
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in fields):
+            abort(400, "the address or the form holds a NUL character (%00)")
 
 
 def _error_pages(app: Flask) -> None:

@@ -13,6 +13,7 @@ from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Room
 from lti_tool.models.types import utcnow
 
 from ..conftest import session_token
+from ..support.rows import row_counts
 
 FAR_RANGE = "range=custom&from=9990-01-01&to=9999-12-31"
 
@@ -135,3 +136,20 @@ def test_the_error_page_is_ours_when_the_transaction_was_aborted(course_pages, a
     assert "Something went wrong on our side" in response.text and "<!doctype html>" in response.text
     # The session goes on: the next page opens.
     assert course_pages("rooms/room-1/").status_code == 200
+
+
+
+@pytest.mark.parametrize("form, status", [
+    ({"kind": "room-csv", "room": "a\u0000b"}, 400),
+    ({"kind": "room-pdf", "room": "room-1", "session": "s\u0000"}, 400),
+    ({"kind": "gallery-csv", "tag": "a\u0000b"}, 400),
+    ({"kind": "gallery-csv", "range": "custom", "from": "9990-01-01", "to": "9999-12-31"}, 422),
+    ({"kind": "gallery-pdf", "owner": "99999999999999999999"}, 422),
+])
+def test_an_export_asked_with_filters_that_cannot_be_used_is_refused(course_pages, client, db, form, status):
+    token = session_token(course_pages("gallery/").text)
+    before = row_counts(db)
+    response = client.post(f"/courses/{course_pages.course.id}/exports/", data=form,
+                           headers={"X-Session-Token": token, "HX-Request": "true"})
+    assert response.status_code == status, response.text[:300]
+    assert row_counts(db) == before
