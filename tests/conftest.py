@@ -10,6 +10,8 @@ from html import unescape
 
 import pytest
 from flask_migrate import upgrade
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from lti_tool import MIGRATIONS_DIR, create_app
@@ -20,6 +22,15 @@ from lti_tool.store import get_store
 
 from .support.canvas import FakeCanvas, PlatformKey
 from .support.servers import LoopbackServer
+
+# Property-based and fuzz tests: the same examples on every run (CI stays predictable), no example
+# database on disk; HYPOTHESIS_PROFILE=explore draws new ones, many more.
+_HYPOTHESIS_CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+hypothesis_settings.register_profile("default", deadline=None, derandomize=True, database=None, print_blob=True,
+                                     suppress_health_check=_HYPOTHESIS_CHECKS)
+hypothesis_settings.register_profile("explore", deadline=None, max_examples=500, print_blob=True,
+                                     suppress_health_check=_HYPOTHESIS_CHECKS)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")

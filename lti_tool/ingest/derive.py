@@ -32,9 +32,10 @@ class PlayFacts:
 
 
 def merge(intervals: Sequence[Sequence[float]]) -> list[list[float]]:
-    """Union of intervals, sorted, touching ones joined."""
+    """Union of intervals, sorted, touching ones joined; an interval of no length watched nothing
+    (a seek right after a seek, a pause right after a resume) and is left out."""
     merged: list[list[float]] = []
-    for start, end in sorted((float(a), float(b)) for a, b in intervals if b >= a):
+    for start, end in sorted((float(a), float(b)) for a, b in intervals if b > a):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
