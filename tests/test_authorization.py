@@ -33,6 +33,8 @@ ROUTES = [
     ("GET", "/courses/{id}/admin/tool", "tool.settings"),
     ("POST", "/courses/{id}/admin/tool", "tool.settings"),
     ("GET", "/courses/{id}/admin/embed-rules", "tool.settings"),
+    ("GET", "/courses/{id}/admin/beacon-queue", "tool.settings"),
+    ("POST", "/courses/{id}/admin/beacon-queue", "tool.settings"),
     ("GET", "/courses/{id}/embeds/audit", "domains"),
     ("GET", "/courses/{id}/embeds/mine", "my-media"),   # "my", and owning media: nobody here owns any
 ]

@@ -122,10 +122,9 @@ def upsert_category(registration_id: int, external_id: str, body) -> tuple[Categ
         raise CatalogError(errors)
     if course_id is not None:
         course = db.session.get(Course, course_id)
-        if course is None:
+        if course is None or course.registration_id != registration_id:
+            # Another registration's course is answered as one that does not exist.
             raise CatalogError({"course_id": "no such course"}, status=404)
-        if course.registration_id != registration_id:
-            raise CatalogError({"course_id": "that course belongs to another registration"}, status=403)
 
     category = db.session.scalar(select(Category).where(Category.registration_id == registration_id,
                                                         Category.external_id == external_id))

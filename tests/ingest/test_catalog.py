@@ -83,7 +83,7 @@ def test_put_category_with_members(client, db, auth, lti, canvas):
     assert client.get("/api/v1/categories/12345", headers=auth).get_json()["members"] == ["1_c"]
 
 
-def test_category_of_another_registrations_course_is_403(client, db, auth, lti, canvas, registration):
+def test_category_of_another_registrations_course_reads_as_missing(client, db, auth, lti, canvas, registration):
     from lti_tool.models import Course
     from lti_tool.registrations import RegistrationInput, upsert
 
@@ -94,7 +94,10 @@ def test_category_of_another_registrations_course_is_403(client, db, auth, lti, 
     _t, secret = tokens.create(other.id)
     response = client.put("/api/v1/categories/x", json={"course_id": course.id},
                           headers={"Authorization": f"Bearer {secret}"})
-    assert response.status_code == 403 and "another registration" in response.get_json()["fields"]["course_id"]
+    missing = client.put("/api/v1/categories/y", json={"course_id": 2**31 - 1},
+                         headers={"Authorization": f"Bearer {secret}"})
+    assert (response.status_code, response.get_json()) == (404, {**missing.get_json()})
+    assert response.get_json()["fields"]["course_id"] == "no such course"
     assert db.session.scalar(select(func.count(Category.id)).where(Category.external_id == "x")) == 0
 
 
