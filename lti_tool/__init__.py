@@ -112,6 +112,21 @@ def _refuse_nul_in_addresses(app: Flask) -> None:
             fields = [*fields, *request.form.items(multi=True)]
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in fields):
             abort(400, "the address or the form holds a NUL character (%00)")
+        if not _is_utf8(request.environ.get("PATH_INFO", "").encode("latin-1", "replace"), percent=False) or \
+                not _is_utf8(request.query_string):
+            # Werkzeug would read such bytes as U+FFFD and an id would be stored mangled.
+            abort(400, "the address holds bytes that are not UTF-8 text")
+
+
+def _is_utf8(raw: bytes, percent: bool = True) -> bool:
+    """Whether bytes (percent-decoded first when `percent`) are UTF-8 text."""
+    from urllib.parse import unquote_to_bytes
+
+    try:
+        (unquote_to_bytes(raw) if percent else raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _error_pages(app: Flask) -> None:
