@@ -186,7 +186,7 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
 
     def where(dimension: str, everyone: str):
         def rows():
-            from lti_tool.views.formatting import country_name
+            from lti_tool.render.formatting import country_name
 
             for row in rooms.where_viewers(session, scope, dimension):
                 name = country_name(row.value) if dimension == "country" else (row.value or "Unknown")

@@ -6,7 +6,7 @@ so a job can close its database session before the slow part; `render_pdf()` the
 under templates/exports/pdf/ with WeasyPrint. `room_summary_pdf()` and `gallery_summary_pdf()` do both.
 
 Needs an app context (templates, filters), never a request context: it runs in an RQ worker.
-WeasyPrint fetches nothing: the stylesheet is inline, charts are inline SVG from views/charts.py,
+WeasyPrint fetches nothing: the stylesheet is inline, charts are inline SVG from render/charts.py,
 fonts come from the system (DejaVu), and every URL except data: is refused.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from lti_tool.analytics.scopes import course_scope
 from lti_tool.embed_rules import current_rules
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
-from lti_tool.views import charts, localtime
-from lti_tool.views.formatting import counted, country_name, fraction_percent, long_date, metric_format, series_of
+from lti_tool.render import charts, localtime
+from lti_tool.render.formatting import counted, country_name, fraction_percent, long_date, metric_format, series_of
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
 TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first

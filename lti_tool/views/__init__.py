@@ -1,12 +1,10 @@
 """One blueprint per surface; `register_views` adds those that exist."""
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from flask import Flask, g, request, url_for
 
 from lti_tool.extensions import db
+from lti_tool.render import localtime
 
 
 # (endpoint, label, capability): the shell shows only what the viewer's level may open.
@@ -30,15 +28,6 @@ LEVEL_NAMES = {"owner": "Owner", "co-editor": "Co-editor", "viewer": "Viewer", "
 
 def level_name(level: str) -> str:
     return LEVEL_NAMES.get(level, level)
-
-
-def localtime(value: datetime, tz: str) -> str:
-    """A UTC datetime in the viewer's zone, e.g. "Nov 21, 2026 14:05"."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return value.astimezone(zone).strftime("%b %d, %Y %H:%M")
 
 
 def wants_fragment(target_id: str) -> bool:
@@ -73,9 +62,9 @@ def register_views(app: Flask) -> None:
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)
-    from . import formatting
+    from . import templating
 
-    formatting.register(app)
+    templating.register(app)
 
     @app.template_global()
     def entry_url(external_id: str) -> str:

@@ -12,9 +12,9 @@ from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import Room, RoomSession
 
-from . import localtime
+from lti_tool.render import localtime
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
-from .formatting import fraction_percent
+from lti_tool.render.formatting import fraction_percent
 
 bp = Blueprint("rooms", __name__, url_prefix="/courses/<int:course_id>/rooms")
 

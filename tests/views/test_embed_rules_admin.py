@@ -10,7 +10,7 @@ from sqlalchemy import select
 from config import EXAMPLE_EMBED_HOSTS
 from lti_tool.embed_rules import RuleBook
 from lti_tool.models import Course
-from lti_tool.views import localtime
+from lti_tool.render import localtime
 
 from ..conftest import session_token
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from flask import render_template_string
 
-from lti_tool.views.charts import (
+from lti_tool.render.charts import (
     NO_DATA, STRIP_LABELS, Series, bar_chart, engagement_strip, fmt_clock, fmt_minutes, fmt_number,
     fmt_percent, funnel_chart, line_chart, nice_ticks, share_bar, timeline_heatmap,
 )

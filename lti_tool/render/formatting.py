@@ -1,18 +1,13 @@
-"""Template filters and globals of the dashboards: numbers, metric names, charts, URLs.
+"""How numbers, dates and places read: on a page, in a chart, in a PDF and in a CSV alike.
 
 Formatting comes from the chart module so a number reads the same on a page, in a chart and in a PDF.
+Pure functions; `lti_tool.views.templating` registers them as template filters.
 """
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Flask, url_for
-
-from lti_tool.analytics.dashboard import TIMELINE_METRICS
-from lti_tool.analytics.definitions import METRICS
-
 from . import charts
-from .dashboards import url_with
 
 COUNTRY_NAMES = {
     "US": "United States", "CA": "Canada", "MX": "Mexico", "GB": "United Kingdom", "DE": "Germany", "FR": "France",
@@ -59,24 +54,3 @@ def series_of(points, metric: str, name: str, role: str = "primary") -> charts.S
     if metric == "avg_drop_off":
         values = tuple(None if v is None else v for v in values)
     return charts.Series(name, values, role)
-
-
-def register(app: Flask) -> None:
-    app.add_template_filter(charts.fmt_number, "num")
-    app.add_template_filter(charts.fmt_percent, "pct")
-    app.add_template_filter(charts.fmt_minutes, "mins")
-    app.add_template_filter(fraction_percent, "frac")
-    app.add_template_filter(delta, "delta")
-    app.add_template_filter(long_date, "longdate")
-    app.add_template_filter(counted)
-    app.add_template_filter(country_name, "country_name")
-    app.add_template_filter(lambda steps: [(s.label, s.count) for s in steps], "steps")
-    app.add_template_filter(lambda rows: [((r.value or "other").capitalize(), r.plays) for r in rows], "device_parts")
-    app.add_template_global(url_with)
-    app.add_template_global(lambda name: METRICS[name].label, "metric_label")
-    app.add_template_global(lambda name: METRICS[name].definition, "metric_definition")
-    app.add_template_global(metric_format)
-    app.add_template_global(series_of)
-    app.add_template_global(TIMELINE_METRICS, "timeline_metrics")
-    for name in ("line_chart", "bar_chart", "funnel_chart", "share_bar", "timeline_heatmap", "engagement_strip"):
-        app.add_template_global(getattr(charts, name), name)
