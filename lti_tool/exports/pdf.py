@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import render_template
 from sqlalchemy import select
@@ -24,8 +24,7 @@ from lti_tool.analytics import dashboard, rooms
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
-from lti_tool.analytics.scopes import course_scope
-from lti_tool.embed_rules import current_rules
+from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
 from lti_tool.render import charts, localtime
@@ -156,10 +155,8 @@ def gallery_summary_pdf(session: Session, course_id: int, query_args: dict, tz: 
 # -- room ------------------------------------------------------------------------------------------
 
 def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r}") from exc
+    """The zone; FilterError (a ValueError) when `tz` is not a zone name."""
+    return ZoneInfo(check_timezone(tz))
 
 
 def duration_text(seconds: float) -> str:
@@ -294,6 +291,7 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 
 # -- gallery ---------------------------------------------------------------------------------------
 
+GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
 GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
                    "avg_completion_rate", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
@@ -314,23 +312,16 @@ def bucket_labels(buckets: list[str]) -> list[str]:
     return labels
 
 
-def gallery_context(session: Session, course: Course, query_args, tz: str) -> dashboard.Context:
-    """The gallery page's Context for these URL arguments, without a request: the page's own parsing
-    (filters.parse, filters.period from the course's creation) and its scope (scopes.course_scope).
-    FilterError says what is wrong with the arguments."""
-    _zone(tz)
+def gallery_context(session: Session, course: Course, query_args, tz: str) -> Context:
+    """The gallery page's Context for these URL arguments (a MultiDict or a dict of lists), without a
+    request: `context.build_context`, as the page builds it. FilterError says what is wrong."""
     args = query_args if isinstance(query_args, MultiDict) else MultiDict(
         [(k, v) for k, values in dict(query_args).items()
          for v in (values if isinstance(values, (list, tuple)) else [values])])
-    filters = filter_rules.parse(args)
-    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at)
-    compare = course_scope(session, course, filters, period, True) if period.compare else None
-    options = {k: v for k, v in args.items() if not k.startswith("_")}
-    return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,
-                             filters, course.id, options=options, rules=current_rules())
+    return build_context(session, Subject.of_course(course), args, tz, utcnow())
 
 
-def _filters_in_use(ctx: dashboard.Context, session: Session) -> tuple[tuple[str, str], ...]:
+def _filters_in_use(ctx: Context, session: Session) -> tuple[tuple[str, str], ...]:
     from lti_tool.models import Person
 
     used = []
@@ -357,12 +348,8 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
     if course is None:
         raise LookupError(f"no course {course_id}")
     ctx = gallery_context(session, course, query_args, tz)
-    highlights = dashboard.highlights_block(ctx)
-    timeline = dashboard.timeline_block(ctx)
-    top = dashboard.top_block(ctx)
-    locations = dashboard.locations_block(ctx)
-    devices = dashboard.devices_block(ctx)
-    domains = dashboard.domains_block(ctx)
+    highlights, timeline, top, locations, devices, domains = (
+        dashboard.GALLERY_BLOCKS[name].fn(ctx) for name in GALLERY_BLOCKS)
 
     metric = timeline["metric"]
     series = [series_of(timeline["points"], metric, "This period")]

@@ -5,7 +5,8 @@ from flask import Blueprint, abort, g, url_for
 from sqlalchemy import select
 
 from lti_tool.analytics.dashboard import ENTRY_BLOCKS
-from lti_tool.analytics.scopes import entry_scope, in_course_gallery, owns_or_coedits
+from lti_tool.analytics.context import Subject
+from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import MediaEntry
@@ -34,9 +35,7 @@ def get_entry(external_id: str) -> tuple[MediaEntry, bool]:
 @require("my")
 def page(course_id: int, external_id: str):
     entry, every_viewer = get_entry(external_id)
-    ctx = dashboard_context(lambda filters, period, compare: entry_scope(entry, filters, period, compare),
-                            since=entry.entry_created_at or entry.created_at, course_id=course_id,
-                            every_viewer=every_viewer)
+    ctx = dashboard_context(Subject.of_entry(entry, g.course, every_viewer))
     if ctx is None:
         return filter_error_page()
     back = url_for("gallery.page", course_id=course_id) if g.viewer.can("gallery") else None
