@@ -6,7 +6,6 @@ function of one Context (`context.build_context`), built once per request from t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -63,7 +62,7 @@ def timeline_block(ctx: Context):
     elif details == "entries":
         rows = reports.entries_table(ctx.session, ctx.scope)
     elif details == "users":
-        rows = [r.engagement for r in _people(ctx)]
+        rows = [r.engagement for r in people_rows(ctx)]
     table = paginate_rows(rows, DETAILS_TABLE, ctx.options) if details else None
     return {"metric": metric, "points": points, "compare": compare, "details": details, "table": table}
 
@@ -116,10 +115,10 @@ def domains_block(ctx: Context):
 
 def people_block(ctx: Context) -> Table:
     """People with their engagement (enrolled people who watched nothing included), searched, sorted, paged."""
-    return paginate_rows(_people(ctx), PEOPLE_TABLE, ctx.options)
+    return paginate_rows(people_rows(ctx), PEOPLE_TABLE, ctx.options)
 
 
-def _people(ctx: Context) -> list[reports.EngagementRow]:
+def people_rows(ctx: Context) -> list[reports.EngagementRow]:
     return ctx.cached("people", lambda: reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
                                                                   ctx.every_viewer))
 

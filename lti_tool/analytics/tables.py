@@ -2,8 +2,9 @@
 
 The rule: rows whose sort value is missing (None) come last whichever the direction, ties go by
 name, and the "Unknown" row (anonymous viewing) comes last unless the table is sorted by name.
-A page past the last one shows the last. A page is lenient (an unknown sort or page falls back to
-the default); the API is strict (a `TableError` names the bad argument, answered 400).
+A page is lenient (an unknown sort or page falls back to the default, a page past the last shows
+the last); the API is strict (a `TableError` names the bad argument, answered 400) and answers no
+rows past the last page, so a client pages until it gets none.
 """
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ def paginate_rows(rows, spec: TableSpec, options, strict: bool = False, per_page
     ordered = _ordered(list(rows), spec, sort, direction == "desc") if sort else list(rows)
     size = per_page or spec.per_page
     pages = max(1, -(-len(ordered) // size))
-    page = min(_page(options.get(spec.prefix + "page"), strict), pages)   # past the last page: the last
+    page = _page(options.get(spec.prefix + "page"), strict)
+    if not strict:
+        page = min(page, pages)   # a page shows the last page past it; the API answers no rows there
     return Table(tuple(ordered[(page - 1) * size: page * size]), len(ordered), page, pages, sort, direction, q,
                  searched, size, tuple(ordered))
 

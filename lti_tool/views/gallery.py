@@ -1,7 +1,7 @@
 """The course's Media Gallery analytics (owner, co-editor, admin): what staff land on from Canvas."""
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g
 
 from lti_tool.analytics.dashboard import GALLERY_BLOCKS
 from lti_tool.analytics.context import Subject

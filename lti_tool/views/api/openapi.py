@@ -12,7 +12,9 @@ from lti_tool.models.types import EARLIEST_TIME, LAST_DAY
 
 from . import bp
 from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
-from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
+from lti_tool.analytics.dashboard import PEOPLE_SORTS
+
+from .reports import MAX_LIMIT, MAX_PER_PAGE, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 TIME_WINDOW = f"{EARLIEST_TIME:%Y-%m-%d} to {LAST_DAY} (UTC)"
