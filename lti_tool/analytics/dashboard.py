@@ -15,7 +15,7 @@ from lti_tool.models import Play, PlayerLoad
 from lti_tool.models.types import MAX_INTEGER
 
 from . import embeds, reports
-from .blocks import Block, registry
+from .blocks import Block, Col, Sheet, registry
 from .context import Context
 from .metrics import Scope, heatmap, person_heat
 from .people import named_people
@@ -182,25 +182,100 @@ def my_viewing_block(ctx: Context):
             "totals": reports.highlights_with_change(ctx.session, ctx.scope, None).current}
 
 
+# -- what the blocks are as tables (CSV sections, PDF tables) -----------------------------------------
+
+PERCENT, FRACTION = "%", "0-1"
+HIGHLIGHT_COLUMNS = (
+    Col.of("impressions"), Col.of("plays"), Col.of("played_entries"), Col.of("unique_viewers"),
+    Col("anonymous_plays", label="Plays by viewers not signed in"), Col.of("minutes_viewed"),
+    Col.of("avg_completion_rate", unit=PERCENT), Col.of("avg_drop_off", unit=FRACTION),
+    Col.of("play_through_ratio", unit=FRACTION), Col.of("load_play_ratio"),
+)
+TIMELINE_COLUMNS = (Col("bucket", label="Date"), Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"),
+                    Col.of("minutes_viewed"), Col.of("avg_drop_off", unit=FRACTION),
+                    Col.of("avg_completion_rate", unit=PERCENT))
+ENTRY_COLUMNS = (Col("external_id", label="Entry id"), Col("name", label="Name"),
+                 Col("media_type", label="Media type"), Col.of("impressions"), Col.of("plays"),
+                 Col.of("unique_viewers"), Col.of("minutes_viewed"), Col.of("avg_completion_rate", unit=PERCENT),
+                 Col.of("engagement", "engagement_ranking"), Col("last_played_at", label="Last played"))
+PEOPLE_COLUMNS = (Col("name", label="Name"), Col("email", label="Email"), Col("role_label", label="Course role"),
+                  Col.of("impressions"), Col.of("plays"), Col.of("minutes_viewed"),
+                  Col.of("avg_completion_rate", unit=PERCENT), Col.of("total_completion_rate", unit=PERCENT),
+                  Col("last_viewed_at", label="Last viewed"))
+BREAKDOWN_COLUMNS = (Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"), Col.of("minutes_viewed"),
+                     Col.of("avg_completion_rate", unit=PERCENT), Col.of("played_entries"),
+                     Col("last_seen_at", label="Last seen"))
+
+
+def values(row, columns: tuple[Col, ...]) -> tuple:
+    """A row's cells for these columns."""
+    return tuple(getattr(row, c.field) for c in columns)
+
+
+def highlights_sheets(ctx: Context) -> list[Sheet]:
+    def rows():
+        change = highlights_block(ctx)["change"]
+        yield ("This period", ctx.period.first_day, ctx.period.last_day, *values(change.current, HIGHLIGHT_COLUMNS))
+        if change.previous is not None:
+            compare = ctx.period.compare
+            yield ("Compare period", compare.first_day, compare.last_day, *values(change.previous, HIGHLIGHT_COLUMNS))
+    return [Sheet("Highlights", (Col("period", label="Period"), Col("first_day", label="From"),
+                                 Col("last_day", label="To"), *HIGHLIGHT_COLUMNS), rows)]
+
+
+def timeline_sheets(ctx: Context) -> list[Sheet]:
+    return [Sheet("Metrics over time", TIMELINE_COLUMNS,
+                  lambda: (values(p, TIMELINE_COLUMNS) for p in timeline_block(ctx)["points"]))]
+
+
+def top_sheets(ctx: Context) -> list[Sheet]:
+    return [Sheet("Media engagement", ENTRY_COLUMNS,
+                  lambda: (values(r, ENTRY_COLUMNS) for r in reports.entries_table(ctx.session, ctx.scope)))]
+
+
+def people_sheets(ctx: Context) -> list[Sheet]:
+    def rows():
+        for row in people_rows(ctx):
+            e = row.engagement
+            yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
+                   e.total_completion_rate, e.last_viewed_at)
+    return [Sheet("User engagement", PEOPLE_COLUMNS, rows)]
+
+
+def breakdown_sheets(*dimensions: tuple[str, str, str]):
+    """Sheets of whole breakdowns: (dimension, title, its column's label) each."""
+    def sheets(ctx: Context) -> list[Sheet]:
+        def rows(dimension: str):
+            return lambda: ((r.value or "Unknown", *values(r, BREAKDOWN_COLUMNS))
+                            for r in ctx.breakdown(ctx.scope, dimension))
+        return [Sheet(title, (Col("value", label=label), *BREAKDOWN_COLUMNS), rows(dimension))
+                for dimension, title, label in dimensions]
+    return sheets
+
+
 HIGHLIGHTS = Block("highlights", highlights_block, ("impressions", "plays", "played_entries", "unique_viewers",
-                   "minutes_viewed", "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio"))
+                   "minutes_viewed", "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio"),
+                   sheets=highlights_sheets)
 CONTEXT = Block("context", context_block, ("plays",))
-TIMELINE = Block("timeline", timeline_block, tuple(TIMELINE_METRICS), DETAILS_TABLE)
+TIMELINE = Block("timeline", timeline_block, tuple(TIMELINE_METRICS), DETAILS_TABLE, sheets=timeline_sheets)
 TOP = Block("top", top_block, ("plays", "unique_viewers", "minutes_viewed", "avg_completion_rate",
-                               "engagement_ranking"))
+                               "engagement_ranking"), sheets=top_sheets)
 INSIGHTS = Block("insights", insights_block, ("plays",))
 FUNNEL = Block("funnel", funnel_block, ("impressions", "plays"))
 PEOPLE = Block("people", people_block, ("impressions", "plays", "minutes_viewed", "avg_completion_rate",
-                                        "total_completion_rate"), PEOPLE_TABLE)
+                                        "total_completion_rate"), PEOPLE_TABLE, sheets=people_sheets)
 BREAKDOWN_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_completion_rate")
-LOCATIONS = Block("locations", locations_block, BREAKDOWN_METRICS)
-DEVICES = Block("devices", devices_block, BREAKDOWN_METRICS)
-DOMAINS = Block("domains", domains_block, BREAKDOWN_METRICS)
+LOCATIONS = Block("locations", locations_block, BREAKDOWN_METRICS,
+                  sheets=breakdown_sheets(("country", "Countries", "Country")))
+DEVICES = Block("devices", devices_block, BREAKDOWN_METRICS,
+                sheets=breakdown_sheets(("device", "Devices", "Device"), ("os", "Operating systems", "Operating system"),
+                                        ("browser", "Browsers", "Browser")))
+DOMAINS = Block("domains", domains_block, BREAKDOWN_METRICS, sheets=breakdown_sheets(("domain", "Domains", "Domain")))
 HEATMAP = Block("heatmap", entry_heatmap_block, ("plays", "unique_viewers"))
 VIEWING = Block("viewing", my_viewing_block, ("plays", "minutes_viewed", "avg_completion_rate"))
 
 GALLERY_BLOCKS = registry(HIGHLIGHTS, CONTEXT, TIMELINE, TOP, INSIGHTS, FUNNEL, LOCATIONS, DEVICES, DOMAINS, PEOPLE)
-ENTRY_BLOCKS = registry(HIGHLIGHTS, HEATMAP, FUNNEL, PEOPLE, LOCATIONS, DEVICES, DOMAINS)
+ENTRY_BLOCKS = registry(HIGHLIGHTS, TIMELINE, HEATMAP, FUNNEL, PEOPLE, LOCATIONS, DEVICES, DOMAINS)
 MY_BLOCKS = registry(HIGHLIGHTS, TIMELINE, TOP, FUNNEL, PEOPLE, LOCATIONS, DEVICES, DOMAINS)
 VIEWING_BLOCKS = registry(VIEWING)
 

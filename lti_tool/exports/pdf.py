@@ -24,6 +24,8 @@ from lti_tool.analytics import dashboard, rooms
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
+from lti_tool.analytics.blocks import Col, Sheet
+from lti_tool.analytics.dashboard import FRACTION, PERCENT
 from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
@@ -88,6 +90,17 @@ class RoomSummary:
 
 
 @dataclass(frozen=True)
+class SheetTable:
+    """A block's sheet as the PDF prints it: headers and the first rows, every cell already text."""
+
+    title: str
+    headers: tuple[str, ...]
+    numeric: tuple[bool, ...]                  # right-aligned columns
+    rows: tuple[tuple[str, ...], ...]
+    left_out: int                              # rows beyond TOP_PLACES
+
+
+@dataclass(frozen=True)
 class GallerySummary:
     course_title: str
     when: str                                  # the period, e.g. "Oct 1, 2026 – Oct 10, 2026"
@@ -107,6 +120,7 @@ class GallerySummary:
     browsers: tuple[BreakdownRow, ...]
     domain: str | None                         # the page's drill-down: rows are that domain's page URLs
     domains: tuple  # embeds.DomainRow, or embeds.PageRow when drilled into one domain
+    tables: tuple[SheetTable, ...]             # the sheets of the page's other blocks shown in PDFs (Block.in_pdf)
     definitions: tuple[tuple[str, str], ...]
 
 
@@ -298,6 +312,40 @@ FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "cou
                 "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
 
 
+def _gallery_metrics() -> tuple[str, ...]:
+    """The metrics the gallery PDF shows: its own and those of the blocks it prints as tables."""
+    extra = (m for block in dashboard.GALLERY_BLOCKS.values() if block.in_pdf for m in block.metrics)
+    return tuple(dict.fromkeys((*GALLERY_METRICS, *extra)))
+
+
+def sheet_table(sheet: Sheet, tz: str) -> SheetTable:
+    """The first TOP_PLACES rows of a block's sheet, each cell as the page would write it."""
+    rows = list(sheet.rows())
+    cells = tuple(tuple(_cell(value, column, tz) for value, column in zip(row, sheet.columns))
+                  for row in rows[:TOP_PLACES])
+    headers = tuple(METRICS[c.metric].label if c.metric else c.label for c in sheet.columns)
+    return SheetTable(sheet.title, headers, tuple(c.metric is not None for c in sheet.columns), cells,
+                      max(0, len(rows) - TOP_PLACES))
+
+
+def _cell(value, column: Col, tz: str) -> str:
+    if value is None:
+        return charts.NO_VALUE
+    if column.metric is not None:
+        if column.unit == FRACTION:
+            return fraction_percent(value)
+        if column.unit == PERCENT:
+            return charts.fmt_percent(value)
+        return metric_format(column.metric)(value)
+    if isinstance(value, datetime):
+        return localtime(value, tz)
+    if isinstance(value, date):
+        return long_date(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return charts.fmt_number(value) if isinstance(value, (int, float)) else str(value)
+
+
 def bucket_labels(buckets: list[str]) -> list[str]:
     """Short axis labels for local day ("2026-10-05") or month ("2026-10") buckets: "Oct 5" (with the year
     when the days span several years) or "Oct 2026"."""
@@ -376,6 +424,8 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),
         browsers=tuple(r for r in devices["browsers"] if r.plays),
         domain=domains["domain"], domains=tuple(domains["rows"][:TOP_PLACES]),
-        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in GALLERY_METRICS),
+        tables=tuple(sheet_table(sheet, tz) for block in dashboard.GALLERY_BLOCKS.values()
+                     if block.in_pdf and block.sheets for sheet in block.sheets(ctx)),
+        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in _gallery_metrics()),
     )
 

@@ -39,4 +39,5 @@ def page(course_id: int, external_id: str):
     if ctx is None:
         return filter_error_page()
     back = url_for("gallery.page", course_id=course_id) if g.viewer.can("gallery") else None
-    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=entry, back_url=back, person_links=True)
+    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=entry, back_url=back, person_links=True,
+                            timeline_title="Video performance over time")

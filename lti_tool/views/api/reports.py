@@ -282,6 +282,26 @@ ROOM_REPORTS = {
 }
 REPORTS.update(ROOM_REPORTS)
 
+# Which pages' blocks each subject's reports come from.
+SUBJECT_BLOCKS = {"course": dashboard.GALLERY_BLOCKS, "entry": dashboard.ENTRY_BLOCKS,
+                  "room": room_blocks.ROOM_BLOCKS}
+
+
+def block_reports() -> dict[str, Report]:
+    """Blocks served as they are: a block that names a report (`Block.report`) is that report, for every
+    subject whose page holds the block, with its own metrics. A report written above keeps its shape."""
+    found: dict[str, Report] = {}
+    for kind, blocks in SUBJECT_BLOCKS.items():
+        for block in blocks.values():
+            if block.report and block.report not in REPORTS:
+                earlier = found.get(block.report)
+                subjects = (*(earlier.subjects if earlier else ()), kind)
+                found[block.report] = Report(block.summary, subjects, block.fn, block.metrics)
+    return found
+
+
+REPORTS.update(block_reports())
+
 
 # -- the route -----------------------------------------------------------------------------------
 
