@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from lti_tool.analytics.dashboard import PEOPLE_SORTS
 from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
+from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
 from lti_tool.ingest.formats import Format, with_http
 from lti_tool.ingest.schema import MAX_JSON_DEPTH, TIME_WINDOW
 
 from . import bp
-from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
-from lti_tool.analytics.dashboard import PEOPLE_SORTS
-
 from .reports import MAX_LIMIT, MAX_PER_PAGE, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
