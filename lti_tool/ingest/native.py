@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from typing import TYPE_CHECKING, Iterator
 
+from lti_tool.models.media import MEDIA_TYPES
+
 from .schema import (
     EVENT_TYPES, MAX_BATCH_EVENTS, NATIVE_FIELDS, PLAYBACK_TYPES, TIME_WINDOW, USER_KINDS, IncomingEvent,
     InvalidEvent, batch_items, is_number, load_json, native_event, refuse_errors,
@@ -144,7 +146,7 @@ NATIVE_EVENT = {
                                                       "region": {"type": "string"}, "city": {"type": "string"}}},
         "duration": {"type": "number", "exclusiveMinimum": 0, "description": "Media duration in seconds."},
         "entry_name": {"type": "string"},
-        "media_type": {"enum": ["video", "audio", "image", "quiz", "youtube"]},
+        "media_type": {"enum": list(MEDIA_TYPES)},
         "extra": {"type": "object"},
     },
 }

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from lti_tool.models.media import MEDIA_TYPES
 from lti_tool.models.types import EARLIEST_TIME, LAST_DAY, LATEST_TIME
 
 EVENT_TYPES = (
@@ -341,7 +342,7 @@ def native_event(raw) -> IncomingEvent:
     if playback not in PLAYBACK_TYPES:
         raise InvalidEvent("playback_type must be vod, live or dvr")
     media_type = raw.get("media_type")
-    if media_type is not None and media_type not in ("video", "audio", "image", "quiz", "youtube"):
+    if media_type is not None and media_type not in MEDIA_TYPES:
         raise InvalidEvent("media_type must be video, audio, image, quiz or youtube")
     seq = raw.get("seq", 0)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**31:

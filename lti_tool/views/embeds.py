@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g
 
-from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.dashboard import AUDIT_BLOCKS
 from lti_tool.analytics.context import Subject
 from lti_tool.analytics.scopes import owns_any
@@ -44,5 +43,4 @@ def _audit_page(subject: Subject, title: str, mine: bool):
     if ctx is None:
         return filter_error_page()
     return render_dashboard("embeds/audit.html", AUDIT_BLOCKS, ctx, title=title, mine=mine,
-                            media_types=filter_rules.MEDIA_TYPES, devices=filter_rules.DEVICES,
                             rules_error=str(current_app.extensions["embed_rules"].error or ""))
