@@ -14,7 +14,6 @@ from lti_tool.models import Room, RoomSession
 
 from lti_tool.render import localtime
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
-from lti_tool.render.formatting import fraction_percent
 
 bp = Blueprint("rooms", __name__, url_prefix="/courses/<int:course_id>/rooms")
 
@@ -120,7 +119,6 @@ def page(course_id: int, external_id: str):
     ctx.options["_room_scope"] = rooms.room_scope(room, chosen, ctx.period.start, ctx.period.end)
     choices = rooms.main_sessions(db.session, [room.id])[room.id]
     return render_dashboard("rooms/page.html", ROOM_BLOCKS, ctx, room=room, chosen=chosen, choices=choices,
-                            rate_format=fraction_percent,
                             title=f"Room analytics: {room.name or room.external_id}")
 
 
