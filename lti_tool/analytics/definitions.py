@@ -44,6 +44,8 @@ METRICS = {m.name: m for m in (
            "'Unknown' row and are reported as a share.", Unit.COUNT),
     Metric("minutes_viewed", "Minutes viewed", "Total playback time in minutes (rewatching counts again).",
            Unit.MINUTES),
+    Metric("avg_minutes_per_play", "Avg. minutes per play",
+           "Minutes viewed divided by plays: how long a play lasts on average.", Unit.MINUTES),
     Metric("avg_completion_rate", "Avg. completion rate",
            "For each play, the distinct percentiles (0-100) of the media watched, capped at 100; averaged over plays.",
            Unit.PERCENT),

@@ -101,6 +101,11 @@ class PlayTotals:
         return round(self.seconds_viewed / 60, 4)
 
     @property
+    def avg_minutes_per_play(self) -> float | None:
+        value = d.ratio(self.seconds_viewed / 60, self.plays)
+        return None if value is None else round(value, 4)
+
+    @property
     def avg_completion_rate(self) -> float | None:
         """Percent 0-100."""
         return d.avg_completion_rate(self.capped_percentiles, self.plays)
@@ -170,6 +175,7 @@ class Highlights:
     unique_viewers: int                  # known people, exact
     anonymous_plays: int
     minutes_viewed: float
+    avg_minutes_per_play: float | None   # minutes
     avg_completion_rate: float | None    # percent 0-100
     avg_drop_off: float | None           # fraction 0-1
     play_through_ratio: float | None     # fraction 0-1

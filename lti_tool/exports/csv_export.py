@@ -215,7 +215,7 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
 HIGHLIGHTS = (
     metric("impressions"), metric("plays"), metric("played_entries"), metric("unique_viewers"),
     plain("anonymous_plays", "Plays by viewers not signed in"), metric("minutes_viewed"),
-    metric("avg_completion_rate"), metric("avg_drop_off"),
+    metric("avg_minutes_per_play"), metric("avg_completion_rate"), metric("avg_drop_off"),
     metric("play_through_ratio"), metric("load_play_ratio"),
 )
 GALLERY_TIMELINE = (plain("bucket", "Date"), metric("impressions"), metric("plays"), metric("unique_viewers"),
