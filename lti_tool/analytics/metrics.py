@@ -102,6 +102,7 @@ class PlayTotals:
 
     @property
     def avg_minutes_per_play(self) -> float | None:
+        """Minutes viewed per play; None without plays."""
         value = d.ratio(self.seconds_viewed / 60, self.plays)
         return None if value is None else round(value, 4)
 
@@ -149,7 +150,8 @@ def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -
         *play_key, func.count(Play.id), func.count(Play.person_id.distinct()),
         func.count(Play.id) - func.count(Play.person_id), func.count(Play.entry_id.distinct()),
         func.coalesce(func.sum(Play.seconds_viewed), 0.0), func.coalesce(func.sum(CAPPED_PERCENTILES), 0),
-        func.coalesce(func.sum(Play.quartile_events), 0), func.coalesce(func.sum(case((Play.reached_end, 1), else_=0)), 0),
+        func.coalesce(func.sum(Play.quartile_events), 0),
+        func.coalesce(func.sum(case((Play.reached_end, 1), else_=0)), 0),
         func.max(Play.started_at), func.max(Play.last_event_at)).where(*scope.where(Play, Play.started_at))
     load_query = (select(*load_key, func.count(PlayerLoad.id), func.max(PlayerLoad.occurred_at))
                   .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
