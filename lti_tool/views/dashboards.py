@@ -76,7 +76,7 @@ def render_dashboard(template_name: str, blocks: dict[str, Block], ctx: Context,
     boosted = bool(request.htmx) and request.htmx.boosted
     common = {"ctx": ctx, "filters": ctx.filters, "period": ctx.period, "presets": filter_rules.PRESETS,
               "compares": filter_rules.COMPARES, "contexts": filter_rules.CONTEXTS,
-              "media_types": filter_rules.MEDIA_TYPES, "devices": filter_rules.DEVICES, **page}
+              "media_types": filter_rules.MEDIA_TYPES, "device_types": filter_rules.DEVICES, **page}
     if target in blocks and not boosted:
         return render_block(template_name, target, **common, **{target: blocks[target].fn(ctx)})
     data = {name: block.fn(ctx) for name, block in blocks.items()}
