@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics import rooms
 from lti_tool.analytics.filters import Filters, Period
-from lti_tool.analytics.context import Subject, build_context
+from lti_tool.analytics.context import Context, Subject, build_context
 from lti_tool.analytics.rooms import RoomScope
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
@@ -84,6 +84,16 @@ def subject_params(subject: Subject, args: dict, tz: str, now: datetime) -> dict
     if subject.room_session is not None:
         frozen["session"] = [subject.room_session.external_id]
     return {"args": frozen, "timezone": tz}
+
+
+def subject_context(session: Session, subject: Subject, params: dict) -> Context:
+    """The page's Context for an export's frozen parameters ({"args", "timezone"}), as its job sees it."""
+    args = {k: v for k, v in (params.get("args") or {}).items() if k != "preset"}
+    tz = check_timezone(str(params.get("timezone") or "UTC"))
+    try:
+        return build_context(session, subject, as_multidict(args), tz, utcnow())
+    except filter_rules.FilterError as exc:
+        raise ExportError(f"these filters cannot be used: {exc}") from exc
 
 
 # (session, course, the page's arguments, the viewer) -> what the page shows; ExportError when the
