@@ -240,6 +240,17 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
     return sections
 
 
+# -- the single-media page ----------------------------------------------------------------------------
+
+ENTRY_SECTIONS = ("Highlights", "User engagement", *(title for _, title, _ in BREAKDOWNS))
+
+
+def entry_sections(ctx) -> list[Section]:
+    """The single-media page's sections for its Context: the gallery's sections that page shows
+    (highlights, people, locations, devices, domains), over the entry's scope."""
+    return [section for section in gallery_sections(ctx) if section.title in ENTRY_SECTIONS]
+
+
 # -- the embed audit ----------------------------------------------------------------------------------
 
 AUDIT = (plain("domain", "Domain"), plain("category", "Category"), plain("needs_action", "Needs action"),

@@ -33,12 +33,14 @@ from werkzeug.datastructures import MultiDict
 from lti_tool import jobs
 from lti_tool.analytics import rooms
 from lti_tool.analytics.context import Subject
+from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
-from lti_tool.models import Course, Export, Person
+from lti_tool.models import Course, Export, MediaEntry, Person
 from lti_tool.models.types import utcnow
 
 from . import holder, links, mail
-from .selection import FILTER_ARGS, ROOM_ARGS, ExportError, PageBinding, gallery_context, room_selection
+from .selection import (FILTER_ARGS, ROOM_ARGS, ExportError, PageBinding, gallery_context, room_selection,
+                        subject_context)
 
 if TYPE_CHECKING:
     from lti_tool.launch.session import Viewer
@@ -209,6 +211,52 @@ def _build_gallery_pdf(session: Session, export: Export, course: Course, directo
     return path
 
 
+# -- the single-media page ----------------------------------------------------------------------------
+
+def _entry_of(session: Session, course: Course, external_id: str) -> MediaEntry:
+    entry = session.scalar(select(MediaEntry).where(MediaEntry.registration_id == course.registration_id,
+                                                    MediaEntry.external_id == external_id[:255]))
+    if entry is None:
+        raise ExportError("there is no such media")
+    return entry
+
+
+def _entry_subject(session: Session, course: Course, values: MultiDict, viewer: Viewer) -> Subject:
+    """The page's entry, when this viewer may open its page (the rule of `views.entry.get_entry`): its
+    owner and co-editors (who see every viewer named), admins, and staff of a course whose gallery holds it."""
+    entry = _entry_of(session, course, values.get("entry", ""))
+    every_viewer = owns_or_coedits(session, entry, viewer.session.person_id)
+    if not (every_viewer or viewer.level == "admin" or
+            (viewer.can("entry") and in_course_gallery(session, entry, course))):
+        raise ExportError("you may not see this media's analytics")
+    return Subject.of_entry(entry, course, every_viewer)
+
+
+def _entry_context(session: Session, course: Course, params: dict, person_id: int | None):
+    """The single-media page's Context for the frozen parameters, as the person who asked sees it."""
+    entry = _entry_of(session, course, str(params.get("entry") or ""))
+    every_viewer = person_id is not None and owns_or_coedits(session, entry, person_id)
+    return subject_context(session, Subject.of_entry(entry, course, every_viewer), params)
+
+
+def _check_entry(session: Session, course: Course, params: dict) -> dict:
+    _entry_context(session, course, params, None)
+    return params
+
+
+def _build_entry_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .csv_export import entry_sections, write_csv
+
+    ctx = _entry_context(session, course, export.params, export.person_id)
+    entry = ctx.subject.entry
+    path = directory / f"media-{_slug(entry.display_name)}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
+    title = [("Media", entry.display_name), ("Entry id", entry.external_id),
+             ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone)]
+    write_csv(path, entry_sections(ctx), ctx.timezone, export.params.get("headers", "descriptive") == "descriptive",
+              preamble=title)
+    return path
+
+
 # -- custom room reports (lti_tool.exports.custom: the "Custom report" window) ---------------------------
 
 def _check_custom(session: Session, course: Course, params: dict) -> dict:
@@ -294,6 +342,7 @@ ROOM_PAGE = PageBinding("rooms.page", "rooms", "#room-filters", ROOM_ARGS, _room
 AUDIT_PAGE = PageBinding("embeds.audit", "domains", "#audit-filters", FILTER_ARGS, _course_subject,
                          defaults={"range": "last12m"})
 AUDIT_MINE_PAGE = replace(AUDIT_PAGE, endpoint="embeds.mine", capability="my")
+ENTRY_PAGE = PageBinding("entry.page", "my", "#filters", FILTER_ARGS, _entry_subject, subject_field="entry")
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv, ROOM_PAGE, form=_csv_form),
@@ -302,6 +351,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("audit-csv", "Embed audit (CSV)", _csv_check(_check_gallery), _build_audit_csv, AUDIT_PAGE, form=_csv_form),
     Kind("audit-mine-csv", "Embed audit of my media (CSV)", _csv_check(_check_gallery), _build_audit_csv,
          AUDIT_MINE_PAGE, form=_csv_form),
+    Kind("entry-csv", "Single media report (CSV)", _csv_check(_check_entry), _build_entry_csv, ENTRY_PAGE,
+         form=_csv_form),
     Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf, ROOM_PAGE, offer="download"),
     Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf, GALLERY_PAGE,
          offer="download"),
