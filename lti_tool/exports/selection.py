@@ -100,6 +100,7 @@ def subject_context(session: Session, subject: Subject, params: dict) -> Context
 # arguments name nothing of this course that this viewer may see.
 SubjectOf = Callable[[Session, Course, MultiDict, "Viewer"], Subject]
 
+
 @dataclass(frozen=True)
 class PageBinding:
     """The page an export kind is asked from, and how that page's arguments become its parameters.

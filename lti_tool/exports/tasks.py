@@ -32,7 +32,7 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool import jobs
 from lti_tool.analytics import rooms
-from lti_tool.analytics.context import Subject
+from lti_tool.analytics.context import Context, Subject
 from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
 from lti_tool.models import Course, Export, MediaEntry, Person
@@ -232,7 +232,7 @@ def _entry_subject(session: Session, course: Course, values: MultiDict, viewer: 
     return Subject.of_entry(entry, course, every_viewer)
 
 
-def _entry_context(session: Session, course: Course, params: dict, person_id: int | None):
+def _entry_context(session: Session, course: Course, params: dict, person_id: int | None) -> Context:
     """The single-media page's Context for the frozen parameters, as the person who asked sees it."""
     entry = _entry_of(session, course, str(params.get("entry") or ""))
     every_viewer = person_id is not None and owns_or_coedits(session, entry, person_id)
