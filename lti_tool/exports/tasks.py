@@ -245,14 +245,16 @@ def _check_entry(session: Session, course: Course, params: dict) -> dict:
 
 
 def _build_entry_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
-    from .csv_export import entry_sections, write_csv
+    from lti_tool.analytics.dashboard import ENTRY_BLOCKS
+
+    from .csv_export import page_sections, write_csv
 
     ctx = _entry_context(session, course, export.params, export.person_id)
     entry = ctx.subject.entry
     path = directory / f"media-{_slug(entry.display_name)}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
     title = [("Media", entry.display_name), ("Entry id", entry.external_id),
              ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone)]
-    write_csv(path, entry_sections(ctx), ctx.timezone, export.params.get("headers", "descriptive") == "descriptive",
+    write_csv(path, page_sections(ENTRY_BLOCKS, ctx), ctx.timezone, export.params.get("headers", "descriptive") == "descriptive",
               preamble=title)
     return path
 

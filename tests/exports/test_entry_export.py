@@ -59,7 +59,8 @@ def test_the_entry_report_has_the_page_numbers(gallery, lti, exports_config, app
     assert report["_preamble"][0][0] == "Media" and report["_preamble"][1] == ["Entry id", "1_e1"]
     assert ["Dates", "2026-10-01 to 2026-10-10"] in report["_preamble"]
     assert [title for title in report if title != "_preamble"] == [
-        "Highlights", "User engagement", "Countries", "Devices", "Operating systems", "Browsers", "Domains"]
+        "Highlights", "Metrics over time", "User engagement", "Countries", "Devices", "Operating systems", "Browsers",
+        "Domains"]                                     # the page's blocks, in the page's order
     current = dict(zip(report["Highlights"][0], report["Highlights"][1]))
     assert current["Player impressions"] == card(page, "Player impressions")
     assert current["Plays"] == card(page, "Plays")
