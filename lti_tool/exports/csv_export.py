@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from lti_tool.analytics import reports, rooms
-from lti_tool.analytics.blocks import Sheet
+from lti_tool.analytics.blocks import Block, Sheet
 from lti_tool.analytics.dashboard import GALLERY_BLOCKS
 from lti_tool.analytics.definitions import METRICS, Unit
 
@@ -229,11 +229,15 @@ def sheet_section(sheet: Sheet) -> Section:
     return Section(sheet.title, columns, sheet.rows)
 
 
+def page_sections(blocks: dict[str, Block], ctx) -> list[Section]:
+    """The sheets of a page's blocks (its registry), in the page's order, as CSV sections."""
+    return [sheet_section(sheet) for block in blocks.values() if block.sheets for sheet in block.sheets(ctx)]
+
+
 def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
     """The gallery page's sections: the sheets of its blocks, in the page's order (`dashboard.GALLERY_BLOCKS`),
     and the raw player events when asked for."""
-    sections = [sheet_section(sheet) for block in GALLERY_BLOCKS.values() if block.sheets
-                for sheet in block.sheets(ctx)]
+    sections = page_sections(GALLERY_BLOCKS, ctx)
     if include_events:
         sections.append(Section("Player events", PLAYER_EVENTS,
                                 lambda: reports.player_event_rows(ctx.session, ctx.scope, ctx.course_id)))
