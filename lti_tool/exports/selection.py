@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from lti_tool.analytics import context, rooms
 from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics import rooms
-from lti_tool.analytics.filters import Filters, Period
 from lti_tool.analytics.context import Context, Subject, build_context
+from lti_tool.analytics.filters import Filters, Period
 from lti_tool.analytics.rooms import RoomScope
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
@@ -52,11 +51,11 @@ def as_multidict(args: dict) -> MultiDict:
 
 
 def check_timezone(tz: str) -> str:
+    """`tz` when it is a zone name (`context.check_timezone`); ExportError otherwise."""
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ExportError(f"unknown time zone {tz!r}") from exc
-    return tz
+        return context.check_timezone(tz)
+    except filter_rules.FilterError as exc:
+        raise ExportError(f"unknown time zone {str(tz)[:64]!r}") from exc
 
 
 def _parse(args: dict) -> Filters:
@@ -86,12 +85,12 @@ def subject_params(subject: Subject, args: dict, tz: str, now: datetime) -> dict
     return {"args": frozen, "timezone": tz}
 
 
-def subject_context(session: Session, subject: Subject, params: dict) -> Context:
+def subject_context(session: Session, subject: Subject, params: dict, now: datetime | None = None) -> Context:
     """The page's Context for an export's frozen parameters ({"args", "timezone"}), as its job sees it."""
     args = {k: v for k, v in (params.get("args") or {}).items() if k != "preset"}
     tz = check_timezone(str(params.get("timezone") or "UTC"))
     try:
-        return build_context(session, subject, as_multidict(args), tz, utcnow())
+        return build_context(session, subject, as_multidict(args), tz, now or utcnow())
     except filter_rules.FilterError as exc:
         raise ExportError(f"these filters cannot be used: {exc}") from exc
 
@@ -154,10 +153,7 @@ def room_selection(session: Session, course: Course, params: dict, now: datetime
     chosen = rooms.main_session(session, room, asked) if asked else None
     if asked and chosen is None:
         raise ExportError("this room has no such session")
-    try:
-        ctx = build_context(session, Subject.of_room(room, chosen, course), as_multidict(args), tz, now)
-    except filter_rules.FilterError as exc:
-        raise ExportError(f"these filters cannot be used: {exc}") from exc
+    ctx = subject_context(session, Subject.of_room(room, chosen, course), params, now)
     return RoomSelection(room, chosen, ctx.period, ctx.scope, tz)
 
 
@@ -170,9 +166,4 @@ def gallery_params(session: Session, course: Course, source: MultiDict, tz: str,
 
 def gallery_context(session: Session, course: Course, params: dict):
     """The gallery page's Context for the frozen arguments (the PDF summary builds it the same way)."""
-    args = {k: v for k, v in (params.get("args") or {}).items() if k != "preset"}
-    tz = check_timezone(str(params.get("timezone") or "UTC"))
-    try:
-        return build_context(session, Subject.of_course(course), as_multidict(args), tz, utcnow())
-    except filter_rules.FilterError as exc:
-        raise ExportError(f"these filters cannot be used: {exc}") from exc
+    return subject_context(session, Subject.of_course(course), params)
