@@ -55,7 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     _no_version_banner()
     _refuse_nul_in_addresses(app)
     _error_pages(app)
-    logging.getLogger("lti_tool").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("lti_tool").setLevel(app.config["LOG_LEVEL"])
     return app
 
 
