@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from lti_tool.analytics import reports, rooms
+from lti_tool.analytics.blocks import Sheet
+from lti_tool.analytics.dashboard import GALLERY_BLOCKS
 from lti_tool.analytics.definitions import METRICS
 
 from .selection import RoomSelection
@@ -211,24 +213,6 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
 
 # -- the gallery page ---------------------------------------------------------------------------------
 
-HIGHLIGHTS = (
-    metric("impressions"), metric("plays"), metric("played_entries"), metric("unique_viewers"),
-    plain("anonymous_plays", "Plays by viewers not signed in"), metric("minutes_viewed"),
-    metric("avg_completion_rate", unit=PERCENT), metric("avg_drop_off", unit=FRACTION),
-    metric("play_through_ratio", unit=FRACTION), metric("load_play_ratio"),
-)
-GALLERY_TIMELINE = (plain("bucket", "Date"), metric("impressions"), metric("plays"), metric("unique_viewers"),
-                    metric("minutes_viewed"), metric("avg_drop_off", unit=FRACTION),
-                    metric("avg_completion_rate", unit=PERCENT))
-ENTRIES = (plain("external_id", "Entry id"), plain("name", "Name"), plain("media_type", "Media type"),
-           metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
-           metric("avg_completion_rate", unit=PERCENT), metric("engagement", "engagement_ranking"),
-           plain("last_played_at", "Last played"))
-PEOPLE = (plain("name", "Name"), plain("email", "Email"), plain("role_label", "Course role"), metric("impressions"),
-          metric("plays"), metric("minutes_viewed"), metric("avg_completion_rate", unit=PERCENT),
-          metric("total_completion_rate", unit=PERCENT), plain("last_viewed_at", "Last viewed"))
-BREAKDOWN = (metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
-             metric("avg_completion_rate", unit=PERCENT), metric("played_entries"), plain("last_seen_at", "Last seen"))
 PLAYER_EVENTS = (
     plain("occurred_at", "Time"), plain("event_type", "Event"), plain("entry_external_id", "Entry id"),
     plain("entry_name", "Entry"), plain("person", "Viewer"), plain("position", "Position (seconds)"),
@@ -236,53 +220,23 @@ PLAYER_EVENTS = (
     plain("device_type", "Device"), plain("os", "Operating system"), plain("browser", "Browser"),
     plain("country", "Country"), plain("region", "Region"), plain("city", "City"), plain("domain", "Domain"),
 )
-BREAKDOWNS = (("country", "Countries", "Country"), ("device", "Devices", "Device"),
-              ("os", "Operating systems", "Operating system"), ("browser", "Browsers", "Browser"),
-              ("domain", "Domains", "Domain"))
+
+
+def sheet_section(sheet: Sheet) -> Section:
+    """A block's sheet as a CSV section: metric columns labelled by their metric."""
+    columns = tuple(metric(c.field, c.metric, c.unit) if c.metric else plain(c.field, c.label, c.unit)
+                    for c in sheet.columns)
+    return Section(sheet.title, columns, sheet.rows)
 
 
 def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
-    """The gallery page's sections for its dashboard Context (`selection.gallery_context`)."""
-    session, scope = ctx.session, ctx.scope
-
-    def highlights():
-        change = reports.highlights_with_change(session, scope, ctx.compare_scope)
-        yield ("This period", ctx.period.first_day, ctx.period.last_day, *_values(change.current, HIGHLIGHTS))
-        if change.previous is not None:
-            compare = ctx.period.compare
-            yield ("Compare period", compare.first_day, compare.last_day, *_values(change.previous, HIGHLIGHTS))
-
-    def timeline():
-        for point in reports.timeline(session, scope, ctx.period, ctx.timezone):
-            yield _values(point, GALLERY_TIMELINE)
-
-    def entries():
-        for row in reports.entries_table(session, scope):
-            yield _values(row, ENTRIES)
-
-    def people():
-        for row in reports.people_engagement(session, scope, ctx.course_id, ctx.every_viewer):
-            e = row.engagement
-            yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
-                   e.total_completion_rate, e.last_viewed_at)
-
-    def breakdown(dimension: str):
-        def rows():
-            for row in ctx.breakdown(scope, dimension):
-                yield (row.value or "Unknown", *_values(row, BREAKDOWN))
-        return rows
-
-    sections = [
-        Section("Highlights", (plain("period", "Period"), plain("first_day", "From"), plain("last_day", "To"),
-                               *HIGHLIGHTS), highlights),
-        Section("Metrics over time", GALLERY_TIMELINE, timeline),
-        Section("Media engagement", ENTRIES, entries),
-        Section("User engagement", PEOPLE, people),
-        *[Section(title, (plain("value", label), *BREAKDOWN), breakdown(dimension))
-          for dimension, title, label in BREAKDOWNS],
-    ]
+    """The gallery page's sections: the sheets of its blocks, in the page's order (`dashboard.GALLERY_BLOCKS`),
+    and the raw player events when asked for."""
+    sections = [sheet_section(sheet) for block in GALLERY_BLOCKS.values() if block.sheets
+                for sheet in block.sheets(ctx)]
     if include_events:
-        sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope, ctx.course_id)))
+        sections.append(Section("Player events", PLAYER_EVENTS,
+                                lambda: reports.player_event_rows(ctx.session, ctx.scope, ctx.course_id)))
     return sections
 
 

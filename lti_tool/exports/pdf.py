@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import render_template
 from sqlalchemy import select
@@ -24,8 +24,9 @@ from lti_tool.analytics import dashboard, rooms
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
-from lti_tool.analytics.scopes import course_scope
-from lti_tool.embed_rules import current_rules
+from lti_tool.analytics.blocks import Col, Sheet
+from lti_tool.analytics.dashboard import FRACTION, PERCENT
+from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
 from lti_tool.render import charts, localtime
@@ -89,6 +90,17 @@ class RoomSummary:
 
 
 @dataclass(frozen=True)
+class SheetTable:
+    """A block's sheet as the PDF prints it: headers and the first rows, every cell already text."""
+
+    title: str
+    headers: tuple[str, ...]
+    numeric: tuple[bool, ...]                  # right-aligned columns
+    rows: tuple[tuple[str, ...], ...]
+    left_out: int                              # rows beyond TOP_PLACES
+
+
+@dataclass(frozen=True)
 class GallerySummary:
     course_title: str
     when: str                                  # the period, e.g. "Oct 1, 2026 – Oct 10, 2026"
@@ -108,6 +120,7 @@ class GallerySummary:
     browsers: tuple[BreakdownRow, ...]
     domain: str | None                         # the page's drill-down: rows are that domain's page URLs
     domains: tuple  # embeds.DomainRow, or embeds.PageRow when drilled into one domain
+    tables: tuple[SheetTable, ...]             # the sheets of the page's other blocks shown in PDFs (Block.in_pdf)
     definitions: tuple[tuple[str, str], ...]
 
 
@@ -156,10 +169,8 @@ def gallery_summary_pdf(session: Session, course_id: int, query_args: dict, tz: 
 # -- room ------------------------------------------------------------------------------------------
 
 def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r}") from exc
+    """The zone; FilterError (a ValueError) when `tz` is not a zone name."""
+    return ZoneInfo(check_timezone(tz))
 
 
 def duration_text(seconds: float) -> str:
@@ -294,10 +305,45 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 
 # -- gallery ---------------------------------------------------------------------------------------
 
+GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
 GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
                    "avg_completion_rate", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
                 "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
+
+
+def _gallery_metrics() -> tuple[str, ...]:
+    """The metrics the gallery PDF shows: its own and those of the blocks it prints as tables."""
+    extra = (m for block in dashboard.GALLERY_BLOCKS.values() if block.in_pdf for m in block.metrics)
+    return tuple(dict.fromkeys((*GALLERY_METRICS, *extra)))
+
+
+def sheet_table(sheet: Sheet, tz: str) -> SheetTable:
+    """The first TOP_PLACES rows of a block's sheet, each cell as the page would write it."""
+    rows = list(sheet.rows())
+    cells = tuple(tuple(_cell(value, column, tz) for value, column in zip(row, sheet.columns))
+                  for row in rows[:TOP_PLACES])
+    headers = tuple(METRICS[c.metric].label if c.metric else c.label for c in sheet.columns)
+    return SheetTable(sheet.title, headers, tuple(c.metric is not None for c in sheet.columns), cells,
+                      max(0, len(rows) - TOP_PLACES))
+
+
+def _cell(value, column: Col, tz: str) -> str:
+    if value is None:
+        return charts.NO_VALUE
+    if column.metric is not None:
+        if column.unit == FRACTION:
+            return fraction_percent(value)
+        if column.unit == PERCENT:
+            return charts.fmt_percent(value)
+        return metric_format(column.metric)(value)
+    if isinstance(value, datetime):
+        return localtime(value, tz)
+    if isinstance(value, date):
+        return long_date(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return charts.fmt_number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def bucket_labels(buckets: list[str]) -> list[str]:
@@ -314,23 +360,16 @@ def bucket_labels(buckets: list[str]) -> list[str]:
     return labels
 
 
-def gallery_context(session: Session, course: Course, query_args, tz: str) -> dashboard.Context:
-    """The gallery page's Context for these URL arguments, without a request: the page's own parsing
-    (filters.parse, filters.period from the course's creation) and its scope (scopes.course_scope).
-    FilterError says what is wrong with the arguments."""
-    _zone(tz)
+def gallery_context(session: Session, course: Course, query_args, tz: str) -> Context:
+    """The gallery page's Context for these URL arguments (a MultiDict or a dict of lists), without a
+    request: `context.build_context`, as the page builds it. FilterError says what is wrong."""
     args = query_args if isinstance(query_args, MultiDict) else MultiDict(
         [(k, v) for k, values in dict(query_args).items()
          for v in (values if isinstance(values, (list, tuple)) else [values])])
-    filters = filter_rules.parse(args)
-    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at)
-    compare = course_scope(session, course, filters, period, True) if period.compare else None
-    options = {k: v for k, v in args.items() if not k.startswith("_")}
-    return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,
-                             filters, course.id, options=options, rules=current_rules())
+    return build_context(session, Subject.of_course(course), args, tz, utcnow())
 
 
-def _filters_in_use(ctx: dashboard.Context, session: Session) -> tuple[tuple[str, str], ...]:
+def _filters_in_use(ctx: Context, session: Session) -> tuple[tuple[str, str], ...]:
     from lti_tool.models import Person
 
     used = []
@@ -357,12 +396,8 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
     if course is None:
         raise LookupError(f"no course {course_id}")
     ctx = gallery_context(session, course, query_args, tz)
-    highlights = dashboard.highlights_block(ctx)
-    timeline = dashboard.timeline_block(ctx)
-    top = dashboard.top_block(ctx)
-    locations = dashboard.locations_block(ctx)
-    devices = dashboard.devices_block(ctx)
-    domains = dashboard.domains_block(ctx)
+    highlights, timeline, top, locations, devices, domains = (
+        dashboard.GALLERY_BLOCKS[name].fn(ctx) for name in GALLERY_BLOCKS)
 
     metric = timeline["metric"]
     series = [series_of(timeline["points"], metric, "This period")]
@@ -389,6 +424,8 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),
         browsers=tuple(r for r in devices["browsers"] if r.plays),
         domain=domains["domain"], domains=tuple(domains["rows"][:TOP_PLACES]),
-        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in GALLERY_METRICS),
+        tables=tuple(sheet_table(sheet, tz) for block in dashboard.GALLERY_BLOCKS.values()
+                     if block.in_pdf and block.sheets for sheet in block.sheets(ctx)),
+        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in _gallery_metrics()),
     )
 

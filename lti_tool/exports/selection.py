@@ -17,8 +17,10 @@ from werkzeug.datastructures import MultiDict
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics import rooms
 from lti_tool.analytics.filters import Filters, Period
+from lti_tool.analytics.context import Subject, build_context
 from lti_tool.analytics.rooms import RoomScope
 from lti_tool.models import Course, Room, RoomSession
+from lti_tool.models.types import utcnow
 
 FILTER_ARGS = ("range", "from", "to", "today", "compare", "granularity", "context", *filter_rules.ARG_NAMES)
 ROOM_ARGS = ("session", "range", "from", "to", "today")
@@ -95,8 +97,11 @@ def room_selection(session: Session, course: Course, params: dict, now: datetime
     chosen = rooms.main_session(session, room, asked) if asked else None
     if asked and chosen is None:
         raise ExportError("this room has no such session")
-    period = filter_rules.period(_parse(args), tz, now, since=room.created_at)
-    return RoomSelection(room, chosen, period, rooms.room_scope(room, chosen, period.start, period.end), tz)
+    try:
+        ctx = build_context(session, Subject.of_room(room, chosen, course), as_multidict(args), tz, now)
+    except filter_rules.FilterError as exc:
+        raise ExportError(f"these filters cannot be used: {exc}") from exc
+    return RoomSelection(room, chosen, ctx.period, ctx.scope, tz)
 
 
 def room_params(session: Session, course: Course, external_id: str, source: MultiDict, tz: str,
@@ -119,10 +124,9 @@ def gallery_params(session: Session, course: Course, source: MultiDict, tz: str,
 
 def gallery_context(session: Session, course: Course, params: dict):
     """The gallery page's Context for the frozen arguments (the PDF summary builds it the same way)."""
-    from lti_tool.exports.pdf import gallery_context as page_context
-
     args = {k: v for k, v in (params.get("args") or {}).items() if k != "preset"}
+    tz = check_timezone(str(params.get("timezone") or "UTC"))
     try:
-        return page_context(session, course, as_multidict(args), check_timezone(str(params.get("timezone") or "UTC")))
+        return build_context(session, Subject.of_course(course), as_multidict(args), tz, utcnow())
     except filter_rules.FilterError as exc:
         raise ExportError(f"these filters cannot be used: {exc}") from exc

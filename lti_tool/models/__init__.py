@@ -45,4 +45,6 @@ __all__ = [
     "Rsvp",
     "ToolKey",
     "ToolSession",
+    "find_category",
+    "find_entry",
 ]

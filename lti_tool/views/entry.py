@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, url_for
 
 from lti_tool.analytics.dashboard import ENTRY_BLOCKS
-from lti_tool.analytics.scopes import entry_scope, in_course_gallery, owns_or_coedits
+from lti_tool.analytics.context import Subject
+from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import MediaEntry, find_entry
@@ -32,10 +33,9 @@ def get_entry(external_id: str) -> tuple[MediaEntry, bool]:
 @require("my")
 def page(course_id: int, external_id: str):
     entry, every_viewer = get_entry(external_id)
-    ctx = dashboard_context(lambda filters, period, compare: entry_scope(entry, filters, period, compare),
-                            since=entry.entry_created_at or entry.created_at, course_id=course_id,
-                            every_viewer=every_viewer)
+    ctx = dashboard_context(Subject.of_entry(entry, g.course, every_viewer))
     if ctx is None:
         return filter_error_page()
     back = url_for("gallery.page", course_id=course_id) if g.viewer.can("gallery") else None
-    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=entry, back_url=back, person_links=True)
+    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=entry, back_url=back, person_links=True,
+                            timeline_title="Video performance over time")
