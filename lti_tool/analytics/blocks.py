@@ -16,17 +16,16 @@ from .tables import TableSpec
 @dataclass(frozen=True)
 class Col:
     """A column of a sheet: the row attribute (the CSV's raw header) and what it is, a metric of
-    `definitions.METRICS` (its label and unit) or a plain label."""
+    `definitions.METRICS` (whose label and unit head it and format its cells) or a plain label."""
 
     field: str
-    metric: str | None = None     # None: a plain column, `label` names it
+    metric: str | None = None     # None: a plain column, `label` names it; else the metric's label and unit
     label: str = ""
-    unit: str = ""                # "%" for percents 0-100, "0-1" for fractions, when the metric holds one
 
     @classmethod
-    def of(cls, field: str, metric: str | None = None, unit: str = "") -> Col:
+    def of(cls, field: str, metric: str | None = None) -> Col:
         """A metric column (by default the metric named like the field)."""
-        return cls(field, metric or field, "", unit)
+        return cls(field, metric or field)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,7 @@ from .metrics import Scope, heatmap, person_heat
 from .people import named_people
 from .tables import Table, TableSpec, paginate_rows
 
-TIMELINE_METRICS = {
-    "impressions": "Player impressions", "plays": "Plays", "unique_viewers": "Unique viewers",
-    "minutes_viewed": "Minutes viewed", "avg_drop_off": "Avg. drop-off", "avg_completion_rate": "Avg. completion rate",
-}
+TIMELINE_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_drop_off", "avg_completion_rate")
 PEOPLE_SORTS = ("plays", "name", "impressions", "minutes_viewed", "avg_completion_rate", "total_completion_rate",
                 "last_viewed_at")
 PEOPLE_TABLE = TableSpec(PEOPLE_SORTS, "plays", search=("name", "email"),
@@ -184,26 +181,25 @@ def my_viewing_block(ctx: Context):
 
 # -- what the blocks are as tables (CSV sections, PDF tables) -----------------------------------------
 
-PERCENT, FRACTION = "%", "0-1"
 HIGHLIGHT_COLUMNS = (
     Col.of("impressions"), Col.of("plays"), Col.of("played_entries"), Col.of("unique_viewers"),
     Col("anonymous_plays", label="Plays by viewers not signed in"), Col.of("minutes_viewed"),
-    Col.of("avg_completion_rate", unit=PERCENT), Col.of("avg_drop_off", unit=FRACTION),
-    Col.of("play_through_ratio", unit=FRACTION), Col.of("load_play_ratio"),
+    Col.of("avg_minutes_per_play"), Col.of("avg_completion_rate"), Col.of("avg_drop_off"),
+    Col.of("play_through_ratio"), Col.of("load_play_ratio"),
 )
 TIMELINE_COLUMNS = (Col("bucket", label="Date"), Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"),
-                    Col.of("minutes_viewed"), Col.of("avg_drop_off", unit=FRACTION),
-                    Col.of("avg_completion_rate", unit=PERCENT))
+                    Col.of("minutes_viewed"), Col.of("avg_drop_off"),
+                    Col.of("avg_completion_rate"))
 ENTRY_COLUMNS = (Col("external_id", label="Entry id"), Col("name", label="Name"),
                  Col("media_type", label="Media type"), Col.of("impressions"), Col.of("plays"),
-                 Col.of("unique_viewers"), Col.of("minutes_viewed"), Col.of("avg_completion_rate", unit=PERCENT),
+                 Col.of("unique_viewers"), Col.of("minutes_viewed"), Col.of("avg_completion_rate"),
                  Col.of("engagement", "engagement_ranking"), Col("last_played_at", label="Last played"))
 PEOPLE_COLUMNS = (Col("name", label="Name"), Col("email", label="Email"), Col("role_label", label="Course role"),
                   Col.of("impressions"), Col.of("plays"), Col.of("minutes_viewed"),
-                  Col.of("avg_completion_rate", unit=PERCENT), Col.of("total_completion_rate", unit=PERCENT),
+                  Col.of("avg_completion_rate"), Col.of("total_completion_rate"),
                   Col("last_viewed_at", label="Last viewed"))
 BREAKDOWN_COLUMNS = (Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"), Col.of("minutes_viewed"),
-                     Col.of("avg_completion_rate", unit=PERCENT), Col.of("played_entries"),
+                     Col.of("avg_completion_rate"), Col.of("played_entries"),
                      Col("last_seen_at", label="Last seen"))
 
 
@@ -254,10 +250,10 @@ def breakdown_sheets(*dimensions: tuple[str, str, str]):
 
 
 HIGHLIGHTS = Block("highlights", highlights_block, ("impressions", "plays", "played_entries", "unique_viewers",
-                   "minutes_viewed", "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio"),
+                   "minutes_viewed", "avg_minutes_per_play", "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio"),
                    sheets=highlights_sheets)
 CONTEXT = Block("context", context_block, ("plays",))
-TIMELINE = Block("timeline", timeline_block, tuple(TIMELINE_METRICS), DETAILS_TABLE, sheets=timeline_sheets)
+TIMELINE = Block("timeline", timeline_block, TIMELINE_METRICS, DETAILS_TABLE, sheets=timeline_sheets)
 TOP = Block("top", top_block, ("plays", "unique_viewers", "minutes_viewed", "avg_completion_rate",
                                "engagement_ranking"), sheets=top_sheets)
 INSIGHTS = Block("insights", insights_block, ("plays",))

@@ -25,12 +25,11 @@ from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
 from lti_tool.analytics.blocks import Col, Sheet
-from lti_tool.analytics.dashboard import FRACTION, PERCENT
 from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
 from lti_tool.render import charts, localtime
-from lti_tool.render.formatting import counted, country_name, fraction_percent, long_date, metric_format, series_of
+from lti_tool.render.formatting import counted, country_name, long_date, metric_format, series_of
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
 TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first
@@ -207,20 +206,20 @@ def range_when(start: datetime | None, end: datetime | None, tz: str) -> str:
 
 def _room_figures(o: rooms.RoomOverview) -> tuple[Figure, ...]:
     """The overview cards of the room page, in its order and wording."""
-    num, rate = charts.fmt_number, fraction_percent
+    def figure(metric: str, value, note: str = "") -> Figure:
+        return Figure(metric, metric_format(metric)(value), note)
     return (
-        Figure("room_unique_viewers", num(o.unique_viewers),
+        figure("room_unique_viewers", o.unique_viewers,
                f"+ {counted(o.anonymous_stays, 'stay')} by people not signed in" if o.anonymous_stays else ""),
-        Figure("room_avg_minutes_viewed", charts.fmt_minutes(o.avg_minutes_viewed),
-               f"{charts.fmt_minutes(o.minutes_viewed)} in all"),
-        Figure("live_engagement_rate", rate(o.avg_live_engagement_rate),
-               f"{METRICS['live_unique_viewers'].label}: {num(o.unique_live_viewers)}"),
-        Figure("reactions_rate", rate(o.reactions_rate), counted(o.reactions, "reaction")),
-        Figure("chat_rate", rate(o.chat_rate), counted(o.chat_messages, "message")),
-        Figure("polls_rate", rate(o.polls_rate)),
-        Figure("qa_rate", rate(o.qa_rate), counted(o.qa_threads, "thread")),
-        Figure("attachments_rate", rate(o.downloads_rate), counted(o.downloads, "download")),
-        Figure("recording_plays", num(o.recording_plays)),
+        figure("room_avg_minutes_viewed", o.avg_minutes_viewed, f"{charts.fmt_minutes(o.minutes_viewed)} in all"),
+        figure("live_engagement_rate", o.avg_live_engagement_rate,
+               f"{METRICS['live_unique_viewers'].label}: {charts.fmt_number(o.unique_live_viewers)}"),
+        figure("reactions_rate", o.reactions_rate, counted(o.reactions, "reaction")),
+        figure("chat_rate", o.chat_rate, counted(o.chat_messages, "message")),
+        figure("polls_rate", o.polls_rate),
+        figure("qa_rate", o.qa_rate, counted(o.qa_threads, "thread")),
+        figure("attachments_rate", o.downloads_rate, counted(o.downloads, "download")),
+        figure("recording_plays", o.recording_plays),
     )
 
 
@@ -241,7 +240,7 @@ def _timeline_charts(points: list[rooms.MinutePoint], tz: str) -> tuple[charts.C
     engagement = charts.line_chart(
         f"{METRICS['live_engagement_rate'].label} per minute", labels,
         [charts.Series(METRICS["live_engagement_rate"].label, tuple(p.engagement_rate for p in points))],
-        value_format=fraction_percent, width=CHART_WIDTH, height=190, label_header="Minute")
+        value_format=metric_format("live_engagement_rate"), width=CHART_WIDTH, height=190, label_header="Minute")
     return viewers, engagement
 
 
@@ -307,7 +306,7 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 
 GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
 GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
-                   "avg_completion_rate", "engagement_ranking")
+                   "avg_minutes_per_play", "avg_completion_rate", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
                 "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
 
@@ -332,10 +331,6 @@ def _cell(value, column: Col, tz: str) -> str:
     if value is None:
         return charts.NO_VALUE
     if column.metric is not None:
-        if column.unit == FRACTION:
-            return fraction_percent(value)
-        if column.unit == PERCENT:
-            return charts.fmt_percent(value)
         return metric_format(column.metric)(value)
     if isinstance(value, datetime):
         return localtime(value, tz)
@@ -404,7 +399,7 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
     if timeline["compare"]:
         series.append(series_of(timeline["compare"], metric, "Compare period", "compare"))
     timeline_chart = charts.line_chart(
-        f"{dashboard.TIMELINE_METRICS[metric]} by {ctx.period.granularity}",
+        f"{METRICS[metric].label} by {ctx.period.granularity}",
         bucket_labels([p.bucket for p in timeline["points"]]), series, value_format=metric_format(metric),
         width=CHART_WIDTH, height=220)
     device_chart = charts.share_bar("Plays by device type",

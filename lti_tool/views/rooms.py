@@ -12,7 +12,6 @@ from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import Room, RoomSession
 from lti_tool.render import localtime
-from lti_tool.render.formatting import fraction_percent
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
@@ -48,7 +47,6 @@ def page(course_id: int, external_id: str):
         return filter_error_page()
     choices = rooms.main_sessions(db.session, [room.id])[room.id]
     return render_dashboard("rooms/page.html", ROOM_BLOCKS, ctx, room=room, chosen=chosen, choices=choices,
-                            rate_format=fraction_percent,
                             title=f"Room analytics: {room.name or room.external_id}")
 
 

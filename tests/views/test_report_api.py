@@ -79,7 +79,7 @@ def test_gallery_highlights_are_the_hand_computed_numbers(client, auth, course):
     assert body["period"] == {"first_day": "2026-10-05", "last_day": "2026-10-05", "timezone": "UTC",
                               "granularity": "day", "compare": None}
     assert body["metrics"]["avg_drop_off"] == {"label": METRICS["avg_drop_off"].label,
-                                               "definition": METRICS["avg_drop_off"].definition}
+                                               "definition": METRICS["avg_drop_off"].definition, "unit": "fraction"}
     current = body["data"]["current"]
     for name, value in EXPECTED.items():
         assert current[name] == pytest.approx(value), name

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import current_app, jsonify
 
 from lti_tool.analytics.dashboard import PEOPLE_SORTS
+from lti_tool.analytics.definitions import Unit
 from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
 from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
 from lti_tool.ingest.formats import Format, with_http
@@ -201,9 +202,12 @@ def _reports() -> dict:
                                        "last_day": {"type": "string", "format": "date"},
                                        "timezone": {"type": "string"}, "granularity": {"enum": ["day", "month"]},
                                        "compare": {"type": ["object", "null"]}}},
-                        "metrics": {"type": "object", "description": "label and definition of each metric in data",
+                        "metrics": {"type": "object",
+                                    "description": "label, definition and unit of each metric in data (percent "
+                                                   "is 0-100, fraction 0-1)",
                                     "additionalProperties": {"type": "object", "properties": {
-                                        "label": {"type": "string"}, "definition": {"type": "string"}}}},
+                                        "label": {"type": "string"}, "definition": {"type": "string"},
+                                        "unit": {"enum": [unit.value for unit in Unit]}}}},
                         "data": {"description": "The report's data (see the list above)."}}}}}},
                 # 404 also for another registration's ids: they are answered as ids that do not exist.
                 **_errors(400, 401, 404, 429),

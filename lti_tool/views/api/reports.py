@@ -325,7 +325,7 @@ def report(external_id: str):
         "subject": _subject_json(subject),
         "filters": ctx.filters.query_args(),
         "period": None if subject.room_session is not None else _period_json(ctx.period, ctx.timezone),
-        "metrics": {name: {"label": METRICS[name].label, "definition": METRICS[name].definition}
+        "metrics": {name: METRICS[name].as_json()
                     for name in chosen.metrics},
         "data": data,
     }))
