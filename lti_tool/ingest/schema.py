@@ -18,11 +18,9 @@ EVENT_TYPES = (
     "quartile_25", "quartile_50", "quartile_75", "quartile_100",
     "view", "ended", "share", "download", "error",
 )
-QUARTILE_TYPES = ("quartile_25", "quartile_50", "quartile_75", "quartile_100")
 PLAYBACK_TYPES = ("vod", "live", "dvr")
 USER_KINDS = ("sub", "canvas", "login", "email", "sis", "player")
 MAX_BATCH_EVENTS = 5000
-MAX_TEXT = 1000
 # A feed's JSON nests a few levels (an xAPI statement's context extensions, ~8); deeper is refused.
 MAX_JSON_DEPTH = 64
 # Times every feed accepts, as the API description says them.

@@ -72,7 +72,5 @@ def metric_value(value, name: str) -> str:
 
 
 def series_of(points, metric: str, name: str, role: str = "primary") -> charts.Series:
-    values = tuple(getattr(p, metric) for p in points)
-    if metric == "avg_drop_off":
-        values = tuple(None if v is None else v for v in values)
-    return charts.Series(name, values, role)
+    """One chart series: the `metric` attribute of each point, in order (None where a point has none)."""
+    return charts.Series(name, tuple(getattr(p, metric) for p in points), role)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, url_for
-from sqlalchemy import select
 
 from lti_tool.analytics.dashboard import ENTRY_BLOCKS
 from lti_tool.analytics.context import Subject
 from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
-from lti_tool.models import MediaEntry
+from lti_tool.models import MediaEntry, find_entry
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
@@ -20,8 +19,7 @@ def get_entry(external_id: str) -> tuple[MediaEntry, bool]:
     """The entry and whether the viewer owns or co-edits it (then every viewer of it is named); 404 or
     403 otherwise. Anyone else (course staff, admins) sees it as the course's dashboards show people."""
     viewer = g.viewer
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == viewer.session.registration_id,
-                                                       MediaEntry.external_id == external_id))
+    entry = find_entry(db.session, viewer.session.registration_id, external_id)
     if entry is None:
         abort(404)
     if owns_or_coedits(db.session, entry, viewer.session.person_id):
