@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.embed_rules import Rules, current_rules
-from lti_tool.models import Course, MediaEntry, Room, RoomSession
+from lti_tool.models import Course, MediaEntry, Room, RoomSession, find_entry
 
 from . import filters as filter_rules
 from . import reports, rooms
 from .filters import FilterError, Filters, Period
 from .metrics import Scope
-from .scopes import course_scope, entry_scope, owner_scope
+from .scopes import course_scope, entry_scope, in_course_gallery, owner_scope, owns_or_coedits
 
 PERIOD_ARGS = ("range", "from", "to", "today")
 
@@ -130,6 +130,20 @@ class Context:
     def breakdown(self, scope: Scope, dimension: str):
         """reports.breakdown, computed once per request for the same scope and dimension."""
         return self.cached(("breakdown", scope, dimension), lambda: reports.breakdown(self.session, scope, dimension))
+
+
+def entry_subject(session: Session, course: Course, external_id: str, viewer) -> Subject:
+    """The single-media subject of `external_id`, when this viewer may see its analytics: its owner and
+    co-editors (who see every viewer named), admins, and staff of a course whose gallery holds it.
+    LookupError when there is no such media, PermissionError when the viewer may not see it."""
+    entry = find_entry(session, course.registration_id, external_id[:255])
+    if entry is None:
+        raise LookupError("there is no such media")
+    every_viewer = owns_or_coedits(session, entry, viewer.session.person_id)
+    if not (every_viewer or viewer.level == "admin" or
+            (viewer.can("entry") and in_course_gallery(session, entry, course))):
+        raise PermissionError("you may not see this media's analytics")
+    return Subject.of_entry(entry, course, every_viewer)
 
 
 def timezone_of(asked: str | None = None, course: Course | None = None, person: str | None = None,

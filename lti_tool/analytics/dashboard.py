@@ -276,6 +276,7 @@ MY_BLOCKS = registry(HIGHLIGHTS, TIMELINE, TOP, FUNNEL, PEOPLE, LOCATIONS, DEVIC
 VIEWING_BLOCKS = registry(VIEWING)
 
 
+AUDIT_DEFAULTS = {"range": "last12m"}   # the audit looks back a year unless the URL says otherwise
 AUDIT_ROWS_SHOWN = 200      # rows per domain on the audit page (the CSV export has them all)
 AUDIT_FOCUS_ROWS = 2_000    # rows when one domain is drilled into
 

@@ -32,10 +32,11 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool import jobs
 from lti_tool.analytics import rooms
-from lti_tool.analytics.context import Context, Subject
-from lti_tool.analytics.scopes import in_course_gallery, owns_or_coedits
+from lti_tool.analytics.context import Context, Subject, entry_subject
+from lti_tool.analytics.dashboard import AUDIT_DEFAULTS
+from lti_tool.analytics.scopes import owns_or_coedits
 from lti_tool.extensions import db
-from lti_tool.models import Course, Export, MediaEntry, Person
+from lti_tool.models import Course, Export, Person, find_entry
 from lti_tool.models.types import utcnow
 
 from . import holder, links, mail
@@ -81,10 +82,6 @@ class Kind:
     offer: str = "dialog"
     # (the dialog's or window's form, the viewer's time zone) -> the kind's own fields (headers, events, ...).
     form: Callable[[MultiDict, str], dict] = _no_form
-
-    @property
-    def available(self) -> bool:
-        return _available(self.name)
 
     def params(self, session: Session, course: Course, values: MultiDict, viewer: Viewer, tz: str,
                now: datetime) -> dict:
@@ -213,28 +210,19 @@ def _build_gallery_pdf(session: Session, export: Export, course: Course, directo
 
 # -- the single-media page ----------------------------------------------------------------------------
 
-def _entry_of(session: Session, course: Course, external_id: str) -> MediaEntry:
-    entry = session.scalar(select(MediaEntry).where(MediaEntry.registration_id == course.registration_id,
-                                                    MediaEntry.external_id == external_id[:255]))
-    if entry is None:
-        raise ExportError("there is no such media")
-    return entry
-
-
 def _entry_subject(session: Session, course: Course, values: MultiDict, viewer: Viewer) -> Subject:
-    """The page's entry, when this viewer may open its page (the rule of `views.entry.get_entry`): its
-    owner and co-editors (who see every viewer named), admins, and staff of a course whose gallery holds it."""
-    entry = _entry_of(session, course, values.get("entry", ""))
-    every_viewer = owns_or_coedits(session, entry, viewer.session.person_id)
-    if not (every_viewer or viewer.level == "admin" or
-            (viewer.can("entry") and in_course_gallery(session, entry, course))):
-        raise ExportError("you may not see this media's analytics")
-    return Subject.of_entry(entry, course, every_viewer)
+    """The page's entry, when this viewer may open its page (`context.entry_subject`, the page's own rule)."""
+    try:
+        return entry_subject(session, course, values.get("entry", ""), viewer)
+    except (LookupError, PermissionError) as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _entry_context(session: Session, course: Course, params: dict, person_id: int | None) -> Context:
     """The single-media page's Context for the frozen parameters, as the person who asked sees it."""
-    entry = _entry_of(session, course, str(params.get("entry") or ""))
+    entry = find_entry(session, course.registration_id, str(params.get("entry") or "")[:255])
+    if entry is None:
+        raise ExportError("there is no such media")
     every_viewer = person_id is not None and owns_or_coedits(session, entry, person_id)
     return subject_context(session, Subject.of_entry(entry, course, every_viewer), params)
 
@@ -340,9 +328,9 @@ def _room_subject(session: Session, course: Course, values: MultiDict, viewer: V
 
 GALLERY_PAGE = PageBinding("gallery.page", "gallery", "#filters", FILTER_ARGS, _course_subject)
 ROOM_PAGE = PageBinding("rooms.page", "rooms", "#room-filters", ROOM_ARGS, _room_subject, subject_field="room")
-# The embed audit covers the last 12 months unless its URL says otherwise (as views.embeds does).
+# The embed audit covers the last 12 months unless its URL says otherwise (dashboard.AUDIT_DEFAULTS).
 AUDIT_PAGE = PageBinding("embeds.audit", "domains", "#audit-filters", FILTER_ARGS, _course_subject,
-                         defaults={"range": "last12m"})
+                         defaults=AUDIT_DEFAULTS)
 AUDIT_MINE_PAGE = replace(AUDIT_PAGE, endpoint="embeds.mine", capability="my")
 ENTRY_PAGE = PageBinding("entry.page", "my", "#filters", FILTER_ARGS, _entry_subject, subject_field="entry")
 
@@ -360,17 +348,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          offer="download"),
     Kind("custom", "Custom room reports", _check_custom, _build_custom, ROOM_PAGE, offer="window", form=_custom_form),
 )}
-_OPTIONAL_MODULES = {"room-pdf": "pdf", "gallery-pdf": "pdf", "custom": "custom"}
-
-
-def _available(kind: str) -> bool:
-    """Kinds whose module another part of the product provides are offered once it exists."""
-    module = _OPTIONAL_MODULES.get(kind)
-    if module is None:
-        return True
-    import importlib.util
-
-    return importlib.util.find_spec(f"lti_tool.exports.{module}") is not None
 
 
 # -- asking for an export -------------------------------------------------------------------------------
@@ -419,7 +396,7 @@ def start_export(kind: str, course_id: int, person_id: int, params: dict, delive
     QueueUnavailable when the job service does not answer); AlreadyInProgress when the same one is
     queued or running (and alive: one whose job died is ended first, see `holder.reap`)."""
     spec = KINDS.get(kind)
-    if spec is None or not spec.available:
+    if spec is None:
         raise ExportError("this kind of export is not offered")
     if delivery not in ("download", "email"):
         raise ExportError("delivery must be download or email")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g
 
-from lti_tool.analytics.dashboard import AUDIT_BLOCKS
+from lti_tool.analytics.dashboard import AUDIT_BLOCKS, AUDIT_DEFAULTS
 from lti_tool.analytics.context import Subject
 from lti_tool.analytics.scopes import owns_any
 from lti_tool.extensions import db
@@ -16,8 +16,6 @@ from lti_tool.launch.session import require
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
 bp = Blueprint("embeds", __name__, url_prefix="/courses/<int:course_id>/embeds")
-
-AUDIT_DEFAULTS = {"range": "last12m"}
 
 
 @bp.get("/audit")

@@ -29,7 +29,7 @@ RECENT = 50
 def _kind_from(values) -> Kind:
     """The kind asked for, if it is offered and the viewer may open the page it is asked from."""
     spec = KINDS.get(values.get("kind", ""))
-    if spec is None or not spec.available:
+    if spec is None:
         abort(400, description="Choose what to export")
     if not g.viewer.can(spec.page.capability):
         abort(403)
@@ -57,7 +57,7 @@ def export_offer() -> dict | None:
     if viewer is None or course is None or not viewer.can("exports"):
         return None
     offered = {kind.offer: kind for kind in KINDS.values()
-               if kind.page.endpoint == request.endpoint and kind.available and viewer.can(kind.page.capability)}
+               if kind.page.endpoint == request.endpoint and viewer.can(kind.page.capability)}
     dialog = offered.get("dialog")
     if dialog is None:
         return None
@@ -116,8 +116,8 @@ def new(course_id: int):
 def custom_report(course_id: int):
     """The room page's "Custom report" window (exports/_custom_report.html)."""
     custom = KINDS["custom"]
-    if not (custom.available and g.viewer.can(custom.page.capability)):
-        abort(403 if custom.available else 404)
+    if not g.viewer.can(custom.page.capability):
+        abort(403)
     template = "exports/_custom_report.html" if wants_fragment("custom-report") else "exports/custom.html"
     return render_template(template, **_custom_window())
 

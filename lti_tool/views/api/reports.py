@@ -212,7 +212,7 @@ REPORTS = {
                           "the entries shown on it", BOTH, embed_pages_report, ROW_METRICS, ("limit",)),
     "embed-audit": Report("The embed audit: every page URL x entry on the domain= domains, else on the domains "
                           "whose embeds need action or whose need is unknown (managed ones left out)", ("course",),
-                          embed_audit_report, BREAKDOWN_METRICS, defaults=(("range", "last12m"),)),
+                          embed_audit_report, BREAKDOWN_METRICS, defaults=tuple(dashboard.AUDIT_DEFAULTS.items())),
 }
 
 
