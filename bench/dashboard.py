@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
-from html import unescape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import BASE, launch_teacher, percentile  # noqa: E402  (after the path)
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_dashboard"
-BASE = "http://127.0.0.1:5000"
 BLOCKS = ("highlights", "context", "timeline", "top", "insights", "funnel", "locations", "devices", "domains", "people")
 
 
@@ -59,23 +58,6 @@ def build_app(url: str, events: int):
     return app
 
 
-def fields(html: str) -> tuple[str, dict]:
-    action = unescape(re.search(r'<form method="post" action="([^"]+)"', html).group(1))
-    return action, {k: unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', html)}
-
-
-def launch_teacher(app):
-    """A real launch through the dev platform; returns (client, session token, gallery path)."""
-    client = app.test_client()
-    _action, data = fields(client.post(f"{BASE}/dev/start", data={"person": "teacher", "course": "bio101"}).text)
-    login = client.post(f"{BASE}/lti/login", data=data)
-    _action, data = fields(client.get(login.location).text)
-    launch = client.post(f"{BASE}/lti/launch", data=data)
-    page = client.get(BASE + launch.location)
-    token = re.search(r'"X-Session-Token": "([^"]+)"', unescape(page.text)).group(1)
-    return client, token, BASE + launch.location.split("?")[0]
-
-
 def timed(client, url: str, headers: dict, requests: int) -> list[float]:
     for _ in range(3):  # warm
         assert client.get(url, headers=headers).status_code == 200
@@ -86,11 +68,6 @@ def timed(client, url: str, headers: dict, requests: int) -> list[float]:
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     return times
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.rooms import build_app, fresh_database, load, plan_session  # noqa: E402  (after the path)
+from bench.common import fresh_database  # noqa: E402  (after the path)
+from bench.rooms import build_app, load, plan_session  # noqa: E402  (after the path)
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_export_pdf"
 

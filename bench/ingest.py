@@ -33,6 +33,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database  # noqa: E402  (after the path)
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/10"
 PARTNER_ID = "9900001"
@@ -57,26 +59,6 @@ def environment() -> dict[str, str]:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-not-for-production"),
         "KEY_ENCRYPTION_SECRET": os.environ.get("KEY_ENCRYPTION_SECRET", "bench-key-passphrase"),
     }
-
-
-def fresh_database(url: str) -> None:
-    """Create the bench database when missing and empty its schema; refuse other databases."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database or ""
-    if "bench" not in name:
-        sys.exit(f"refusing to reset database {name!r}: the bench database's name must contain 'bench'")
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def make_app(env: dict[str, str]):

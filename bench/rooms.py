@@ -30,45 +30,24 @@ import os
 import platform
 import pstats
 import random
-import re
 import statistics
 import sys
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from html import unescape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import BASE, fresh_database, launch_teacher, percentile  # noqa: E402  (after the path)
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_rooms"
-BASE = "http://127.0.0.1:5000"
 BATCH = 5000
 SEED = 1
 ROOM_ID = "1_benchrm1"
 SHOWS_UP = 0.8  # about this share of those registered joins a lecture (rooms_seed's attendance)
-
-
-def fresh_database(url: str) -> None:
-    """Create the bench database when missing and empty its schema; refuse other databases."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database or ""
-    if "bench" not in name:
-        sys.exit(f"refusing to reset database {name!r}: the bench database's name must contain 'bench'")
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def build_app(url: str):
@@ -158,23 +137,6 @@ def load(app, registration_id: int, events: list[dict]) -> dict:
 
 # ── Timing ─────────────────────────────────────────────────────────────────────────────────────
 
-def fields(html: str) -> tuple[str, dict]:
-    action = unescape(re.search(r'<form method="post" action="([^"]+)"', html).group(1))
-    return action, {k: unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', html)}
-
-
-def launch_teacher(app):
-    """A real launch through the dev platform; returns (client, session token)."""
-    client = app.test_client()
-    _action, data = fields(client.post(f"{BASE}/dev/start", data={"person": "teacher", "course": "bio101"}).text)
-    login = client.post(f"{BASE}/lti/login", data=data)
-    _action, data = fields(client.get(login.location).text)
-    launch = client.post(f"{BASE}/lti/launch", data=data)
-    page = client.get(BASE + launch.location)
-    token = re.search(r'"X-Session-Token": "([^"]+)"', unescape(page.text)).group(1)
-    return client, token
-
-
 def timed(run, requests: int) -> list[float]:
     """Milliseconds of `requests` calls of run() after three to warm up."""
     for _ in range(3):
@@ -193,11 +155,6 @@ def get(client, url: str, headers: dict):
         assert response.status_code == 200, (url, response.status_code)
         return response
     return run
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def analytics_calls(app, room_external_id: str, session_external_id: str):
@@ -319,7 +276,7 @@ def main() -> None:
         analyze(app)
     course_id, room_id, session_id, held = stored(app)
 
-    client, token = launch_teacher(app)
+    client, token, _path = launch_teacher(app)
     auth = {"X-Session-Token": token}
     page_url = f"{BASE}/courses/{course_id}/rooms/{room_id}/?session={session_id}"
     busiest, quiz, calls = analytics_calls(app, room_id, session_id)
