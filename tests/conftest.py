@@ -5,22 +5,22 @@ No service is mocked and none is skipped: when PostgreSQL or Redis is missing th
 from __future__ import annotations
 
 import os
-import re
-from html import unescape
 
 import pytest
 from flask_migrate import upgrade
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.launch import keys
+from lti_tool.models import Course
 from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.store import get_store
 
 from .support.canvas import FakeCanvas, PlatformKey
+from .support.clients import Requests, Viewer, session_token  # noqa: F401  (session_token: used by tests)
 from .support.servers import LoopbackServer
 
 # Property-based and fuzz tests: the same examples on every run (CI stays predictable), no example
@@ -147,9 +147,9 @@ class LtiFlow:
         data = {"id_token": id_token, "state": params["state"] if state is None else state}
         return self.client.post("/lti/launch", data={k: v for k, v in data.items() if v is not False})
 
-    def open(self, person: str = "teacher", course: str = "course-a"):
+    def open(self, person: str = "teacher", course: str = "course-a", **launch):
         """A successful launch followed to the page it redirects to."""
-        response = self.launch(person, course)
+        response = self.launch(person, course, **launch)
         assert response.status_code == 303, response.text
         return self.client.get(response.location)
 
@@ -159,10 +159,29 @@ def lti(client, canvas, registration):
     return LtiFlow(client, canvas)
 
 
-def session_token(page_html: str) -> str:
-    match = re.search(r'hx-headers=\'([^\']+)\'', page_html)
-    assert match, "page carries no session header for htmx"
-    return re.search(r'"X-Session-Token": "([^"]+)"', unescape(match.group(1))).group(1)
+@pytest.fixture
+def launch_as(lti, db, canvas):
+    """launch_as(role, course="course-a", **launch) -> Viewer: a real OIDC login and LTI launch as the
+    person of that role (tests/support/canvas.py ROLES: teacher, ta, designer, student, observer, admin),
+    followed to the page it lands on. Every launch shares the one test client; each viewer's requests
+    carry its own session token, so several people can be signed in at once. `launch` goes to
+    LtiFlow.launch (claims=, sign=, ...)."""
+    def launch(role: str = "teacher", course: str = "course-a", **launch) -> Viewer:
+        page = lti.open(role, course, **launch)
+        row = db.session.scalar(select(Course).where(Course.context_id == canvas.context_id(course)))
+        return Viewer(lti.client, page, role, row)
+    return launch
+
+
+@pytest.fixture
+def htmx_client(client):
+    """htmx_client(target=None, *, boosted=False, token=None) -> the test client as htmx drives it: each
+    request carries HX-Request, HX-Target (the id of the element swapped) and, for a boosted link,
+    HX-Boosted; with a session token, X-Session-Token too."""
+    def aimed(target: str | None = None, *, boosted: bool = False, token: str | None = None) -> Requests:
+        requests = Requests(client, {"X-Session-Token": token} if token else {})
+        return requests.htmx(target, boosted=boosted)
+    return aimed
 
 
 # One Playwright (sync API) per test run: a second one cannot start while the first is alive, so every
