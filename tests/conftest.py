@@ -11,6 +11,7 @@ from flask_migrate import upgrade
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
@@ -50,6 +51,21 @@ def reset_schema(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def fresh_database(suffix: str) -> str:
+    """The URL of an empty database of its own beside the tests' one (<test database>_<suffix>), created
+    when missing: for a live server, whose commits are real and would outlive a rolled-back test."""
+    url = make_url(DATABASE_URL)
+    own = url.set(database=f"{url.database}_{suffix}")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first():
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    database = own.render_as_string(hide_password=False)
+    reset_schema(database)
+    return database
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def _iso(moment):
 def audited(lti, db, registration, exports_config):
     page = lti.open("teacher")
     course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in views_events(utcnow())], "native")
+    ingest(registration.id, views_events(utcnow()))
     category = db.session.scalar(select(Category).where(Category.course_id == course.id))
     for entry in db.session.scalars(select(MediaEntry)):
         db.session.add(CategoryEntry(category_id=category.id, entry_id=entry.id))

@@ -129,7 +129,7 @@ def test_gallery_summary_holds_the_gallery_numbers(app, db, registration, tmp_pa
     db.session.flush()
     gallery = Category(registration_id=registration.id, external_id="gallery-a", kind="gallery", course_id=course.id)
     db.session.add(gallery)
-    accept(registration.id, [native_event(e) for e in GALLERY_EVENTS], "native")
+    ingest(registration.id, GALLERY_EVENTS)
     entry = db.session.scalar(select(MediaEntry))
     entry.name = "Cell division, explained"
     db.session.add(CategoryEntry(category_id=gallery.id, entry_id=entry.id))

@@ -86,13 +86,10 @@ def test_metrics_on_postgresql_over_http(client, db, registration):
 
 
 def test_metrics_on_sqlite_and_rebuild_agree(tmp_path):
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite3",
-                      "REDIS_URL": None})
+    app = embedded_app(tmp_path / "m.sqlite3")
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
-        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="1",
-                                          auth_token_url="https://x.edu/login/oauth2/token"))
-        result = accept(reg.id, [native_event(e) for e in EVENTS], "native")
+        reg = make_registration()
+        result = ingest(reg.id, EVENTS)
         assert result.accepted == 15
         check_everything(_db.session, reg.id)
         runner = app.test_cli_runner()

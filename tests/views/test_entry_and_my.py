@@ -23,7 +23,7 @@ def world(lti, db, registration, canvas):
     student = session_token(lti.open("student").text)
     course = db.session.scalar(select(Course))
     other = [dict(e, id="o-" + e["id"], entry_id="1_other") for e in EVENTS[:3]]
-    accept(registration.id, [native_event(e) for e in EVENTS + other], "native")
+    ingest(registration.id, EVENTS + other)
     gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
     e1 = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
     db.session.add(CategoryEntry(category_id=gallery.id, entry_id=e1.id))
@@ -81,7 +81,7 @@ def test_my_analytics_without_media(world):
 def test_my_viewing_shows_only_the_viewers_own_plays(world):
     db, canvas = world["db"], world["canvas"]
     mine = [dict(e, id="s-" + e["id"], play_id="S", user=f"sub:{canvas.sub('student')}") for e in EVENTS[1:3]]
-    accept(world["course"].registration_id, [native_event(e) for e in mine], "native")
+    ingest(world["course"].registration_id, mine)
     html = get(world, "student", f"/my/?{OCT}").text
     assert card(html, "Plays") == "1" and card(html, "Minutes viewed") == "0.8 min"  # 50 s
     assert "Person One" not in html and "Unknown" not in html

@@ -36,7 +36,7 @@ def course_world(lti, db, registration, canvas):
     course = db.session.scalar(select(Course))
     own = [dict(e, id=f"s-{e['id']}", user=f"sub:{canvas.sub('student')}", play_id=f"S{e.get('play_id')}",
                 load_id=f"s{e.get('load_id')}") for e in EVENTS[:6]]
-    accept(registration.id, [native_event(e) for e in EVENTS + own], "native")
+    ingest(registration.id, EVENTS + own)
     outsider = db.session.scalar(select(Person).where(Person.subject == P1[4:]))
     outsider.name, outsider.email = OUTSIDER, OUTSIDER_EMAIL
     entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))

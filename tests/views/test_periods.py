@@ -71,7 +71,7 @@ def world(lti, db, registration, fixed_clock):
     course = db.session.scalar(select(Course))
     course.created_at = CREATED
     events = [e for k, day in enumerate(PLAY_DAYS) for e in play_events(day, k)]
-    accept(registration.id, [native_event(e) for e in events], "native")
+    ingest(registration.id, events)
     entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
     teacher = db.session.scalar(select(Person).where(Person.email == "teacher@test.edu"))
     entry.owner_person_id = teacher.id

@@ -38,7 +38,7 @@ def course(db, lti, client, registration, auth):
     """A launched course whose gallery holds 1_e1, with the data set's events stored."""
     lti.open("teacher")
     course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in EVENTS], "native")
+    ingest(registration.id, EVENTS)
     gallery = gallery_of(db.session, course)
     response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
                           json={"kind": "gallery", "name": gallery.name, "course_id": course.id, "members": ["1_e1"]})
@@ -182,7 +182,7 @@ def test_countries_drill_down_to_regions_and_cities(client, auth, course, regist
                 "location": {"country": "US", "region": region, "city": city}}
                for i, (region, city) in enumerate([("Minnesota", "Minneapolis"), ("Minnesota", "Duluth"),
                                                    ("Texas", "Austin")])]
-    accept(registration.id, [native_event(e) for e in located], "native")
+    ingest(registration.id, located)
     regions = data(client, auth, "countries", course=course.id, country="US")
     assert regions["level"] == "region"
     assert {r["value"]: r["impressions"] for r in regions["rows"]} == {"Minnesota": 2, "Texas": 1, None: 1}
@@ -212,7 +212,7 @@ def test_viewing_context_inside_and_outside_the_gallery_page(client, auth, cours
     gallery = gallery_of(db.session, course)
     inside = [dict(EVENTS[1], id="in-play", play_id="IN", playback_context=gallery.external_id),
               dict(EVENTS[2], id="in-pause", play_id="IN")]
-    accept(registration.id, [native_event(e) for e in inside], "native")
+    ingest(registration.id, inside)
     assert data(client, auth, "viewing-context", course=course.id) == {"inside": 1, "elsewhere": 4}
     inside_only = data(client, auth, "gallery-highlights", course=course.id, context="inside")["current"]
     outside = data(client, auth, "gallery-highlights", course=course.id, context="outside")["current"]
@@ -246,11 +246,7 @@ def test_compare_change_is_relative_to_the_previous_period(client, auth, course)
 
 def test_local_days_follow_the_time_zone(client, auth, course, registration):
     # A play at 23:30 on Oct 4 in Chicago is Oct 5 04:30 in UTC.
-    late = [{"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 0, "duration": 100},
-            {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 60}]
-    accept(registration.id, [native_event(e) for e in late], "native")
+    ingest(registration.id, [LATE_PLAY, LATE_PAUSE])
     two_days = {"from": "2026-10-04", "to": "2026-10-05"}
     chicago = get(client, auth, "gallery-timeline", course=course.id, tz="America/Chicago", **two_days).get_json()
     assert chicago["period"]["timezone"] == "America/Chicago"

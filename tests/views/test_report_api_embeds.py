@@ -71,7 +71,7 @@ def course(db, lti, client, registration, auth):
     """A launched course whose gallery holds 1_e1 and 1_e2, with the plays above stored."""
     lti.open("teacher")
     course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in _events()], "native")
+    ingest(registration.id, _events())
     gallery = gallery_of(db.session, course)
     response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
                           json={"kind": "gallery", "name": gallery.name, "course_id": course.id,
