@@ -8,11 +8,10 @@ from sqlalchemy import select
 from lti_tool.analytics import reports
 from lti_tool.analytics.filters import Filters, period
 from lti_tool.analytics.metrics import Scope
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import MediaEntry
 
-from ..ingest.dataset import EVENTS
+from ..ingest.dataset import EVENTS, LATE_PAUSE, LATE_PLAY
+from ..support.factories import embedded_app, ingest, make_registration
 
 
 def load(db, registration):
@@ -80,11 +79,7 @@ def test_context_split_and_not_viewed_people(db, registration, lti, canvas):
 
 
 def test_timeline_on_sqlite_matches(tmp_path):
-    from flask_migrate import upgrade
-
-    from lti_tool import MIGRATIONS_DIR, create_app
     from lti_tool.extensions import db as _db
-    from lti_tool.registrations import RegistrationInput, upsert
 
     app = embedded_app(tmp_path / "t.sqlite3")
     with app.app_context():

@@ -10,13 +10,12 @@ from lti_tool.analytics import embeds
 from lti_tool.analytics.filters import Filters, period
 from lti_tool.analytics.scopes import course_scope
 from lti_tool.embed_rules import current_rules
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Category, CategoryEntry, Course, MediaEntry
 from lti_tool.models.types import utcnow
 
 from ..conftest import session_token
 from .conftest import HTMX, export_id_of, sections
+from ..support.factories import ingest
 
 CANVAS_PAGE = "https://canvas.umn.edu/courses/1/pages/week-1"
 SURVEY = "https://umn.qualtrics.com/jfe/form/SV_abc123"

@@ -12,13 +12,12 @@ from flask import has_app_context, has_request_context
 from sqlalchemy import select
 
 from lti_tool.exports import pdf
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Person, RoomSession
 
 from ..ingest.dataset import EVENTS as GALLERY_EVENTS
 from ..rooms.test_room_analytics import loaded  # noqa: F401  (the fixture)
 from ..support.servers import LoopbackServer
+from ..support.factories import ingest
 
 LONG_NAME = ("Maria-Fernanda Alessandra de los Santos Villanueva-Oyelaran Kowalczyk-Nakamura "
              "Featherstonehaugh-Ridley Abernathy-Smythe")

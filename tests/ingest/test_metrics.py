@@ -4,19 +4,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.analytics import metrics
 from lti_tool.analytics.metrics import Scope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept, rebuild
-from lti_tool.ingest.schema import native_event
+from lti_tool.ingest.pipeline import rebuild
 from lti_tool.models import Person, Play, Registration
-from lti_tool.registrations import RegistrationInput, upsert
 
+from ..support.factories import embedded_app, ingest, make_registration
 from .dataset import EVENTS, EXPECTED, P1, P2, P3
 
 PLAYS = {  # play key -> seconds, percentiles watched, quartile events, reached end

@@ -4,20 +4,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.analytics import rooms
 from lti_tool.analytics.rooms import RoomScope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
 from lti_tool.ingest.people import resolve
-from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.rooms import accept_room_events, parse_room_batch
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Interaction, Room, RoomSession
-from lti_tool.registrations import RegistrationInput, upsert
+
+from ..support.factories import embedded_app, ingest, make_registration
 
 ANA, BEN, CAL = "sub:ana", "sub:ben", "sub:cal"
 

@@ -40,6 +40,12 @@ def make_registration(client_id: str = "1", issuer: str = CANVAS,
     return registration
 
 
+def another_tenant(host: str = "https://other.example.edu") -> Registration:
+    """A second registration (another platform), for what one tenant must never see of another."""
+    return make_registration("other", issuer=host, auth_login_url=f"{host}/authorize",
+                             auth_token_url=f"{host}/token", key_set_url=f"{host}/jwks")
+
+
 def bearer(registration_id: int, name: str = "") -> dict[str, str]:
     """The Authorization header of a new ingest/report token of the registration."""
     _token, secret = tokens.create(registration_id, name)

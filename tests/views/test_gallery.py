@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from ..ingest.dataset import EVENTS, LATE_PAUSE, LATE_PLAY
 from ..support.factories import add_to_gallery, ingest
 

@@ -14,13 +14,12 @@ from lti_tool.exports import pdf
 from lti_tool.exports.csv_export import gallery_sections
 from lti_tool.exports.selection import gallery_context, gallery_params
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import CategoryEntry, Course, MediaEntry, Person
 from lti_tool.models.types import utcnow
 
 from ..conftest import session_token
 from ..ingest.dataset import EVENTS, P1
+from ..support.factories import ingest
 
 OCT = {"range": "custom", "from": "2026-10-01", "to": "2026-10-10"}
 OUTSIDER, OUTSIDER_EMAIL = "Olga Outside", "olga@elsewhere.edu"

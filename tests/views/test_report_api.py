@@ -11,13 +11,11 @@ from sqlalchemy import select
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.scopes import gallery_of
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Course, Enrollment, Person
-from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.views.api.reports import REPORTS
 
-from ..ingest.dataset import EVENTS, EXPECTED, P1, P2, P3
+from ..ingest.dataset import EVENTS, EXPECTED, LATE_PAUSE, LATE_PLAY, P1, P2, P3
+from ..support.factories import another_tenant, ingest
 
 # The data set's day, read in UTC unless a test says otherwise.
 DAY = {"range": "custom", "from": "2026-10-05", "to": "2026-10-05", "tz": "UTC"}
@@ -34,15 +32,9 @@ def auth(token):
 
 
 @pytest.fixture
-def course(db, lti, client, registration, auth):
+def course(db, gallery_course):
     """A launched course whose gallery holds 1_e1, with the data set's events stored."""
-    lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    ingest(registration.id, EVENTS)
-    gallery = gallery_of(db.session, course)
-    response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
-                          json={"kind": "gallery", "name": gallery.name, "course_id": course.id, "members": ["1_e1"]})
-    assert response.status_code == 200, response.text
+    course = gallery_course(EVENTS, ["1_e1"])
     # The data set's viewers are students of the course, so its people reports name them
     # (tests/views/test_people_rule.py: viewers from elsewhere are folded into one row).
     for person in db.session.scalars(select(Person).where(Person.subject.in_([P[4:] for P in (P1, P2, P3)]))):
@@ -271,13 +263,11 @@ def test_time_zone_defaults_to_the_course_then_the_registration(client, auth, co
 @pytest.fixture
 def other_registration(db, registration):
     """Another tenant with its own course and entry."""
-    host = "https://other.example.edu"
-    other, _ = upsert(RegistrationInput(issuer=host, client_id="other", auth_login_url=f"{host}/authorize",
-                                        auth_token_url=f"{host}/token", key_set_url=f"{host}/jwks"))
+    other = another_tenant()
     foreign_course = Course(registration_id=other.id, context_id="foreign", title="Foreign")
     db.session.add(foreign_course)
     db.session.commit()
-    accept(other.id, [native_event(dict(EVENTS[0], id="f1", entry_id="2_foreign"))], "native")
+    ingest(other.id, [dict(EVENTS[0], id="f1", entry_id="2_foreign")])
     return other, foreign_course
 
 
