@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from lti_tool.models import Export, Person
 
-from .conftest import HTMX, export_id_of, polls, sections
+from .conftest import export_id_of, polls, sections
 
 OVERVIEW_DESCRIPTIVE = ["Unique viewers", "Stays by people not signed in", "Minutes viewed", "Avg. minutes viewed",
                         "Live engagement rate (0-1)", "Live unique viewers", "Signed-in live attendees", "Reactions",
@@ -258,16 +258,13 @@ def test_room_pdf_is_a_download_job(teacher, exports_config, rq_mode, app):
     assert app.test_client().get(link).data.startswith(b"%PDF-")
 
 
-def test_a_status_is_only_its_owners(teacher, mail_on, lti, db):
+def test_a_status_is_only_its_owners(teacher, mail_on, launch_as, db):
     export_id = export_id_of(teacher.export(delivery="email").text)
     assert teacher.status("0" * 32).status_code == 404
-    from ..conftest import session_token
-
-    ta = session_token(lti.open("ta").text)     # same course, same rights, another person
-    response = lti.client.get(f"/courses/{teacher.course.id}/exports/{export_id}/status",
-                              headers={"X-Session-Token": ta, **HTMX})
+    ta = launch_as("ta")     # same course, same rights, another person
+    response = ta.htmx().get(f"/courses/{teacher.course.id}/exports/{export_id}/status")
     assert response.status_code == 404
-    listing = lti.client.get(f"/courses/{teacher.course.id}/exports/", headers={"X-Session-Token": ta})
+    listing = ta.get(f"/courses/{teacher.course.id}/exports/")
     assert export_id not in listing.text and "No exports yet" in listing.text
 
 

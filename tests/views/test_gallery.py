@@ -21,7 +21,7 @@ def gallery(launch_as, db, registration):
 
     def get(query="", target=None):
         return (teacher.htmx(target) if target else teacher).get(f"/courses/{teacher.course.id}/gallery/?{query}")
-    get.course = teacher.course
+    get.course, get.teacher = teacher.course, teacher
     return get
 
 
