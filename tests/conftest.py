@@ -21,7 +21,7 @@ from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.store import get_store
 
 from .support.canvas import FakeCanvas, PlatformKey
-from .support.clients import Requests, Viewer, session_token  # noqa: F401  (session_token: used by tests)
+from .support.clients import Requests, Viewer
 from .support.servers import LoopbackServer
 
 # Property-based and fuzz tests: the same examples on every run (CI stays predictable), no example
@@ -184,7 +184,8 @@ def launch_as(lti, db, canvas):
     LtiFlow.launch (claims=, sign=, ...)."""
     def launch(role: str = "teacher", course: str = "course-a", **launch) -> Viewer:
         page = lti.open(role, course, **launch)
-        row = db.session.scalar(select(Course).where(Course.context_id == canvas.context_id(course)))
+        row = db.session.scalar(select(Course).where(Course.context_id == canvas.context_id(course))
+                                .order_by(Course.last_launch_at.desc()))  # the one just launched into
         return Viewer(lti.client, page, role, row)
     return launch
 

@@ -17,8 +17,8 @@ from lti_tool.models import (
 )
 from lti_tool.models.rooms import INTERACTION_KINDS, QA_STATES, REACTION_KINDS
 
-from ..conftest import session_token
 from ..rooms.test_room_page import card
+from ..support.clients import session_token
 from ..test_devplatform import BASE, demo_launch
 from .test_seed import TODAY, invoke, sqlite_app
 
