@@ -21,7 +21,7 @@ from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.store import get_store
 
 from .support.canvas import FakeCanvas, PlatformKey
-from .support.clients import Requests, Viewer
+from .support.clients import Viewer
 from .support.servers import LoopbackServer
 
 # Property-based and fuzz tests: the same examples on every run (CI stays predictable), no example
@@ -180,7 +180,8 @@ def launch_as(lti, db, canvas):
     """launch_as(role, course="course-a", **launch) -> Viewer: a real OIDC login and LTI launch as the
     person of that role (tests/support/canvas.py ROLES: teacher, ta, designer, student, observer, admin),
     followed to the page it lands on. Every launch shares the one test client; each viewer's requests
-    carry its own session token, so several people can be signed in at once. `launch` goes to
+    carry its own session token, so several people can be signed in at once, and `viewer.htmx(target)`
+    is the same client as htmx drives it for the element with id `target`. `launch` goes to
     LtiFlow.launch (claims=, sign=, ...)."""
     def launch(role: str = "teacher", course: str = "course-a", **launch) -> Viewer:
         page = lti.open(role, course, **launch)
@@ -188,17 +189,6 @@ def launch_as(lti, db, canvas):
                                 .order_by(Course.last_launch_at.desc()))  # the one just launched into
         return Viewer(lti.client, page, role, row)
     return launch
-
-
-@pytest.fixture
-def htmx_client(client):
-    """htmx_client(target=None, *, boosted=False, token=None) -> the test client as htmx drives it: each
-    request carries HX-Request, HX-Target (the id of the element swapped) and, for a boosted link,
-    HX-Boosted; with a session token, X-Session-Token too."""
-    def aimed(target: str | None = None, *, boosted: bool = False, token: str | None = None) -> Requests:
-        requests = Requests(client, {"X-Session-Token": token} if token else {})
-        return requests.htmx(target, boosted=boosted)
-    return aimed
 
 
 # One Playwright (sync API) per test run: a second one cannot start while the first is alive, so every

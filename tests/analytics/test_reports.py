@@ -60,11 +60,8 @@ def test_entries_funnel_breakdowns_and_people(db, registration):
     assert devices == {"desktop": 1, "other": 5}
 
 
-def test_context_split_and_not_viewed_people(db, registration, lti, canvas):
-    lti.open("student")  # enrolled, never watched
-    from lti_tool.models import Course
-
-    course = db.session.scalar(select(Course))
+def test_context_split_and_not_viewed_people(db, registration, launch_as):
+    course = launch_as("student").course  # enrolled, never watched
     inside = dict(EVENTS[1], id="in-play", play_id="IN", playback_context="g1")
     ingest(registration.id, EVENTS + [inside])
     from lti_tool.models import Category

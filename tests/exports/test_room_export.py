@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from lti_tool.models import Export, Person
 
+from ..rooms.test_room_page import card, names
 from .conftest import export_id_of, polls, sections
 
 OVERVIEW_DESCRIPTIVE = ["Unique viewers", "Stays by people not signed in", "Minutes viewed", "Avg. minutes viewed",
@@ -16,17 +17,6 @@ OVERVIEW_DESCRIPTIVE = ["Unique viewers", "Stays by people not signed in", "Minu
                         "Sent live reactions (0-1)", "Group chat messages", "Sent messages on group chat (0-1)",
                         "Participation in polls (0-1)", "Q&A threads", "Q&A threads created (0-1)",
                         "Attachment downloads", "Attachments downloaded (0-1)", "Recording plays"]
-
-
-def card(html: str, label: str) -> str:
-    match = re.search(rf">{re.escape(label)}</span></span><span class=\"card-value\">([^<]+)<", html)
-    assert match, label
-    return match.group(1)
-
-
-def page_names(html: str) -> list[str]:
-    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person" title="[^"]*"><a [^>]*>([^<]+)</a>',
-                      html)
 
 
 def test_the_room_page_offers_export_and_the_dialog_masks_the_address(teacher, mail_on):
@@ -80,7 +70,7 @@ def test_emailed_in_process_link_downloads_the_page_numbers(teacher, mail_on, ap
     attendees = report["Viewer engagement"]
     assert attendees[0][:7] == ["Name", "Title", "Role", "Company", "Industry", "Country", "Minutes viewed"]
     # Every attendee, in the page's order (most minutes first); the page shows them on one page here.
-    assert [r[0] for r in attendees[1:-1]] == page_names(page)
+    assert [r[0] for r in attendees[1:-1]] == names(page)
     assert [float(r[6]) for r in attendees[1:-1]] == [10.0, 9.0, 8.5, 3.0]
     assert attendees[-1][0] == "Total (4 people)" and float(attendees[-1][6]) == pytest.approx(30.5)
     assert [r[1] for r in report["Interactions"][1:]] == ["Favourite topic?", "2 + 2?", "How clear was it?",

@@ -41,12 +41,8 @@ class Requests:
         self.client = client
         self.fixed = dict(headers or {})
 
-    def headers(self, **extra: str) -> dict[str, str]:
-        """The fixed headers plus `extra`, for a call made on the bare client."""
-        return {**self.fixed, **extra}
-
     def open(self, path: str, method: str = "GET", headers: dict | None = None, **kwargs) -> TestResponse:
-        return self.client.open(path, method=method, headers=self.headers(**(headers or {})), **kwargs)
+        return self.client.open(path, method=method, headers={**self.fixed, **(headers or {})}, **kwargs)
 
     def get(self, path: str, **kwargs) -> TestResponse:
         return self.open(path, "GET", **kwargs)
@@ -54,14 +50,8 @@ class Requests:
     def post(self, path: str, **kwargs) -> TestResponse:
         return self.open(path, "POST", **kwargs)
 
-    def put(self, path: str, **kwargs) -> TestResponse:
-        return self.open(path, "PUT", **kwargs)
-
-    def delete(self, path: str, **kwargs) -> TestResponse:
-        return self.open(path, "DELETE", **kwargs)
-
     def htmx(self, target: str | None = None, *, boosted: bool = False) -> "Requests":
-        """The same client as htmx drives it for the element with id `target`."""
+        """The same client as htmx drives it for the element with id `target` (a copy: this one stays as it is)."""
         aimed = copy.copy(self)
         aimed.fixed = {**self.fixed, **htmx_headers(target, boosted=boosted)}
         return aimed

@@ -20,8 +20,9 @@ def open_as(launch_as):
         viewer = launch_as(person)
 
         def get(url=None, target=None):
-            return (viewer.htmx(target) if target else viewer).get(
-                f"/courses/{viewer.course.id}/admin/embed-rules", query_string={"url": url} if url is not None else None)
+            query = {"url": url} if url is not None else None
+            return (viewer.htmx(target) if target else viewer).get(f"/courses/{viewer.course.id}/admin/embed-rules",
+                                                                   query_string=query)
         return get
     return session
 

@@ -74,7 +74,7 @@ def test_my_analytics_without_media(world):
 
 
 def test_my_viewing_shows_only_the_viewers_own_plays(world):
-    db, canvas = world["db"], world["canvas"]
+    canvas = world["canvas"]
     mine = [dict(e, id="s-" + e["id"], play_id="S", user=f"sub:{canvas.sub('student')}") for e in EVENTS[1:3]]
     ingest(world["course"].registration_id, mine)
     html = get(world, "student", f"/my/?{OCT}").text
