@@ -1,4 +1,12 @@
-"""Settings classes. Only these read the environment; tests pass a mapping to create_app()."""
+"""Settings classes. Only these read the environment; tests pass a mapping to create_app().
+
+Every setting of `BaseConfig` (bar the few in NOT_FROM_ENVIRONMENT) is read from the environment
+variable of the same name, in one place (`_read_environment`), typed by its default: whole numbers,
+switches (on/off, true/false, yes/no, 1/0), lists of whole numbers comma-separated
+(`JOB_RETRY_INTERVALS=15,60`) and per-queue numbers as `name=value` pairs over the defaults
+(`JOB_TIMEOUTS=exports=3600,emails=60`). The database is `DATABASE_URL`; the embed hosts are
+`EMBED_<KEY>_HOSTS` (see `_embed_hosts`).
+"""
 from __future__ import annotations
 
 import os
@@ -88,75 +96,70 @@ class BaseConfig:
     TESTING = False
     # Path to a MaxMind GeoIP2/GeoLite2-City .mmdb file; without one, locations are country-only.
     GEOIP_CITY_DB: str | None = None
+    # The level of the app's own loggers (and of `flask rq worker`): DEBUG, INFO, WARNING, ERROR.
+    LOG_LEVEL = "INFO"
+    # htmx's script to serve at /assets/htmx.min.js. None: the npm-installed copy in node_modules.
+    HTMX_JS_PATH: str | None = None
 
 
-class DevConfig(BaseConfig):
-    """The embedded default: SQLite, jobs in-process, the dev platform with demo data."""
-
-    DEV_PLATFORM_ENABLED = True
-
-    def __init__(self) -> None:
-        self.SECRET_KEY = _env("SECRET_KEY", "dev-only-secret-do-not-use-in-production")
-        self.KEY_ENCRYPTION_SECRET = _env("KEY_ENCRYPTION_SECRET", "dev-only-key-passphrase")
-        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", BaseConfig.SQLALCHEMY_DATABASE_URI)
-        self.REDIS_URL = _env("REDIS_URL")
-        self.JOB_RUNNER = "rq" if self.REDIS_URL and _env("JOB_RUNNER") == "rq" else "inline"
-        self.SMTP_URL = _env("SMTP_URL")
-        self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
-        self.EXPORT_DIR = _env("EXPORT_DIR")
-        self.EMBED_RULES_FILE = _env("EMBED_RULES_FILE", BaseConfig.EMBED_RULES_FILE)
-        self.EMBED_HOSTS = _embed_hosts(EXAMPLE_EMBED_HOSTS)
-
-
-class TestConfig(BaseConfig):
-    """Real PostgreSQL and Redis; tests override with a mapping."""
-
-    TESTING = True
-    SECRET_KEY = "test-secret"
-    KEY_ENCRYPTION_SECRET = "test-key-passphrase"
-    LTI_JWKS_CACHE_SECONDS = 60
-
-    def __init__(self) -> None:
-        self.SQLALCHEMY_DATABASE_URI = _env(
-            "DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        )
-        self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/15")
-        self.EMBED_HOSTS = dict(EXAMPLE_EMBED_HOSTS)
-
-
-class ProdConfig(BaseConfig):
-    """Production: everything from the environment; missing secrets stop the start."""
-
-    JOB_RUNNER = "rq"
-    PROXY_FIX = True
-
-    def __init__(self) -> None:
-        missing = [n for n in ("SECRET_KEY", "KEY_ENCRYPTION_SECRET", "DATABASE_URL") if not _env(n)]
-        if missing:
-            raise RuntimeError("missing required settings: " + ", ".join(missing))
-        self.SECRET_KEY = _env("SECRET_KEY")
-        self.KEY_ENCRYPTION_SECRET = _env("KEY_ENCRYPTION_SECRET")
-        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(_env("DATABASE_URL"))
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        self.REDIS_URL = _env("REDIS_URL")
-        self.JOB_RUNNER = "rq" if self.REDIS_URL else "inline"
-        self.BEACON_QUEUE = bool(self.REDIS_URL) and _env("BEACON_QUEUE", "on") != "off"
-        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
-        self.HSTS_SECONDS = _seconds("HSTS_SECONDS", 365 * 24 * 3600)
-        self.ROLES_FILE = _env("ROLES_FILE", BaseConfig.ROLES_FILE)
-        self.DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "UTC")
-        self.GEOIP_CITY_DB = _env("GEOIP_CITY_DB")
-        self.SMTP_URL = _env("SMTP_URL")
-        self.MAIL_FROM = _env("MAIL_FROM", BaseConfig.MAIL_FROM)
-        self.EXPORT_DIR = _env("EXPORT_DIR")
-        self.EMBED_RULES_FILE = _env("EMBED_RULES_FILE", BaseConfig.EMBED_RULES_FILE)
-        self.EMBED_HOSTS = _embed_hosts(BaseConfig.EMBED_HOSTS)
+# Settings no variable of their own name sets: the test switch, engine options (code, not text), and
+# the embed hosts (one variable per key, `_embed_hosts`).
+NOT_FROM_ENVIRONMENT = frozenset({"TESTING", "SQLALCHEMY_ENGINE_OPTIONS", "EMBED_HOSTS", "REQUIRED"})
+# Settings whose variable has another name than the setting.
+ENVIRONMENT_NAMES = {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}
 
 
 # The hosts of the institution the demo data and the seeds describe (UMN); production sets its own.
 EXAMPLE_EMBED_HOSTS = {"lms": ("canvas.umn.edu", "umn.instructure.com"), "other_lms": (),
                        "mediaspace": ("mediaspace.umn.edu",), "kaf": ("kaf.canvas.umn.edu",),
                        "institution": ("umn.edu",)}
+
+
+class DevConfig(BaseConfig):
+    """The embedded default: SQLite, jobs in-process, the dev platform with demo data; any setting
+    may still come from the environment (e.g. DATABASE_URL, or REDIS_URL with JOB_RUNNER=rq)."""
+
+    SECRET_KEY = "dev-only-secret-do-not-use-in-production"
+    KEY_ENCRYPTION_SECRET = "dev-only-key-passphrase"
+    DEV_PLATFORM_ENABLED = True
+    EMBED_HOSTS = EXAMPLE_EMBED_HOSTS
+
+    def __init__(self) -> None:
+        _read_environment(self)
+
+
+class TestConfig(BaseConfig):
+    """Real PostgreSQL and Redis; tests override with a mapping. Only the two services come from the
+    environment, so a developer's own settings never change what a test sees."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    KEY_ENCRYPTION_SECRET = "test-key-passphrase"
+    LTI_JWKS_CACHE_SECONDS = 60
+    SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    REDIS_URL = "redis://127.0.0.1:6379/15"
+    EMBED_HOSTS = EXAMPLE_EMBED_HOSTS
+
+    def __init__(self) -> None:
+        _read_environment(self, only=("SQLALCHEMY_DATABASE_URI", "REDIS_URL"))
+
+
+class ProdConfig(BaseConfig):
+    """Production: everything from the environment; missing secrets stop the start."""
+
+    JOB_RUNNER = "rq"
+    BEACON_QUEUE = True
+    PROXY_FIX = True
+    HSTS_SECONDS = 365 * 24 * 3600
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REQUIRED = ("SECRET_KEY", "KEY_ENCRYPTION_SECRET", "SQLALCHEMY_DATABASE_URI")
+
+    def __init__(self) -> None:
+        _read_environment(self)
+        missing = [ENVIRONMENT_NAMES.get(n, n) for n in self.REQUIRED if not getattr(self, n)]
+        if missing:
+            raise RuntimeError("missing required settings: " + ", ".join(missing))
 
 
 def _embed_hosts(defaults: dict) -> dict:
@@ -169,11 +172,60 @@ def _embed_hosts(defaults: dict) -> dict:
     return hosts
 
 
-def _seconds(name: str, default: int) -> int:
-    raw = _env(name, str(default))
+def _read_environment(config: BaseConfig, only: tuple[str, ...] | None = None) -> None:
+    """Set each setting of `config` (or just those in `only`) that the environment names, then derive
+    what depends on others: jobs and the beacon queue need Redis, and without it run in-process."""
+    names = only or [n for n in dir(config) if n.isupper() and n not in NOT_FROM_ENVIRONMENT]
+    for name in names:
+        variable = ENVIRONMENT_NAMES.get(name, name)
+        raw = _env(variable)
+        if raw is not None:
+            setattr(config, name, _parse(variable, raw, getattr(config, name)))
+    config.SQLALCHEMY_DATABASE_URI = _normalise_db_url(config.SQLALCHEMY_DATABASE_URI)
+    config.EMBED_HOSTS = dict(config.EMBED_HOSTS) if only else _embed_hosts(config.EMBED_HOSTS)
+    if config.JOB_RUNNER not in ("rq", "inline"):
+        raise RuntimeError(f"JOB_RUNNER must be rq or inline, not {config.JOB_RUNNER!r}")
+    if not config.REDIS_URL:
+        config.JOB_RUNNER, config.BEACON_QUEUE = "inline", False
+
+
+def _parse(variable: str, raw: str, default: object) -> object:
+    """`raw` as the type of the setting's default; a value that is not one stops the start."""
+    if isinstance(default, bool):
+        return _switch(variable, raw)
+    if isinstance(default, int):
+        return _whole_number(variable, raw)
+    if isinstance(default, tuple):
+        return tuple(_whole_number(variable, part.strip()) for part in raw.split(",") if part.strip())
+    if isinstance(default, dict):
+        return {**default, **_pairs(variable, raw, default)}
+    return raw
+
+
+def _switch(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise RuntimeError(f"{variable} must be on or off, not {raw!r}")
+
+
+def _whole_number(variable: str, raw: str) -> int:
     if not raw.isascii() or not raw.isdigit():
-        raise RuntimeError(f"{name} must be a whole number of seconds, not {raw!r}")
+        raise RuntimeError(f"{variable} must be a whole number, not {raw!r}")
     return int(raw)
+
+
+def _pairs(variable: str, raw: str, default: dict) -> dict[str, int]:
+    """"exports=3600,emails=60" -> {"exports": 3600, "emails": 60}; only the default's keys."""
+    pairs = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = part.partition("=")
+        if key.strip() not in default:
+            raise RuntimeError(f"{variable} takes {', '.join(default)}, not {key.strip()!r}")
+        pairs[key.strip()] = _whole_number(variable, value.strip())
+    return pairs
 
 
 def _normalise_db_url(url: str | None) -> str | None:

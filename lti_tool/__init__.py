@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, abort, g, render_template, request
+from flask import Flask, abort, g, render_template
+from htmx_flask import request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     _no_version_banner()
     _refuse_nul_in_addresses(app)
     _error_pages(app)
-    logging.getLogger("lti_tool").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("lti_tool").setLevel(app.config["LOG_LEVEL"])
     return app
 
 
@@ -74,7 +75,7 @@ def _security_headers(app: Flask) -> None:
         response.headers.pop("X-Frame-Options", None)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-        if request.headers.get("HX-Request"):
+        if request.htmx:
             response.vary.add("HX-Request")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")

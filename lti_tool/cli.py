@@ -5,6 +5,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from lti_tool.ingest.formats import FORMATS
 from lti_tool.launch import keys
 from lti_tool.registrations import RegistrationError, RegistrationInput, list_all, remove, upsert
 
@@ -61,27 +62,32 @@ def token_revoke_command(token_id):
     click.echo(f"revoked token {token.id}")
 
 
-@ingest_cli.command("import")
+def _format_help() -> str:
+    """The --format help, from the registry: the suffixes that name each format."""
+    named = "; ".join(f"{f.name}: " + ", ".join([*(f".{s}" for s in f.extensions), *(f".{s}.*" for s in f.suffixes)])
+                      for f in FORMATS.values())
+    return f"Guessed from the file name when omitted ({named})"
+
+
+def _import_help() -> str:
+    """The import command's help; what a file of each format holds comes from the registry."""
+    return ("Import media or live room events from FILE, one item per line (csv: one row).\n\n"
+            + "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values()) + ".\n\n"
+            'Not all or nothing, unlike HTTP batches: a bad line is written to the rejects file as '
+            '{"line", "reason", "raw"} and the other lines are stored. Importing a file again stores nothing '
+            "twice (its events count as duplicates).")
+
+
+@ingest_cli.command("import", help=_import_help())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "kava", "caliper", "xapi", "rooms"]),
-              help="Guessed from the file name when omitted (.jsonl, .csv, .kava.*, .caliper.*, .xapi.*, .rooms.*)")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help=_format_help())
 @click.option("--registration", "registration_id", type=int, required=True, help="Registration id (flask lti list)")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
               help="Where rejected lines go (default: FILE.rejects.jsonl)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Events stored per transaction")
 def import_command(file, fmt, registration_id, rejects_path, batch_size):
-    """Import media or live room events from FILE, one item per line (csv: one row).
-
-    jsonl: native event objects; csv: native fields as columns (segments, extra as JSON); kava: beacons
-    as query strings or JSON objects; caliper: envelopes; xapi: statements or lists of statements;
-    rooms: room event objects as in POST /api/v1/room-events, in order (a line may name what earlier
-    lines described).
-
-    Not all or nothing, unlike HTTP batches: a bad line is written to the rejects file as
-    {"line", "reason", "raw"} and the other lines are stored. Importing a file again stores nothing
-    twice (its events count as duplicates).
-    """
+    """Import FILE in a format of the registry (the help says which, from `_import_help`)."""
     from pathlib import Path
 
     from lti_tool.ingest.importer import ImportFailed, run_import

@@ -1,16 +1,19 @@
 """Changes to course and registration settings, validated; views only call these."""
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
+from lti_tool.analytics.context import check_timezone
+from lti_tool.analytics.filters import FilterError
 from lti_tool.extensions import db
 from lti_tool.models import Course, Registration
 
 
 def _timezone(value: str | None, errors: dict, field: str) -> str | None:
     value = (value or "").strip()
-    if value and value not in available_timezones():
-        errors[field] = f"{value[:64]!r} is not a time zone name such as America/Chicago."
+    if value:
+        try:
+            check_timezone(value)
+        except FilterError:
+            errors[field] = f"{value[:64]!r} is not a time zone name such as America/Chicago."
     return value or None
 
 

@@ -46,10 +46,6 @@ class Outage:
         self.since: float | None = None
         self.delay = first
 
-    @property
-    def ongoing(self) -> bool:
-        return self.since is not None
-
     def failed(self, error: BaseException) -> float:
         if self.since is None:
             self.since = time.monotonic()

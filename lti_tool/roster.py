@@ -219,13 +219,6 @@ def _request_token(http: requests.Session, credentials: _Credentials, scopes: li
 
 # -- fetching the membership container -------------------------------------------------------------
 
-def fetch_members(course: Course) -> Roster:
-    """Every page of the course's memberships (Active, Inactive and Deleted as the platform sends them)."""
-    if not course.nrps_url:
-        raise RosterError(f"course {course.id} has no roster service URL (no launch has carried the NRPS claim)")
-    return _fetch(_Credentials.of(course.registration), course.nrps_url)
-
-
 def _fetch(credentials: _Credentials, url: str) -> Roster:
     max_pages = int(current_app.config.get("ROSTER_MAX_PAGES", DEFAULT_MAX_PAGES))
     origin = _origin(url)

@@ -177,11 +177,6 @@ class DatabaseStore:
         db.session.commit()
         return count
 
-    def purge_expired(self) -> int:
-        result = db.session.execute(delete(KeyValueEntry).where(KeyValueEntry.expires_at <= utcnow()))
-        db.session.commit()
-        return result.rowcount
-
     @staticmethod
     def _row(key: str, value: Any, ttl: int) -> dict:
         return {"key": key, "value": json.dumps(value), "expires_at": utcnow() + timedelta(seconds=ttl)}

@@ -1,11 +1,11 @@
-"""The blocks of the analytics dashboards (course gallery, single entry, My Analytics).
+"""The blocks of the media dashboards (course gallery, single media, My Analytics, My viewing, the
+embed audit) and each page's registry of them (see `blocks`).
 
 A page computes every block; an HTMX request computes only the block it swaps. Each block is a
-function of one Context, built once per request from the URL's filters.
+function of one Context (`context.build_context`), built once per request from the URL's filters.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -14,43 +14,20 @@ from sqlalchemy.orm import Session
 from lti_tool.models import Play, PlayerLoad
 from lti_tool.models.types import MAX_INTEGER
 
-from lti_tool.embed_rules import Rules
-
 from . import embeds, reports
-from .filters import Filters, Period
+from .blocks import Block, Col, Sheet, registry
+from .context import Context
 from .metrics import Scope, heatmap, person_heat
 from .people import named_people
+from .tables import Table, TableSpec, paginate_rows
 
-TIMELINE_METRICS = {
-    "impressions": "Player impressions", "plays": "Plays", "unique_viewers": "Unique viewers",
-    "minutes_viewed": "Minutes viewed", "avg_drop_off": "Avg. drop-off", "avg_completion_rate": "Avg. completion rate",
-}
-PEOPLE_SORTS = ("plays", "name", "minutes_viewed", "avg_completion_rate", "total_completion_rate", "impressions",
+TIMELINE_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_drop_off", "avg_completion_rate")
+PEOPLE_SORTS = ("plays", "name", "impressions", "minutes_viewed", "avg_completion_rate", "total_completion_rate",
                 "last_viewed_at")
-PER_PAGE = 25
-
-
-@dataclass(frozen=True)
-class Context:
-    session: Session
-    scope: Scope
-    compare_scope: Scope | None
-    period: Period
-    timezone: str
-    filters: Filters
-    course_id: int | None = None
-    options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
-    cache: dict = field(default_factory=dict, compare=False)  # results blocks of one request share
-    rules: Rules = field(default_factory=lambda: Rules(()), compare=False)  # the embed-domain rules in force
-    # The viewer owns or co-edits the media in scope: every viewer is named (people.named_people).
-    every_viewer: bool = False
-
-    def breakdown(self, scope: Scope, dimension: str):
-        """reports.breakdown, computed once per request for the same scope and dimension."""
-        key = ("breakdown", scope, dimension)
-        if key not in self.cache:
-            self.cache[key] = reports.breakdown(self.session, scope, dimension)
-        return self.cache[key]
+PEOPLE_TABLE = TableSpec(PEOPLE_SORTS, "plays", search=("name", "email"),
+                         value=lambda row, column: getattr(row.engagement, column),
+                         unknown=lambda row: row.engagement.person_id is None)
+DETAILS_TABLE = TableSpec((), "", prefix="d")   # the timeline's details keep their order
 
 
 def data_as_of(session: Session, scope: Scope) -> datetime | None:
@@ -82,33 +59,9 @@ def timeline_block(ctx: Context):
     elif details == "entries":
         rows = reports.entries_table(ctx.session, ctx.scope)
     elif details == "users":
-        rows = [r.engagement for r in reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
-                                                                  ctx.every_viewer)]
-    table = _sorted_page(rows, ctx.options, prefix="d", default=None) if details else None
+        rows = [r.engagement for r in people_rows(ctx)]
+    table = paginate_rows(rows, DETAILS_TABLE, ctx.options) if details else None
     return {"metric": metric, "points": points, "compare": compare, "details": details, "table": table}
-
-
-def _sorted_page(rows: list, options: dict, prefix: str, default: str | None) -> dict:
-    """Sort rows by the attribute `<prefix>sort` names (if the rows have it) and cut page `<prefix>page`."""
-    sort = options.get(f"{prefix}sort")
-    descending = options.get(f"{prefix}dir") != "asc"
-    if rows and sort and hasattr(rows[0], sort):
-        rows = sorted(rows, key=lambda r: (getattr(r, sort) is not None, _comparable(getattr(r, sort))),
-                      reverse=descending)
-    pages = max(1, -(-len(rows) // PER_PAGE))
-    page = min(max(_int(options.get(f"{prefix}page"), 1), 1), pages)
-    return {"rows": rows[(page - 1) * PER_PAGE: page * PER_PAGE], "page": page, "pages": pages, "total": len(rows),
-            "sort": sort, "dir": "desc" if descending else "asc"}
-
-
-def _comparable(value):
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return value.lower()
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return value
 
 
 def top_block(ctx: Context):
@@ -157,20 +110,14 @@ def domains_block(ctx: Context):
     return {"domain": None, "rows": embeds.with_meaning(ctx.breakdown(ctx.scope, "domain")[:50], ctx.rules)}
 
 
-def people_block(ctx: Context):
-    rows = reports.people_engagement(ctx.session, ctx.scope, ctx.course_id, ctx.every_viewer)
-    query = (ctx.options.get("q") or "").strip().lower()[:100]
-    if query:
-        rows = [r for r in rows if query in r.engagement.name.lower() or query in (r.engagement.email or "").lower()]
-    sort = ctx.options.get("sort") if ctx.options.get("sort") in PEOPLE_SORTS else "plays"
-    descending = ctx.options.get("dir") != "asc"
-    rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
-    if sort != "name":
-        rows.sort(key=lambda r: r.engagement.person_id is None)  # "Unknown" always last
-    pages = max(1, -(-len(rows) // PER_PAGE))
-    page = min(max(_int(ctx.options.get("page"), 1), 1), pages)
-    return {"rows": rows[(page - 1) * PER_PAGE: page * PER_PAGE], "total": len(rows), "page": page, "pages": pages,
-            "sort": sort, "dir": "desc" if descending else "asc", "q": query}
+def people_block(ctx: Context) -> Table:
+    """People with their engagement (enrolled people who watched nothing included), searched, sorted, paged."""
+    return paginate_rows(people_rows(ctx), PEOPLE_TABLE, ctx.options)
+
+
+def people_rows(ctx: Context) -> list[reports.EngagementRow]:
+    return ctx.cached("people", lambda: reports.people_engagement(ctx.session, ctx.scope, ctx.course_id,
+                                                                  ctx.every_viewer))
 
 
 def entry_heatmap_block(ctx: Context):
@@ -192,6 +139,8 @@ def entry_heatmap_block(ctx: Context):
 
 def filter_options(ctx: Context) -> dict:
     """Choices for the filter bar: domains seen and tags of the entries in scope (ignoring those filters)."""
+    if ctx.subject.kind == "room":
+        return {"domains": [], "tags": [], "owners": []}   # a room's page filters by dates and session only
     from lti_tool.models import MediaEntry
 
     from lti_tool.models import Person
@@ -207,14 +156,6 @@ def filter_options(ctx: Context) -> dict:
     owners = sorted(((p.id, p.display_name) for p in ctx.session.scalars(select(Person).where(Person.id.in_(owner_ids)))),
                     key=lambda o: o[1].lower()) if owner_ids else []
     return {"domains": domains, "tags": sorted(tags), "owners": owners}
-
-
-def _sort_key(row, sort: str):
-    value = getattr(row.engagement, sort)
-    if sort == "name":
-        return value.lower()
-    return (value is not None, value if value is not None else 0) if sort != "last_viewed_at" else (
-        value is not None, value.timestamp() if value else 0)
 
 
 def _int(value, default):
@@ -238,24 +179,104 @@ def my_viewing_block(ctx: Context):
             "totals": reports.highlights_with_change(ctx.session, ctx.scope, None).current}
 
 
-MY_BLOCKS = {
-    "highlights": highlights_block, "timeline": timeline_block, "top": top_block, "funnel": funnel_block,
-    "people": people_block, "locations": locations_block, "devices": devices_block, "domains": domains_block,
-}
-VIEWING_BLOCKS = {"viewing": my_viewing_block}
+# -- what the blocks are as tables (CSV sections, PDF tables) -----------------------------------------
 
-ENTRY_BLOCKS = {
-    "highlights": highlights_block, "heatmap": entry_heatmap_block, "funnel": funnel_block,
-    "people": people_block, "locations": locations_block, "devices": devices_block, "domains": domains_block,
-}
+HIGHLIGHT_COLUMNS = (
+    Col.of("impressions"), Col.of("plays"), Col.of("played_entries"), Col.of("unique_viewers"),
+    Col("anonymous_plays", label="Plays by viewers not signed in"), Col.of("minutes_viewed"),
+    Col.of("avg_minutes_per_play"), Col.of("avg_completion_rate"), Col.of("avg_drop_off"),
+    Col.of("play_through_ratio"), Col.of("load_play_ratio"),
+)
+TIMELINE_COLUMNS = (Col("bucket", label="Date"), Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"),
+                    Col.of("minutes_viewed"), Col.of("avg_drop_off"),
+                    Col.of("avg_completion_rate"))
+ENTRY_COLUMNS = (Col("external_id", label="Entry id"), Col("name", label="Name"),
+                 Col("media_type", label="Media type"), Col.of("impressions"), Col.of("plays"),
+                 Col.of("unique_viewers"), Col.of("minutes_viewed"), Col.of("avg_completion_rate"),
+                 Col.of("engagement", "engagement_ranking"), Col("last_played_at", label="Last played"))
+PEOPLE_COLUMNS = (Col("name", label="Name"), Col("email", label="Email"), Col("role_label", label="Course role"),
+                  Col.of("impressions"), Col.of("plays"), Col.of("minutes_viewed"),
+                  Col.of("avg_completion_rate"), Col.of("total_completion_rate"),
+                  Col("last_viewed_at", label="Last viewed"))
+BREAKDOWN_COLUMNS = (Col.of("impressions"), Col.of("plays"), Col.of("unique_viewers"), Col.of("minutes_viewed"),
+                     Col.of("avg_completion_rate"), Col.of("played_entries"),
+                     Col("last_seen_at", label="Last seen"))
 
-GALLERY_BLOCKS = {
-    "highlights": highlights_block, "context": context_block, "timeline": timeline_block, "top": top_block,
-    "insights": insights_block, "funnel": funnel_block, "locations": locations_block, "devices": devices_block,
-    "domains": domains_block, "people": people_block,
-}
+
+def values(row, columns: tuple[Col, ...]) -> tuple:
+    """A row's cells for these columns."""
+    return tuple(getattr(row, c.field) for c in columns)
 
 
+def highlights_sheets(ctx: Context) -> list[Sheet]:
+    def rows():
+        change = highlights_block(ctx)["change"]
+        yield ("This period", ctx.period.first_day, ctx.period.last_day, *values(change.current, HIGHLIGHT_COLUMNS))
+        if change.previous is not None:
+            compare = ctx.period.compare
+            yield ("Compare period", compare.first_day, compare.last_day, *values(change.previous, HIGHLIGHT_COLUMNS))
+    return [Sheet("Highlights", (Col("period", label="Period"), Col("first_day", label="From"),
+                                 Col("last_day", label="To"), *HIGHLIGHT_COLUMNS), rows)]
+
+
+def timeline_sheets(ctx: Context) -> list[Sheet]:
+    return [Sheet("Metrics over time", TIMELINE_COLUMNS,
+                  lambda: (values(p, TIMELINE_COLUMNS) for p in timeline_block(ctx)["points"]))]
+
+
+def top_sheets(ctx: Context) -> list[Sheet]:
+    return [Sheet("Media engagement", ENTRY_COLUMNS,
+                  lambda: (values(r, ENTRY_COLUMNS) for r in reports.entries_table(ctx.session, ctx.scope)))]
+
+
+def people_sheets(ctx: Context) -> list[Sheet]:
+    def rows():
+        for row in people_rows(ctx):
+            e = row.engagement
+            yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
+                   e.total_completion_rate, e.last_viewed_at)
+    return [Sheet("User engagement", PEOPLE_COLUMNS, rows)]
+
+
+def breakdown_sheets(*dimensions: tuple[str, str, str]):
+    """Sheets of whole breakdowns: (dimension, title, its column's label) each."""
+    def sheets(ctx: Context) -> list[Sheet]:
+        def rows(dimension: str):
+            return lambda: ((r.value or "Unknown", *values(r, BREAKDOWN_COLUMNS))
+                            for r in ctx.breakdown(ctx.scope, dimension))
+        return [Sheet(title, (Col("value", label=label), *BREAKDOWN_COLUMNS), rows(dimension))
+                for dimension, title, label in dimensions]
+    return sheets
+
+
+HIGHLIGHTS = Block("highlights", highlights_block, ("impressions", "plays", "played_entries", "unique_viewers",
+                   "minutes_viewed", "avg_minutes_per_play", "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio"),
+                   sheets=highlights_sheets)
+CONTEXT = Block("context", context_block, ("plays",))
+TIMELINE = Block("timeline", timeline_block, TIMELINE_METRICS, DETAILS_TABLE, sheets=timeline_sheets)
+TOP = Block("top", top_block, ("plays", "unique_viewers", "minutes_viewed", "avg_completion_rate",
+                               "engagement_ranking"), sheets=top_sheets)
+INSIGHTS = Block("insights", insights_block, ("plays",))
+FUNNEL = Block("funnel", funnel_block, ("impressions", "plays"))
+PEOPLE = Block("people", people_block, ("impressions", "plays", "minutes_viewed", "avg_completion_rate",
+                                        "total_completion_rate"), PEOPLE_TABLE, sheets=people_sheets)
+BREAKDOWN_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_completion_rate")
+LOCATIONS = Block("locations", locations_block, BREAKDOWN_METRICS,
+                  sheets=breakdown_sheets(("country", "Countries", "Country")))
+DEVICES = Block("devices", devices_block, BREAKDOWN_METRICS,
+                sheets=breakdown_sheets(("device", "Devices", "Device"), ("os", "Operating systems", "Operating system"),
+                                        ("browser", "Browsers", "Browser")))
+DOMAINS = Block("domains", domains_block, BREAKDOWN_METRICS, sheets=breakdown_sheets(("domain", "Domains", "Domain")))
+HEATMAP = Block("heatmap", entry_heatmap_block, ("plays", "unique_viewers"))
+VIEWING = Block("viewing", my_viewing_block, ("plays", "minutes_viewed", "avg_completion_rate"))
+
+GALLERY_BLOCKS = registry(HIGHLIGHTS, CONTEXT, TIMELINE, TOP, INSIGHTS, FUNNEL, LOCATIONS, DEVICES, DOMAINS, PEOPLE)
+ENTRY_BLOCKS = registry(HIGHLIGHTS, TIMELINE, HEATMAP, FUNNEL, PEOPLE, LOCATIONS, DEVICES, DOMAINS)
+MY_BLOCKS = registry(HIGHLIGHTS, TIMELINE, TOP, FUNNEL, PEOPLE, LOCATIONS, DEVICES, DOMAINS)
+VIEWING_BLOCKS = registry(VIEWING)
+
+
+AUDIT_DEFAULTS = {"range": "last12m"}   # the audit looks back a year unless the URL says otherwise
 AUDIT_ROWS_SHOWN = 200      # rows per domain on the audit page (the CSV export has them all)
 AUDIT_FOCUS_ROWS = 2_000    # rows when one domain is drilled into
 
@@ -270,4 +291,4 @@ def audit_block(ctx: Context):
             "limit": limit}
 
 
-AUDIT_BLOCKS = {"audit": audit_block}
+AUDIT_BLOCKS = registry(Block("audit", audit_block, ("plays", "impressions")))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from lti_tool.models.media import MEDIA_TYPES
 from lti_tool.models.types import LAST_DAY, MAX_INTEGER
 
 PRESETS = {
@@ -22,7 +23,6 @@ PRESETS = {
 COMPARES = {"none": "No comparison", "previous": "Previous period", "last_year": "Same period last year"}
 CONTEXTS = {"all": "All viewing", "inside": "Inside the gallery page", "outside": "Embedded elsewhere"}
 DEVICES = ("desktop", "mobile", "tablet", "other")
-MEDIA_TYPES = ("video", "audio", "image", "quiz", "youtube")
 EARLIEST = date(2000, 1, 1)
 LATEST = LAST_DAY   # the last day the tool can hold facts of
 MAX_VALUES = 50

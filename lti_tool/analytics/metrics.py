@@ -6,10 +6,10 @@ follow the viewer's time zone exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Person, Play, PlayerLoad
@@ -65,6 +65,110 @@ class Scope:
 CAPPED_PERCENTILES = case((Play.percentile_count > 100, 100), else_=Play.percentile_count)
 
 
+@dataclass(frozen=True, eq=False)
+class Grouping:
+    """What `play_totals` groups by: an SQL expression over Play and the same one over PlayerLoad."""
+    play: ColumnElement
+    load: ColumnElement
+
+
+def by_column(name: str) -> Grouping:
+    """Group by a column Play and PlayerLoad share: entry_id, person_id, country, device_type, domain, ..."""
+    return Grouping(getattr(Play, name), getattr(PlayerLoad, name))
+
+
+@dataclass(frozen=True)
+class PlayTotals:
+    """The sums of a group of plays and player loads; every player metric is computed from them.
+
+    A row type (Highlights, TimelinePoint, EntryRow, ...) takes the metrics it has fields for with
+    `values_for`, so a metric computed here reaches a row by adding a field of the same name."""
+    impressions: int = 0
+    plays: int = 0
+    unique_viewers: int = 0              # distinct signed-in people
+    anonymous_plays: int = 0             # plays by viewers not signed in
+    played_entries: int = 0              # distinct entries played
+    seconds_viewed: float = 0.0
+    capped_percentiles: int = 0          # per play, the distinct percentiles watched (at most 100), summed
+    quartile_events: int = 0
+    completed_plays: int = 0             # plays that reached the end
+    last_played_at: datetime | None = None  # the newest play's start
+    last_viewed_at: datetime | None = None  # the newest play event
+    last_loaded_at: datetime | None = None  # the newest player load
+
+    @property
+    def minutes_viewed(self) -> float:
+        return round(self.seconds_viewed / 60, 4)
+
+    @property
+    def avg_minutes_per_play(self) -> float | None:
+        """Minutes viewed per play; None without plays."""
+        value = d.ratio(self.seconds_viewed / 60, self.plays)
+        return None if value is None else round(value, 4)
+
+    @property
+    def avg_completion_rate(self) -> float | None:
+        """Percent 0-100."""
+        return d.avg_completion_rate(self.capped_percentiles, self.plays)
+
+    @property
+    def avg_drop_off(self) -> float | None:
+        """Fraction 0-1."""
+        return d.avg_drop_off(self.quartile_events, self.plays)
+
+    @property
+    def play_through_ratio(self) -> float | None:
+        """Fraction 0-1."""
+        return d.ratio(self.completed_plays, self.plays)
+
+    @property
+    def load_play_ratio(self) -> float | None:
+        """Plays per player impression (may exceed 1: a replay is a new play)."""
+        return d.ratio(self.plays, self.impressions)
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        """The newest play start or player load."""
+        return max([t for t in (self.last_played_at, self.last_loaded_at) if t is not None], default=None)
+
+    def values_for(self, row_type: type) -> dict:
+        """This total's values for every field of the dataclass `row_type` named like one of its metrics."""
+        return {f.name: getattr(self, f.name) for f in fields(row_type) if hasattr(self, f.name)}
+
+
+NO_PLAYS = PlayTotals()
+
+
+def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -> dict[object, PlayTotals]:
+    """The plays and player loads of `scope` summed per value of `group`: every value with a play or a load.
+
+    Without a group, one total under the key None (there even when the scope holds nothing). This is
+    the one play aggregate: highlights, per person, timeline, entries and breakdowns all read it."""
+    play_key = () if group is None else (group.play,)
+    load_key = () if group is None else (group.load,)
+    play_query = select(
+        *play_key, func.count(Play.id), func.count(Play.person_id.distinct()),
+        func.count(Play.id) - func.count(Play.person_id), func.count(Play.entry_id.distinct()),
+        func.coalesce(func.sum(Play.seconds_viewed), 0.0), func.coalesce(func.sum(CAPPED_PERCENTILES), 0),
+        func.coalesce(func.sum(Play.quartile_events), 0),
+        func.coalesce(func.sum(case((Play.reached_end, 1), else_=0)), 0),
+        func.max(Play.started_at), func.max(Play.last_event_at)).where(*scope.where(Play, Play.started_at))
+    load_query = (select(*load_key, func.count(PlayerLoad.id), func.max(PlayerLoad.occurred_at))
+                  .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
+    if group is not None:
+        play_query, load_query = play_query.group_by(group.play), load_query.group_by(group.load)
+    plays = {(row[0] if play_key else None): row[len(play_key):] for row in session.execute(play_query)}
+    loads = {(row[0] if load_key else None): row[len(load_key):] for row in session.execute(load_query)}
+    totals = {}
+    for key in plays.keys() | loads.keys():
+        n, viewers, anonymous, entries, seconds, percentiles, quartiles, completed, started, last_event = plays.get(
+            key, (0, 0, 0, 0, 0.0, 0, 0, 0, None, None))
+        impressions, loaded = loads.get(key, (0, None))
+        totals[key] = PlayTotals(impressions, n, viewers, anonymous, entries, seconds, percentiles, quartiles,
+                                 completed, started, last_event, loaded)
+    return totals
+
+
 @dataclass(frozen=True)
 class Highlights:
     impressions: int
@@ -73,10 +177,11 @@ class Highlights:
     unique_viewers: int                  # known people, exact
     anonymous_plays: int
     minutes_viewed: float
+    avg_minutes_per_play: float | None   # minutes
     avg_completion_rate: float | None    # percent 0-100
     avg_drop_off: float | None           # fraction 0-1
     play_through_ratio: float | None     # fraction 0-1
-    load_play_ratio: float | None        # fraction
+    load_play_ratio: float | None        # plays per impression
 
     @property
     def anonymous_share(self) -> float | None:
@@ -85,19 +190,7 @@ class Highlights:
 
 
 def highlights(session: Session, scope: Scope) -> Highlights:
-    plays, entries, viewers, anonymous, seconds, percentiles, quartiles, completed = session.execute(
-        select(func.count(Play.id), func.count(Play.entry_id.distinct()), func.count(Play.person_id.distinct()),
-               func.count(Play.id) - func.count(Play.person_id), func.coalesce(func.sum(Play.seconds_viewed), 0.0),
-               func.coalesce(func.sum(CAPPED_PERCENTILES), 0), func.coalesce(func.sum(Play.quartile_events), 0),
-               func.coalesce(func.sum(case((Play.reached_end, 1), else_=0)), 0))
-        .where(*scope.where(Play, Play.started_at))).one()
-    impressions = session.scalar(select(func.count(PlayerLoad.id)).where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
-    return Highlights(
-        impressions=impressions, plays=plays, played_entries=entries, unique_viewers=viewers,
-        anonymous_plays=anonymous, minutes_viewed=round(seconds / 60, 4),
-        avg_completion_rate=d.avg_completion_rate(percentiles, plays), avg_drop_off=d.avg_drop_off(quartiles, plays),
-        play_through_ratio=d.ratio(completed, plays), load_play_ratio=d.ratio(plays, impressions),
-    )
+    return Highlights(**play_totals(session, scope)[None].values_for(Highlights))
 
 
 @dataclass(frozen=True)
@@ -115,41 +208,32 @@ class PersonEngagement:
 
 def per_person(session: Session, scope: Scope) -> list[PersonEngagement]:
     """Engagement per person, most plays first; anonymous viewing is one row with person_id None."""
-    play_rows = session.execute(
-        select(Play.person_id, func.count(Play.id), func.sum(Play.seconds_viewed), func.sum(CAPPED_PERCENTILES),
-               func.max(Play.last_event_at))
-        .where(*scope.where(Play, Play.started_at)).group_by(Play.person_id)).all()
-    load_rows = dict(session.execute(
-        select(PlayerLoad.person_id, func.count(PlayerLoad.id))
-        .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(PlayerLoad.person_id)).all())
+    totals = play_totals(session, scope, by_column("person_id"))
     coverage = _completion_by_person(session, scope)
-    stats = {pid: (n, s, p, last) for pid, n, s, p, last in play_rows}
-    ids = set(stats) | set(load_rows)
-    names = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([i for i in ids if i])))}
+    names = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([i for i in totals if i])))}
     rows = []
-    for pid in ids:
-        n, seconds, percentiles, last = stats.get(pid, (0, 0.0, 0, None))
+    for pid, total in totals.items():
         per_entry = coverage.get(pid, [])
         person = names.get(pid)
         rows.append(PersonEngagement(
             person_id=pid, name=person.display_name if person else "Unknown", email=person.email if person else None,
-            impressions=load_rows.get(pid, 0), plays=n, minutes_viewed=round((seconds or 0.0) / 60, 4),
-            avg_completion_rate=d.avg_completion_rate(percentiles or 0, n),
             total_completion_rate=round(sum(per_entry) / len(per_entry), 4) if per_entry else None,
-            last_viewed_at=last))
+            **total.values_for(PersonEngagement)))
     return sorted(rows, key=lambda r: (r.person_id is None, -r.plays, r.name.lower()))
 
 
 def _completion_by_person(session: Session, scope: Scope) -> dict[int | None, list[float]]:
     """Each person's total completion rate (percent 0-100) of every entry they played."""
-    covered: dict[tuple, int] = {}
+    bitsets: dict[tuple, list[str]] = {}
     for person_id, entry_id, bits in session.execute(
             select(Play.person_id, Play.entry_id, Play.percentiles).where(*scope.where(Play, Play.started_at),
                                                                          Play.percentiles.isnot(None))):
-        covered[(person_id, entry_id)] = covered.get((person_id, entry_id), 0) | int(bits, 2)
+        bitsets.setdefault((person_id, entry_id), []).append(bits)
     by_person: dict[int | None, list[float]] = {}
-    for (person_id, _entry), mask in covered.items():
-        by_person.setdefault(person_id, []).append(float(min(mask.bit_count(), 100)))
+    for (person_id, _entry), played in bitsets.items():
+        rate = d.total_completion_rate(played)
+        if rate is not None:
+            by_person.setdefault(person_id, []).append(rate)
     return by_person
 
 

@@ -16,7 +16,8 @@ from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, P
 from . import definitions as d
 from .buckets import bucket, spans
 from .filters import Period
-from .metrics import CAPPED_PERCENTILES, Highlights, PersonEngagement, Scope, highlights, per_person
+from .metrics import (NO_PLAYS, Grouping, Highlights, PersonEngagement, Scope, by_column, highlights, per_person,
+                      play_totals)
 from .people import OUTSIDE_COURSE, named_people
 
 
@@ -59,22 +60,12 @@ def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[Ti
     for point: each holds the compare days at the same position (filters._compare), so a compare
     series always has as many points as the current one and each of its days counts once."""
     dialect = session.get_bind().dialect.name
-    play_bucket = bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect, period.shifts)
-    load_bucket = bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect,
-                         period.shifts)
-    plays = {row[0]: row[1:] for row in session.execute(
-        select(play_bucket, func.count(Play.id), func.count(Play.person_id.distinct()),
-               func.sum(Play.seconds_viewed), func.sum(Play.quartile_events), func.sum(CAPPED_PERCENTILES))
-        .where(*scope.where(Play, Play.started_at)).group_by(play_bucket))}
-    loads = dict(session.execute(select(load_bucket, func.count(PlayerLoad.id))
-                                 .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(load_bucket)).all())
-    points = []
-    for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts):
-        n, viewers, seconds, quartiles, percentiles = plays.get(key, (0, 0, 0.0, 0, 0))
-        points.append(TimelinePoint(key, loads.get(key, 0), n, viewers, round((seconds or 0) / 60, 4),
-                                    d.avg_drop_off(quartiles or 0, n), d.avg_completion_rate(percentiles or 0, n),
-                                    first_day, last_day))
-    return points
+    totals = play_totals(session, scope, Grouping(
+        bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect, period.shifts),
+        bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect, period.shifts)))
+    return [TimelinePoint(key, first_day=first_day, last_day=last_day,
+                          **totals.get(key, NO_PLAYS).values_for(TimelinePoint))
+            for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts)]
 
 
 @dataclass(frozen=True)
@@ -94,24 +85,18 @@ class EntryRow:
 
 def entries_table(session: Session, scope: Scope) -> list[EntryRow]:
     """Every entry in scope with its metrics, ranked by engagement (then plays, then name)."""
-    stats = {row[0]: row[1:] for row in session.execute(
-        select(Play.entry_id, func.count(Play.id), func.count(Play.person_id.distinct()), func.sum(Play.seconds_viewed),
-               func.sum(CAPPED_PERCENTILES), func.max(Play.started_at))
-        .where(*scope.where(Play, Play.started_at)).group_by(Play.entry_id))}
-    loads = dict(session.execute(select(PlayerLoad.entry_id, func.count(PlayerLoad.id))
-                                 .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at))
-                                 .group_by(PlayerLoad.entry_id)).all())
-    ids = set(stats) | set(loads) | set(scope.entry_ids or ())
+    totals = play_totals(session, scope, by_column("entry_id"))
+    ids = set(totals) | set(scope.entry_ids or ())
     entries = {e.id: e for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(ids or {-1})))}
-    max_plays = max((s[0] for s in stats.values()), default=0)
-    max_viewers = max((s[1] for s in stats.values()), default=0)
+    max_plays = max((t.plays for t in totals.values()), default=0)
+    max_viewers = max((t.unique_viewers for t in totals.values()), default=0)
     rows = []
     for entry_id, entry in entries.items():
-        n, viewers, seconds, percentiles, last = stats.get(entry_id, (0, 0, 0.0, 0, None))
-        completion = d.avg_completion_rate(percentiles or 0, n)
-        rows.append(EntryRow(entry_id, entry.external_id, entry.display_name, entry.media_type, loads.get(entry_id, 0),
-                             n, viewers, round((seconds or 0) / 60, 4), completion,
-                             d.engagement_ranking(n, max_plays, viewers, max_viewers, completion), last))
+        total = totals.get(entry_id, NO_PLAYS)
+        engagement = d.engagement_ranking(total.plays, max_plays, total.unique_viewers, max_viewers,
+                                          total.avg_completion_rate)
+        rows.append(EntryRow(entry_id, entry.external_id, entry.display_name, entry.media_type, engagement=engagement,
+                             **total.values_for(EntryRow)))
     return sorted(rows, key=lambda r: (-r.engagement, -r.plays, r.name.lower()))
 
 
@@ -172,22 +157,8 @@ class BreakdownRow:
 
 def breakdown(session: Session, scope: Scope, dimension: str) -> list[BreakdownRow]:
     """Metrics per value of a dimension (country, region, city, device, os, browser, domain, url), by plays."""
-    name = DIMENSIONS[dimension]
-    play_column, load_column = getattr(Play, name), getattr(PlayerLoad, name)
-    stats = {row[0]: row[1:] for row in session.execute(
-        select(play_column, func.count(Play.id), func.count(Play.person_id.distinct()), func.sum(Play.seconds_viewed),
-               func.sum(CAPPED_PERCENTILES), func.count(Play.entry_id.distinct()), func.max(Play.started_at))
-        .where(*scope.where(Play, Play.started_at)).group_by(play_column))}
-    loads = {row[0]: row[1:] for row in session.execute(
-        select(load_column, func.count(PlayerLoad.id), func.max(PlayerLoad.occurred_at))
-        .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)).group_by(load_column))}
-    rows = []
-    for value in set(stats) | set(loads):
-        n, viewers, seconds, percentiles, entries, last_play = stats.get(value, (0, 0, 0.0, 0, 0, None))
-        impressions, last_load = loads.get(value, (0, None))
-        last = max([t for t in (last_play, last_load) if t is not None], default=None)
-        rows.append(BreakdownRow(value, impressions, n, viewers, round((seconds or 0) / 60, 4),
-                                 d.avg_completion_rate(percentiles or 0, n), entries, last))
+    rows = [BreakdownRow(value, **total.values_for(BreakdownRow))
+            for value, total in play_totals(session, scope, by_column(DIMENSIONS[dimension])).items()]
     return sorted(rows, key=lambda r: (-r.plays, -r.impressions, r.value is None, r.value or ""))
 
 

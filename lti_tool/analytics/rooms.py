@@ -24,6 +24,7 @@ from lti_tool.models import (
 from . import definitions as d
 from .buckets import epoch_minute
 from .metrics import PersonEngagement, Scope, per_person
+from .tables import TableSpec, paginate_rows
 
 MIN_SEARCH_LETTERS = 3  # fewer letters search nothing: the table stays as it is
 ATTENDEES_PER_PAGE = 25
@@ -463,6 +464,10 @@ def attendees(session: Session, scope: RoomScope) -> list[AttendeeRow]:
     return sorted(rows, key=lambda r: (r.name.lower(), r.person_id))
 
 
+ATTENDEE_TABLE = TableSpec(ATTENDEE_SORTS, "minutes_viewed", per_page=ATTENDEES_PER_PAGE, search=("name",),
+                           min_search=MIN_SEARCH_LETTERS, match=lambda row, query: matches(row.name, query))
+
+
 @dataclass(frozen=True)
 class AttendeeTable:
     rows: tuple[AttendeeRow, ...]   # this page's rows
@@ -483,26 +488,13 @@ def matches(name: str, query: str) -> bool:
 
 
 def attendee_table(rows: list[AttendeeRow], q: str = "", sort: str = "minutes_viewed", direction: str | None = None,
-                   page: int = 1, per_page: int = ATTENDEES_PER_PAGE) -> AttendeeTable:
-    """Attendees searched (from three letters), sorted (no value last, ties by name) and paged."""
-    q = q.strip()[:100]
-    searched = len(q) >= MIN_SEARCH_LETTERS
-    if searched:
-        rows = [r for r in rows if matches(r.name, q.lower())]
-    sort = sort if sort in ATTENDEE_SORTS else "minutes_viewed"
-    direction = direction if direction in ("asc", "desc") else ("asc" if sort == "name" else "desc")
-
-    def value(row):
-        v = getattr(row, sort)
-        return v.lower() if isinstance(v, str) else v
-
-    rows = sorted(rows, key=lambda r: (r.name.lower(), r.person_id))
-    known = sorted((r for r in rows if value(r) is not None), key=value, reverse=direction == "desc")
-    rows = known + [r for r in rows if value(r) is None]
-    pages = max(1, -(-len(rows) // per_page))
-    page = min(max(page, 1), pages)
-    return AttendeeTable(tuple(rows[(page - 1) * per_page: page * per_page]), len(rows), page, pages, sort,
-                         direction, q, searched, attendee_totals(rows))
+                   page: int = 1, per_page: int = ATTENDEES_PER_PAGE, strict: bool = False) -> AttendeeTable:
+    """Attendees searched (from three letters), sorted and paged by the one table rule (`tables`), with the
+    totals of every attendee matching the search."""
+    options = {"q": q, "sort": sort, "dir": direction, "page": str(page)}
+    table = paginate_rows(rows, ATTENDEE_TABLE, options, strict=strict, per_page=per_page)
+    return AttendeeTable(table.rows, table.total, table.page, table.pages, table.sort, table.dir, table.q,
+                         table.searched, attendee_totals(list(table.matched)))
 
 
 def attendee_totals(rows: list[AttendeeRow]) -> AttendeeTotals:

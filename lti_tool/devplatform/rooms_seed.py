@@ -65,9 +65,6 @@ ADDRESSES_ABROAD = {
     "NG": ("41.58.{}.{}", "196.6.103.{}"), "GB": ("81.2.69.{}", "128.243.{}.{}"),
 }
 
-# (sound on, tab focused, full screen) by engagement level (DESIGN §5).
-FLAGS = {"high": (True, True, True), "good": (True, True, False), "fair": (True, False, False),
-         "low": (False, True, False), "none": (False, False, False)}
 # How often each kind is clicked, in REACTION_KINDS order (clap, heart, think, wow, smile).
 REACTION_WEIGHTS = dict(zip(REACTION_KINDS, (30, 22, 14, 14, 20)))
 
@@ -292,7 +289,7 @@ class SessionSimulator:
         return self.plan.start + timedelta(seconds=self.length * fraction)
 
     def run(self) -> list[dict]:
-        plan, rng = self.plan, self.rng
+        plan = self.plan
         self.events.add("session", plan.external_id, room=plan.room.external_id, start=_time(plan.start),
                         end=_time(plan.end), name=plan.name, host=_ref(self.teacher), recording=plan.recording)
         self._plan_attendance()

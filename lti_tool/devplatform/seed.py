@@ -673,7 +673,7 @@ class _Player:
             seq=n, **self.common, **fields))
 
     def run(self, *, engagement: float, review: bool, must_play: bool, staff: bool) -> list[IncomingEvent]:
-        rng, duration = self.rng, self.entry.duration
+        rng = self.rng
         self.emit("impression", 0.0)
         skip_chance = 0.12 + 0.25 * (1 - engagement)
         if not must_play and rng.random() < skip_chance:

@@ -2,11 +2,10 @@
 analytics functions the page calls, written row by row to a file.
 
 One file holds every section: a line with the section's title, a header line, its rows, an empty
-line. Headers are descriptive (the metric labels of `analytics.definitions.METRICS`, with their unit)
-or raw (the analytics field names). Values are the analytics values, identical under both headers:
-rates are fractions 0-1 where the analytics return fractions and percents 0-100 where they return
-percents (the descriptive header says which), minutes are minutes, times are ISO 8601 in the page's
-time zone.
+line. Headers are descriptive (the metric labels of `analytics.definitions.METRICS`, naming the
+metric's unit when it is a percent or a fraction) or raw (the analytics field names). Values are the
+analytics values, identical under both headers: a metric's value is in its unit (percent 0-100,
+fraction 0-1, minutes), times are ISO 8601 in the page's time zone.
 
 Rows are produced lazily and written as they come, so memory stays flat however many rows a
 section has (the player-events section streams from the database with a server-side cursor).
@@ -23,11 +22,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from lti_tool.analytics import reports, rooms
-from lti_tool.analytics.definitions import METRICS
+from lti_tool.analytics.blocks import Block, Sheet
+from lti_tool.analytics.dashboard import GALLERY_BLOCKS
+from lti_tool.analytics.definitions import METRICS, Unit
 
 from .selection import RoomSelection
 
-PERCENT, FRACTION = "%", "0-1"
+# The unit a descriptive header names, for the units whose values could be read either way.
+HEADER_UNITS = {Unit.PERCENT: "%", Unit.FRACTION: "0-1"}
 # Spreadsheets run cells that start with these as formulas; such text is written with a leading '.
 FORMULA_STARTS = frozenset("=+-@\t\r")
 
@@ -36,21 +38,22 @@ FORMULA_STARTS = frozenset("=+-@\t\r")
 class Column:
     field: str                 # the raw header: the analytics field name
     label: str                 # the descriptive header
-    unit: str = ""             # PERCENT (0-100), FRACTION (0-1) or ""
+    unit: Unit | None = None   # a metric's unit; percent and fraction are named in the descriptive header
 
     def header(self, descriptive: bool) -> str:
         if not descriptive:
             return self.field
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        return f"{self.label} ({HEADER_UNITS[self.unit]})" if self.unit in HEADER_UNITS else self.label
 
 
-def metric(field: str, name: str | None = None, unit: str = "") -> Column:
-    """A column labelled with a metric's label (METRICS[name], by default the field's own name)."""
-    return Column(field, METRICS[name or field].label, unit)
+def metric(field: str, name: str | None = None) -> Column:
+    """A column of a metric's values (METRICS[name], by default the field's own name): its label and unit."""
+    defined = METRICS[name or field]
+    return Column(field, defined.label, defined.unit)
 
 
-def plain(field: str, label: str, unit: str = "") -> Column:
-    return Column(field, label, unit)
+def plain(field: str, label: str) -> Column:
+    return Column(field, label)
 
 
 @dataclass(frozen=True)
@@ -113,29 +116,29 @@ def _values(obj, columns: tuple[Column, ...]) -> tuple:
 ROOM_OVERVIEW = (
     metric("unique_viewers", "room_unique_viewers"), plain("anonymous_stays", "Stays by people not signed in"),
     metric("minutes_viewed"), metric("avg_minutes_viewed", "room_avg_minutes_viewed"),
-    metric("avg_live_engagement_rate", "live_engagement_rate", FRACTION),
+    metric("avg_live_engagement_rate", "live_engagement_rate"),
     metric("unique_live_viewers", "live_unique_viewers"), plain("logged_in_attendees", "Signed-in live attendees"),
-    plain("reactions", "Reactions"), metric("reactions_rate", unit=FRACTION),
-    plain("chat_messages", "Group chat messages"), metric("chat_rate", unit=FRACTION),
-    metric("polls_rate", unit=FRACTION), plain("qa_threads", "Q&A threads"), metric("qa_rate", unit=FRACTION),
-    plain("downloads", "Attachment downloads"), metric("downloads_rate", "attachments_rate", FRACTION),
+    plain("reactions", "Reactions"), metric("reactions_rate"),
+    plain("chat_messages", "Group chat messages"), metric("chat_rate"),
+    metric("polls_rate"), plain("qa_threads", "Q&A threads"), metric("qa_rate"),
+    plain("downloads", "Attachment downloads"), metric("downloads_rate", "attachments_rate"),
     metric("recording_plays"),
 )
 ROOM_TIMELINE = (plain("at", "Minute"), metric("live_viewers", "live_unique_viewers"),
-                 metric("engagement_rate", "live_engagement_rate", FRACTION))
+                 metric("engagement_rate", "live_engagement_rate"))
 ATTENDEES = (
     plain("name", "Name"), plain("title", "Title"), plain("role", "Role"), plain("company", "Company"),
     plain("industry", "Industry"), plain("country", "Country"), plain("minutes_viewed", "Minutes viewed"),
     plain("reactions", "Reactions"), plain("chat_messages", "Sent chat messages"),
     plain("raised_hands", "Raised hands"), plain("polls_answered", "Polls answered"),
-    metric("live_engagement_rate", unit=FRACTION),
+    metric("live_engagement_rate"),
 )
 INTERACTIONS = (plain("launched_at", "Launched at"), plain("question", "Question"), plain("kind", "Type"),
                 plain("unique_participants", "Unique participants"))
 ANSWERS = (plain("question", "Question"), plain("answer", "Answer"), plain("participants", "Participants"),
-           metric("rate", "interaction_answer_rate", FRACTION), plain("correct", "Correct answer"))
+           metric("rate", "interaction_answer_rate"), plain("correct", "Correct answer"))
 RECORDING_VIEWERS = (plain("name", "Name"), metric("impressions"), metric("plays", "recording_plays"),
-                     metric("minutes_viewed"), metric("avg_completion_rate", unit=PERCENT))
+                     metric("minutes_viewed"), metric("avg_completion_rate"))
 WHERE = (metric("live_viewers", "live_unique_viewers"), metric("recording_viewers", "recording_unique_viewers"))
 
 
@@ -211,24 +214,6 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
 
 # -- the gallery page ---------------------------------------------------------------------------------
 
-HIGHLIGHTS = (
-    metric("impressions"), metric("plays"), metric("played_entries"), metric("unique_viewers"),
-    plain("anonymous_plays", "Plays by viewers not signed in"), metric("minutes_viewed"),
-    metric("avg_completion_rate", unit=PERCENT), metric("avg_drop_off", unit=FRACTION),
-    metric("play_through_ratio", unit=FRACTION), metric("load_play_ratio"),
-)
-GALLERY_TIMELINE = (plain("bucket", "Date"), metric("impressions"), metric("plays"), metric("unique_viewers"),
-                    metric("minutes_viewed"), metric("avg_drop_off", unit=FRACTION),
-                    metric("avg_completion_rate", unit=PERCENT))
-ENTRIES = (plain("external_id", "Entry id"), plain("name", "Name"), plain("media_type", "Media type"),
-           metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
-           metric("avg_completion_rate", unit=PERCENT), metric("engagement", "engagement_ranking"),
-           plain("last_played_at", "Last played"))
-PEOPLE = (plain("name", "Name"), plain("email", "Email"), plain("role_label", "Course role"), metric("impressions"),
-          metric("plays"), metric("minutes_viewed"), metric("avg_completion_rate", unit=PERCENT),
-          metric("total_completion_rate", unit=PERCENT), plain("last_viewed_at", "Last viewed"))
-BREAKDOWN = (metric("impressions"), metric("plays"), metric("unique_viewers"), metric("minutes_viewed"),
-             metric("avg_completion_rate", unit=PERCENT), metric("played_entries"), plain("last_seen_at", "Last seen"))
 PLAYER_EVENTS = (
     plain("occurred_at", "Time"), plain("event_type", "Event"), plain("entry_external_id", "Entry id"),
     plain("entry_name", "Entry"), plain("person", "Viewer"), plain("position", "Position (seconds)"),
@@ -236,53 +221,26 @@ PLAYER_EVENTS = (
     plain("device_type", "Device"), plain("os", "Operating system"), plain("browser", "Browser"),
     plain("country", "Country"), plain("region", "Region"), plain("city", "City"), plain("domain", "Domain"),
 )
-BREAKDOWNS = (("country", "Countries", "Country"), ("device", "Devices", "Device"),
-              ("os", "Operating systems", "Operating system"), ("browser", "Browsers", "Browser"),
-              ("domain", "Domains", "Domain"))
+
+
+def sheet_section(sheet: Sheet) -> Section:
+    """A block's sheet as a CSV section: metric columns labelled by their metric."""
+    columns = tuple(metric(c.field, c.metric) if c.metric else plain(c.field, c.label) for c in sheet.columns)
+    return Section(sheet.title, columns, sheet.rows)
+
+
+def page_sections(blocks: dict[str, Block], ctx) -> list[Section]:
+    """The sheets of a page's blocks (its registry), in the page's order, as CSV sections."""
+    return [sheet_section(sheet) for block in blocks.values() if block.sheets for sheet in block.sheets(ctx)]
 
 
 def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
-    """The gallery page's sections for its dashboard Context (`selection.gallery_context`)."""
-    session, scope = ctx.session, ctx.scope
-
-    def highlights():
-        change = reports.highlights_with_change(session, scope, ctx.compare_scope)
-        yield ("This period", ctx.period.first_day, ctx.period.last_day, *_values(change.current, HIGHLIGHTS))
-        if change.previous is not None:
-            compare = ctx.period.compare
-            yield ("Compare period", compare.first_day, compare.last_day, *_values(change.previous, HIGHLIGHTS))
-
-    def timeline():
-        for point in reports.timeline(session, scope, ctx.period, ctx.timezone):
-            yield _values(point, GALLERY_TIMELINE)
-
-    def entries():
-        for row in reports.entries_table(session, scope):
-            yield _values(row, ENTRIES)
-
-    def people():
-        for row in reports.people_engagement(session, scope, ctx.course_id, ctx.every_viewer):
-            e = row.engagement
-            yield (e.name, e.email, row.role_label, e.impressions, e.plays, e.minutes_viewed, e.avg_completion_rate,
-                   e.total_completion_rate, e.last_viewed_at)
-
-    def breakdown(dimension: str):
-        def rows():
-            for row in ctx.breakdown(scope, dimension):
-                yield (row.value or "Unknown", *_values(row, BREAKDOWN))
-        return rows
-
-    sections = [
-        Section("Highlights", (plain("period", "Period"), plain("first_day", "From"), plain("last_day", "To"),
-                               *HIGHLIGHTS), highlights),
-        Section("Metrics over time", GALLERY_TIMELINE, timeline),
-        Section("Media engagement", ENTRIES, entries),
-        Section("User engagement", PEOPLE, people),
-        *[Section(title, (plain("value", label), *BREAKDOWN), breakdown(dimension))
-          for dimension, title, label in BREAKDOWNS],
-    ]
+    """The gallery page's sections: the sheets of its blocks, in the page's order (`dashboard.GALLERY_BLOCKS`),
+    and the raw player events when asked for."""
+    sections = page_sections(GALLERY_BLOCKS, ctx)
     if include_events:
-        sections.append(Section("Player events", PLAYER_EVENTS, lambda: reports.player_event_rows(session, scope, ctx.course_id)))
+        sections.append(Section("Player events", PLAYER_EVENTS,
+                                lambda: reports.player_event_rows(ctx.session, ctx.scope, ctx.course_id)))
     return sections
 
 

@@ -98,7 +98,6 @@ DATE_FILTERS = ("fromDate", "toDate")
 PARAMETERS = ("timeframe", "from", "to", "tz", *ID_FILTERS, *DATE_FILTERS)
 YIELD_PER = 1000
 RESOLVED_STATES = ("resolved", "done")
-UNRESOLVED_STATES = ("pending", "owned")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

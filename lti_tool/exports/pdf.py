@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import render_template
 from sqlalchemy import select
@@ -24,12 +24,12 @@ from lti_tool.analytics import dashboard, rooms
 from lti_tool.analytics import filters as filter_rules
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.reports import BreakdownRow, Change, EntryRow, ViewerRow
-from lti_tool.analytics.scopes import course_scope
-from lti_tool.embed_rules import current_rules
+from lti_tool.analytics.blocks import Col, Sheet
+from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
 from lti_tool.render import charts, localtime
-from lti_tool.render.formatting import counted, country_name, fraction_percent, long_date, metric_format, series_of
+from lti_tool.render.formatting import counted, country_name, long_date, metric_format, series_of
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
 TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first
@@ -89,6 +89,17 @@ class RoomSummary:
 
 
 @dataclass(frozen=True)
+class SheetTable:
+    """A block's sheet as the PDF prints it: headers and the first rows, every cell already text."""
+
+    title: str
+    headers: tuple[str, ...]
+    numeric: tuple[bool, ...]                  # right-aligned columns
+    rows: tuple[tuple[str, ...], ...]
+    left_out: int                              # rows beyond TOP_PLACES
+
+
+@dataclass(frozen=True)
 class GallerySummary:
     course_title: str
     when: str                                  # the period, e.g. "Oct 1, 2026 – Oct 10, 2026"
@@ -108,6 +119,7 @@ class GallerySummary:
     browsers: tuple[BreakdownRow, ...]
     domain: str | None                         # the page's drill-down: rows are that domain's page URLs
     domains: tuple  # embeds.DomainRow, or embeds.PageRow when drilled into one domain
+    tables: tuple[SheetTable, ...]             # the sheets of the page's other blocks shown in PDFs (Block.in_pdf)
     definitions: tuple[tuple[str, str], ...]
 
 
@@ -156,10 +168,8 @@ def gallery_summary_pdf(session: Session, course_id: int, query_args: dict, tz: 
 # -- room ------------------------------------------------------------------------------------------
 
 def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r}") from exc
+    """The zone; FilterError (a ValueError) when `tz` is not a zone name."""
+    return ZoneInfo(check_timezone(tz))
 
 
 def duration_text(seconds: float) -> str:
@@ -196,20 +206,20 @@ def range_when(start: datetime | None, end: datetime | None, tz: str) -> str:
 
 def _room_figures(o: rooms.RoomOverview) -> tuple[Figure, ...]:
     """The overview cards of the room page, in its order and wording."""
-    num, rate = charts.fmt_number, fraction_percent
+    def figure(metric: str, value, note: str = "") -> Figure:
+        return Figure(metric, metric_format(metric)(value), note)
     return (
-        Figure("room_unique_viewers", num(o.unique_viewers),
+        figure("room_unique_viewers", o.unique_viewers,
                f"+ {counted(o.anonymous_stays, 'stay')} by people not signed in" if o.anonymous_stays else ""),
-        Figure("room_avg_minutes_viewed", charts.fmt_minutes(o.avg_minutes_viewed),
-               f"{charts.fmt_minutes(o.minutes_viewed)} in all"),
-        Figure("live_engagement_rate", rate(o.avg_live_engagement_rate),
-               f"{METRICS['live_unique_viewers'].label}: {num(o.unique_live_viewers)}"),
-        Figure("reactions_rate", rate(o.reactions_rate), counted(o.reactions, "reaction")),
-        Figure("chat_rate", rate(o.chat_rate), counted(o.chat_messages, "message")),
-        Figure("polls_rate", rate(o.polls_rate)),
-        Figure("qa_rate", rate(o.qa_rate), counted(o.qa_threads, "thread")),
-        Figure("attachments_rate", rate(o.downloads_rate), counted(o.downloads, "download")),
-        Figure("recording_plays", num(o.recording_plays)),
+        figure("room_avg_minutes_viewed", o.avg_minutes_viewed, f"{charts.fmt_minutes(o.minutes_viewed)} in all"),
+        figure("live_engagement_rate", o.avg_live_engagement_rate,
+               f"{METRICS['live_unique_viewers'].label}: {charts.fmt_number(o.unique_live_viewers)}"),
+        figure("reactions_rate", o.reactions_rate, counted(o.reactions, "reaction")),
+        figure("chat_rate", o.chat_rate, counted(o.chat_messages, "message")),
+        figure("polls_rate", o.polls_rate),
+        figure("qa_rate", o.qa_rate, counted(o.qa_threads, "thread")),
+        figure("attachments_rate", o.downloads_rate, counted(o.downloads, "download")),
+        figure("recording_plays", o.recording_plays),
     )
 
 
@@ -230,7 +240,7 @@ def _timeline_charts(points: list[rooms.MinutePoint], tz: str) -> tuple[charts.C
     engagement = charts.line_chart(
         f"{METRICS['live_engagement_rate'].label} per minute", labels,
         [charts.Series(METRICS["live_engagement_rate"].label, tuple(p.engagement_rate for p in points))],
-        value_format=fraction_percent, width=CHART_WIDTH, height=190, label_header="Minute")
+        value_format=metric_format("live_engagement_rate"), width=CHART_WIDTH, height=190, label_header="Minute")
     return viewers, engagement
 
 
@@ -294,10 +304,41 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 
 # -- gallery ---------------------------------------------------------------------------------------
 
+GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
 GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
-                   "avg_completion_rate", "engagement_ranking")
+                   "avg_minutes_per_play", "avg_completion_rate", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
                 "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
+
+
+def _gallery_metrics() -> tuple[str, ...]:
+    """The metrics the gallery PDF shows: its own and those of the blocks it prints as tables."""
+    extra = (m for block in dashboard.GALLERY_BLOCKS.values() if block.in_pdf for m in block.metrics)
+    return tuple(dict.fromkeys((*GALLERY_METRICS, *extra)))
+
+
+def sheet_table(sheet: Sheet, tz: str) -> SheetTable:
+    """The first TOP_PLACES rows of a block's sheet, each cell as the page would write it."""
+    rows = list(sheet.rows())
+    cells = tuple(tuple(_cell(value, column, tz) for value, column in zip(row, sheet.columns))
+                  for row in rows[:TOP_PLACES])
+    headers = tuple(METRICS[c.metric].label if c.metric else c.label for c in sheet.columns)
+    return SheetTable(sheet.title, headers, tuple(c.metric is not None for c in sheet.columns), cells,
+                      max(0, len(rows) - TOP_PLACES))
+
+
+def _cell(value, column: Col, tz: str) -> str:
+    if value is None:
+        return charts.NO_VALUE
+    if column.metric is not None:
+        return metric_format(column.metric)(value)
+    if isinstance(value, datetime):
+        return localtime(value, tz)
+    if isinstance(value, date):
+        return long_date(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return charts.fmt_number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def bucket_labels(buckets: list[str]) -> list[str]:
@@ -314,23 +355,16 @@ def bucket_labels(buckets: list[str]) -> list[str]:
     return labels
 
 
-def gallery_context(session: Session, course: Course, query_args, tz: str) -> dashboard.Context:
-    """The gallery page's Context for these URL arguments, without a request: the page's own parsing
-    (filters.parse, filters.period from the course's creation) and its scope (scopes.course_scope).
-    FilterError says what is wrong with the arguments."""
-    _zone(tz)
+def gallery_context(session: Session, course: Course, query_args, tz: str) -> Context:
+    """The gallery page's Context for these URL arguments (a MultiDict or a dict of lists), without a
+    request: `context.build_context`, as the page builds it. FilterError says what is wrong."""
     args = query_args if isinstance(query_args, MultiDict) else MultiDict(
         [(k, v) for k, values in dict(query_args).items()
          for v in (values if isinstance(values, (list, tuple)) else [values])])
-    filters = filter_rules.parse(args)
-    period = filter_rules.period(filters, tz, utcnow(), since=course.created_at)
-    compare = course_scope(session, course, filters, period, True) if period.compare else None
-    options = {k: v for k, v in args.items() if not k.startswith("_")}
-    return dashboard.Context(session, course_scope(session, course, filters, period, False), compare, period, tz,
-                             filters, course.id, options=options, rules=current_rules())
+    return build_context(session, Subject.of_course(course), args, tz, utcnow())
 
 
-def _filters_in_use(ctx: dashboard.Context, session: Session) -> tuple[tuple[str, str], ...]:
+def _filters_in_use(ctx: Context, session: Session) -> tuple[tuple[str, str], ...]:
     from lti_tool.models import Person
 
     used = []
@@ -357,19 +391,15 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
     if course is None:
         raise LookupError(f"no course {course_id}")
     ctx = gallery_context(session, course, query_args, tz)
-    highlights = dashboard.highlights_block(ctx)
-    timeline = dashboard.timeline_block(ctx)
-    top = dashboard.top_block(ctx)
-    locations = dashboard.locations_block(ctx)
-    devices = dashboard.devices_block(ctx)
-    domains = dashboard.domains_block(ctx)
+    highlights, timeline, top, locations, devices, domains = (
+        dashboard.GALLERY_BLOCKS[name].fn(ctx) for name in GALLERY_BLOCKS)
 
     metric = timeline["metric"]
     series = [series_of(timeline["points"], metric, "This period")]
     if timeline["compare"]:
         series.append(series_of(timeline["compare"], metric, "Compare period", "compare"))
     timeline_chart = charts.line_chart(
-        f"{dashboard.TIMELINE_METRICS[metric]} by {ctx.period.granularity}",
+        f"{METRICS[metric].label} by {ctx.period.granularity}",
         bucket_labels([p.bucket for p in timeline["points"]]), series, value_format=metric_format(metric),
         width=CHART_WIDTH, height=220)
     device_chart = charts.share_bar("Plays by device type",
@@ -389,6 +419,8 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),
         browsers=tuple(r for r in devices["browsers"] if r.plays),
         domain=domains["domain"], domains=tuple(domains["rows"][:TOP_PLACES]),
-        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in GALLERY_METRICS),
+        tables=tuple(sheet_table(sheet, tz) for block in dashboard.GALLERY_BLOCKS.values()
+                     if block.in_pdf and block.sheets for sheet in block.sheets(ctx)),
+        definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in _gallery_metrics()),
     )
 

@@ -18,24 +18,33 @@ import shutil
 import unicodedata
 import uuid
 import zipfile
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from flask import current_app, has_request_context, render_template, request
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from lti_tool import jobs
+from lti_tool.analytics import rooms
+from lti_tool.analytics.context import Context, Subject, entry_subject
+from lti_tool.analytics.dashboard import AUDIT_DEFAULTS
+from lti_tool.analytics.scopes import owns_or_coedits
 from lti_tool.extensions import db
-from lti_tool.models import Course, Export, Person
+from lti_tool.models import Course, Export, Person, find_entry
 from lti_tool.models.types import utcnow
 
 from . import holder, links, mail
-from .selection import ExportError, gallery_context, room_selection
+from .selection import (FILTER_ARGS, ROOM_ARGS, ExportError, PageBinding, gallery_context, room_selection,
+                        subject_context)
+
+if TYPE_CHECKING:
+    from lti_tool.launch.session import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +61,40 @@ class AlreadyInProgress(Exception):
         self.export = export
 
 
+def _no_form(values: MultiDict, tz: str) -> dict:
+    return {}
+
+
 @dataclass(frozen=True)
 class Kind:
+    """One kind of export: what it is called, the page it is asked from, how it is checked and built."""
+
     name: str
     label: str
     # (session, course, params) -> the params to store: checked, normalised; ExportError when unusable.
     check: Callable[[Session, Course, dict], dict]
     # (session, export, course, directory) -> the file written in directory.
     build: Callable[[Session, Export, Course, Path], Path]
+    page: PageBinding                       # the page whose Export toolbar offers it
+    # How the toolbar offers it: "dialog" (the Export dialog: emailed or downloaded), "download" (a button
+    # that downloads it for the page as it is), "window" (the Custom report window, whose own form
+    # takes the place of the page's filters).
+    offer: str = "dialog"
+    # (the dialog's or window's form, the viewer's time zone) -> the kind's own fields (headers, events, ...).
+    form: Callable[[MultiDict, str], dict] = _no_form
 
-    @property
-    def available(self) -> bool:
-        return _available(self.name)
+    def params(self, session: Session, course: Course, values: MultiDict, viewer: Viewer, tz: str,
+               now: datetime) -> dict:
+        """The parameters to ask for, from the page's request (request.args, or the dialog's form)."""
+        own = self.form(values, tz)
+        if self.offer == "window":
+            return own
+        return {**self.page.params(session, course, values, viewer, tz, now), **own}
+
+    def fixed(self, subject_id: str | None) -> dict:
+        """The fields the toolbar and the dialog send unchanged: the kind, and the page's subject."""
+        field = self.page.subject_field
+        return {"kind": self.name, **({field: subject_id or ""} if field else {})}
 
 
 def _slug(text: str, limit: int = 60) -> str:
@@ -177,6 +208,45 @@ def _build_gallery_pdf(session: Session, export: Export, course: Course, directo
     return path
 
 
+# -- the single-media page ----------------------------------------------------------------------------
+
+def _entry_subject(session: Session, course: Course, values: MultiDict, viewer: Viewer) -> Subject:
+    """The page's entry, when this viewer may open its page (`context.entry_subject`, the page's own rule)."""
+    try:
+        return entry_subject(session, course, values.get("entry", ""), viewer)
+    except (LookupError, PermissionError) as exc:
+        raise ExportError(str(exc)) from exc
+
+
+def _entry_context(session: Session, course: Course, params: dict, person_id: int | None) -> Context:
+    """The single-media page's Context for the frozen parameters, as the person who asked sees it."""
+    entry = find_entry(session, course.registration_id, str(params.get("entry") or "")[:255])
+    if entry is None:
+        raise ExportError("there is no such media")
+    every_viewer = person_id is not None and owns_or_coedits(session, entry, person_id)
+    return subject_context(session, Subject.of_entry(entry, course, every_viewer), params)
+
+
+def _check_entry(session: Session, course: Course, params: dict) -> dict:
+    _entry_context(session, course, params, None)
+    return params
+
+
+def _build_entry_csv(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from lti_tool.analytics.dashboard import ENTRY_BLOCKS
+
+    from .csv_export import page_sections, write_csv
+
+    ctx = _entry_context(session, course, export.params, export.person_id)
+    entry = ctx.subject.entry
+    path = directory / f"media-{_slug(entry.display_name)}-{_span(ctx.period.first_day, ctx.period.last_day)}.csv"
+    title = [("Media", entry.display_name), ("Entry id", entry.external_id),
+             ("Dates", f"{ctx.period.first_day} to {ctx.period.last_day}"), ("Time zone", ctx.timezone)]
+    write_csv(path, page_sections(ENTRY_BLOCKS, ctx), ctx.timezone, export.params.get("headers", "descriptive") == "descriptive",
+              preamble=title)
+    return path
+
+
 # -- custom room reports (lti_tool.exports.custom: the "Custom report" window) ---------------------------
 
 def _check_custom(session: Session, course: Course, params: dict) -> dict:
@@ -219,26 +289,65 @@ def _csv_check(check):
     return checked
 
 
+def _csv_form(values: MultiDict, tz: str) -> dict:
+    """The Export dialog's choice of column names: descriptive, or raw (the default)."""
+    return {"headers": "descriptive" if values.get("headers") == "descriptive" else "raw"}
+
+
+def _gallery_csv_form(values: MultiDict, tz: str) -> dict:
+    """The gallery dialog also offers every player event, one row each."""
+    return {**_csv_form(values, tz), **({"events": True} if values.get("events") == "1" else {})}
+
+
+def _custom_form(values: MultiDict, tz: str) -> dict:
+    """The Custom report window's reports and fields (checked by `_check_custom`)."""
+    from .custom import form_request
+
+    names, params = form_request(values)
+    return {"reports": names, "tz": tz, **params}
+
+
+# -- the pages kinds are asked from ------------------------------------------------------------------
+
+def _course_subject(session: Session, course: Course, values: MultiDict, viewer: Viewer) -> Subject:
+    return Subject.of_course(course)
+
+
+def _room_subject(session: Session, course: Course, values: MultiDict, viewer: Viewer) -> Subject:
+    """The room page's room and its chosen main session (none: every session in the period)."""
+    external_id = values.get("room", "")
+    room = rooms.room_of_course(session, course.registration_id, course.id, external_id) if external_id else None
+    if room is None:
+        raise ExportError("this course has no such room")
+    asked = next((value for value in values.getlist("session") if value), None)
+    chosen = rooms.main_session(session, room, asked) if asked else None
+    if asked and chosen is None:
+        raise ExportError("this room has no such session")
+    return Subject.of_room(room, chosen, course)
+
+
+GALLERY_PAGE = PageBinding("gallery.page", "gallery", "#filters", FILTER_ARGS, _course_subject)
+ROOM_PAGE = PageBinding("rooms.page", "rooms", "#room-filters", ROOM_ARGS, _room_subject, subject_field="room")
+# The embed audit covers the last 12 months unless its URL says otherwise (dashboard.AUDIT_DEFAULTS).
+AUDIT_PAGE = PageBinding("embeds.audit", "domains", "#audit-filters", FILTER_ARGS, _course_subject,
+                         defaults=AUDIT_DEFAULTS)
+AUDIT_MINE_PAGE = replace(AUDIT_PAGE, endpoint="embeds.mine", capability="my")
+ENTRY_PAGE = PageBinding("entry.page", "my", "#filters", FILTER_ARGS, _entry_subject, subject_field="entry")
+
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv),
-    Kind("gallery-csv", "Media Gallery report (CSV)", _csv_check(_check_gallery), _build_gallery_csv),
-    Kind("audit-csv", "Embed audit (CSV)", _csv_check(_check_gallery), _build_audit_csv),
-    Kind("audit-mine-csv", "Embed audit of my media (CSV)", _csv_check(_check_gallery), _build_audit_csv),
-    Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf),
-    Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf),
-    Kind("custom", "Custom room reports", _check_custom, _build_custom),
+    Kind("room-csv", "Room report (CSV)", _csv_check(_check_room), _build_room_csv, ROOM_PAGE, form=_csv_form),
+    Kind("gallery-csv", "Media Gallery report (CSV)", _csv_check(_check_gallery), _build_gallery_csv, GALLERY_PAGE,
+         form=_gallery_csv_form),
+    Kind("audit-csv", "Embed audit (CSV)", _csv_check(_check_gallery), _build_audit_csv, AUDIT_PAGE, form=_csv_form),
+    Kind("audit-mine-csv", "Embed audit of my media (CSV)", _csv_check(_check_gallery), _build_audit_csv,
+         AUDIT_MINE_PAGE, form=_csv_form),
+    Kind("entry-csv", "Single media report (CSV)", _csv_check(_check_entry), _build_entry_csv, ENTRY_PAGE,
+         form=_csv_form),
+    Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf, ROOM_PAGE, offer="download"),
+    Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf, GALLERY_PAGE,
+         offer="download"),
+    Kind("custom", "Custom room reports", _check_custom, _build_custom, ROOM_PAGE, offer="window", form=_custom_form),
 )}
-_OPTIONAL_MODULES = {"room-pdf": "pdf", "gallery-pdf": "pdf", "custom": "custom"}
-
-
-def _available(kind: str) -> bool:
-    """Kinds whose module another part of the product provides are offered once it exists."""
-    module = _OPTIONAL_MODULES.get(kind)
-    if module is None:
-        return True
-    import importlib.util
-
-    return importlib.util.find_spec(f"lti_tool.exports.{module}") is not None
 
 
 # -- asking for an export -------------------------------------------------------------------------------
@@ -259,6 +368,20 @@ def file_of(export: Export) -> Path | None:
     return path
 
 
+def own_export(session: Session, export_id: str, course_id: int, person_id: int) -> Export | None:
+    """The person's own export in this course (None for an unknown id or anyone else's)."""
+    export = session.get(Export, export_id[:40])
+    if export is None or export.course_id != course_id or export.person_id != person_id:
+        return None
+    return export
+
+
+def recent_exports(session: Session, course_id: int, person_id: int, limit: int) -> list[Export]:
+    """The person's latest `limit` exports in this course, newest first."""
+    return list(session.scalars(select(Export).where(Export.person_id == person_id, Export.course_id == course_id)
+                                .order_by(Export.created_at.desc()).limit(limit)))
+
+
 def _active_key(kind: str, course_id: int, person_id: int, delivery: str, params: dict) -> str:
     raw = json.dumps([kind, course_id, person_id, delivery, params], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -273,7 +396,7 @@ def start_export(kind: str, course_id: int, person_id: int, params: dict, delive
     QueueUnavailable when the job service does not answer); AlreadyInProgress when the same one is
     queued or running (and alive: one whose job died is ended first, see `holder.reap`)."""
     spec = KINDS.get(kind)
-    if spec is None or not spec.available:
+    if spec is None:
         raise ExportError("this kind of export is not offered")
     if delivery not in ("download", "email"):
         raise ExportError("delivery must be download or email")

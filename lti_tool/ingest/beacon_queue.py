@@ -4,7 +4,8 @@ the database sees a few statements per batch instead of a dozen per beacon.
 
 What is queued is already located: the viewer's IP is turned into country/region/city before the
 beacon is queued, so the address never leaves the web process. Live VIEWs of a room's stream also
-become its sessions' engagement samples (`kava.live_engagement`), in the same transaction.
+become its sessions' engagement samples, in the same transaction (`pipeline.accept` runs the Kava
+format's `after_accept`).
 
 Nothing answered 200 is lost:
 - A beacon leaves the queue only after the batch it is in was committed. The drain moves a batch
@@ -45,7 +46,7 @@ from lti_tool.outages import Outage, database_unavailable, reason, redis_unavail
 from lti_tool.store import get_store
 
 from .enrich import locate
-from .kava import SOURCE, UnknownRegistration, beacon_to_event, check_registration, live_engagement
+from .kava import SOURCE, UnknownRegistration, beacon_to_event, check_registration
 from .pipeline import accept
 from .schema import InvalidEvent
 
@@ -124,9 +125,7 @@ def store(registration_id: int, items: list[dict]) -> Stored:
     """
     check_registration(registration_id)
     events, invalid, ignored = _events_of(registration_id, items)
-    counts = accept(registration_id, events, SOURCE, commit=False)
-    live_engagement(registration_id, events)
-    db.session.commit()
+    counts = accept(registration_id, events, SOURCE)
     return Stored(accepted=counts.accepted, duplicates=counts.duplicates, ignored=ignored, invalid=invalid)
 
 

@@ -11,6 +11,9 @@ A session's events about one media object are a stream, `<session>:<object>` (se
 federatedSession.id, else actor + object): which play an event belongs to and where a jump starts
 are assigned from the whole stream as stored (`assign_stream`, called by the pipeline), so events
 sent in one envelope or many, twice or out of order give the same numbers.
+
+An envelope comes in an HTTP request (`envelope_request`, all or nothing) or as a line of a file
+(`envelope_line`: one bad event rejects the line).
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ import uuid
 
 from .caliper_model import VOCABULARY, check_item
 from .iri import is_iri
-from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
+from .schema import (
+    MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, RefusedRequest, all_or_nothing, load_json, number, parse_time,
+    read_items, refuse_errors, text, user_ref,
+)
 
 SOURCE = "caliper"
 CALIPER_V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
@@ -77,6 +83,24 @@ def envelope_to_events(registration_id: int, envelope) -> tuple[list[IncomingEve
         return [], 0, errors
     facts, ignored, errors = read_items(envelope["data"], _read_item)
     return _as_streams(facts), ignored, errors
+
+
+def envelope_request(registration_id: int, body) -> tuple[list[IncomingEvent], int]:
+    """(events, ignored) of the envelope of POST /api/v1/caliper; RefusedRequest: 422 for a version we
+    do not read, 400 naming each bad item."""
+    try:
+        parsed = envelope_to_events(registration_id, body)
+    except UnsupportedDataVersion as exc:
+        raise RefusedRequest(422, str(exc)) from exc
+    return refuse_errors(parsed, "the envelope was rejected; nothing was stored")
+
+
+def envelope_line(registration_id: int, text: str) -> tuple[list[IncomingEvent], int]:
+    """(events, ignored) of a file line holding one envelope; InvalidEvent rejects the line."""
+    try:
+        return all_or_nothing(envelope_to_events(registration_id, load_json(text)))
+    except UnsupportedDataVersion as exc:
+        raise InvalidEvent(str(exc)) from exc
 
 
 def _envelope_errors(envelope) -> list[dict]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from lti_tool.extensions import db
-from lti_tool.models import Category, CategoryEntry, Course, EntryCoeditor, MediaEntry, Play
+from lti_tool.models import (Category, CategoryEntry, Course, EntryCoeditor, MediaEntry, Play, find_category,
+                              find_entry)
 from lti_tool.models.media import MEDIA_TYPES
 from lti_tool.models.types import MAX_INTEGER
 
@@ -31,7 +32,8 @@ ENTRY_FIELDS = {"name", "media_type", "duration", "tags", "created_at", "owner",
 
 
 def upsert_entry(registration_id: int, external_id: str, body) -> tuple[MediaEntry, bool]:
-    """Describe an entry; re-deriving its plays when its duration changes (percentiles depend on it)."""
+    """Describe an entry; re-deriving its plays when its duration changes (percentiles depend on it).
+    A body that cannot be saved raises CatalogError before anything is written."""
     errors: dict[str, str] = {}
     if not isinstance(body, dict):
         raise CatalogError({"body": "must be a JSON object"})
@@ -63,8 +65,7 @@ def upsert_entry(registration_id: int, external_id: str, body) -> tuple[MediaEnt
     if errors:
         raise CatalogError(errors)
 
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == registration_id,
-                                                       MediaEntry.external_id == external_id))
+    entry = find_entry(db.session, registration_id, external_id)
     created = entry is None
     if created:
         entry = MediaEntry(registration_id=registration_id, external_id=external_id)
@@ -95,7 +96,8 @@ CATEGORY_FIELDS = {"name", "kind", "course_id", "members"}
 
 
 def upsert_category(registration_id: int, external_id: str, body) -> tuple[Category, bool]:
-    """Describe a category and replace its members (entry external ids, unknown ones created)."""
+    """Describe a category and replace its members (entry external ids, unknown ones created). A body
+    that cannot be saved raises CatalogError before anything is written."""
     errors: dict[str, str] = {}
     if not isinstance(body, dict):
         raise CatalogError({"body": "must be a JSON object"})
@@ -126,8 +128,7 @@ def upsert_category(registration_id: int, external_id: str, body) -> tuple[Categ
             # Another registration's course is answered as one that does not exist.
             raise CatalogError({"course_id": "no such course"}, status=404)
 
-    category = db.session.scalar(select(Category).where(Category.registration_id == registration_id,
-                                                        Category.external_id == external_id))
+    category = find_category(db.session, registration_id, external_id)
     created = category is None
     if created:
         category = Category(registration_id=registration_id, external_id=external_id)

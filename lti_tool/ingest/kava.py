@@ -16,17 +16,21 @@ Kava sends no event time (the server's time is used, or `eventTime`/`time` when 
 day of it), no media duration and no user: the user comes from the verified player token only.
 
 Live rooms: a known viewer's live or DVR VIEW of a room's live stream (`Room.live_entry_id`) while
-one of the room's sessions runs is also that session's engagement sample: whoever stores Kava events
-calls `live_engagement` with them (after `pipeline.accept`, which gives VIEWs their seconds) before
-committing.
+one of the room's sessions runs is also that session's engagement sample: `live_engagement` is the
+Kava format's `after_accept` (ingest/formats.py), which `pipeline.accept` runs in its transaction
+after it gave the VIEWs their seconds, whoever stores them (the route, the queue's drain, an import).
+
+A file of beacons (`flask ingest import --format kava`) holds one per line (`beacon_line`).
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
 from sqlalchemy import delete, or_, select, update
 
@@ -37,7 +41,9 @@ from lti_tool.models.rooms import engagement_level
 from . import people
 from .caliper import bounded_key
 from .pipeline import _insert
-from .schema import PLAYBACK_TYPES, IncomingEvent, InvalidEvent, number, parse_time, text
+from .schema import (
+    PLAYBACK_TYPES, IncomingEvent, InvalidEvent, is_number, load_json, number, parse_time, text, user_ref,
+)
 from .streams import StreamEvent
 
 SOURCE = "kava"
@@ -64,6 +70,9 @@ MAX_SECONDS = 10 * 24 * 3600
 PARAMS_READ = ("eventType", "entryId", "sessionId", "eventIndex", "position", "playTimeSum", "targetPosition",
                "playbackType", "playbackContext", "referrer", "eventTime", "time", "errorCode",
                *ENGAGEMENT_PARAMS)
+
+# Keys of a Kava file line (JSON or query string) that describe the request, not the beacon.
+LINE_REQUEST_KEYS = ("received_at", "ip", "user_agent", "user")
 
 _INTEGER = re.compile(r"[0-9]{1,10}")
 # Plain decimals as players print them (JavaScript numbers carry up to 17 significant digits).
@@ -206,6 +215,38 @@ def beacon_to_event(registration_id: int, params: dict[str, str], *, received_at
 IDENTITY_PARAMS = ("partnerId", "sessionStartTime", "eventTime", "time")
 
 
+def line_params(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(beacon parameters, request facts) of a Kava file line: a query string or a flat JSON object.
+
+    Besides the beacon's own parameters a line may carry what the original request said:
+    `received_at` (ISO 8601 or Unix seconds; when the beacon arrived; default: now), `ip`,
+    `user_agent`, `user` ("kind:value").
+    """
+    text = text.strip()
+    if text.startswith("{"):
+        raw = load_json(text)
+        if any(isinstance(v, dict | list) for v in raw.values()):
+            raise InvalidEvent("a Kava JSON line must be a flat object of parameters")
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items() if v is not None}
+    else:
+        params = dict(parse_qsl(text.lstrip("?"), keep_blank_values=True))
+    request = {k: params.pop(k) for k in LINE_REQUEST_KEYS if k in params}
+    return params, request
+
+
+def beacon_line(registration_id: int, text: str) -> tuple[list[IncomingEvent], int]:
+    """A Kava file line's (events, ignored): a beacon the Kava adapter does not keep counts as ignored."""
+    params, request = line_params(text)
+    received = request.get("received_at")
+    if received:
+        received_at = parse_time(float(received) if is_number(received) else received)
+    else:
+        received_at = datetime.now(timezone.utc)
+    event = beacon_to_event(registration_id, params, received_at=received_at, ip=request.get("ip"),
+                            user_agent=request.get("user_agent"), user=user_ref(request.get("user")))
+    return ([event], 0) if event is not None else ([], 1)
+
+
 def beacon_key(params: dict[str, str], beacon: Beacon) -> str:
     """"kava:<session>:<index>:<type>:<digest of the rest of the beacon's identity>"."""
     def number(value: float | None) -> str:
@@ -300,7 +341,8 @@ def check_registration(registration_id: int) -> None:
 
 
 def live_engagement(registration_id: int, events: list[IncomingEvent]) -> int:
-    """Call after `pipeline.accept` of Kava events, in its transaction (accept(..., commit=False)).
+    """The Kava format's step after accept: `pipeline.accept` runs it in its transaction, after the
+    stream assignment gave the VIEWs their seconds.
 
     Insert an EngagementSample for each known viewer's live or DVR VIEW that carries soundMode and
     tabMode (screenMode: full screen when 2, else not) of an entry that is a room's live stream,

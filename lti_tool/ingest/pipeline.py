@@ -5,6 +5,9 @@ player stream are assigned to plays from everything stored of their stream (`str
 events are inserted with ON CONFLICT DO NOTHING on (registration, event_key) so a re-sent event is
 a duplicate, and the plays, player loads and daily rollups they touch are derived again from their
 events before the commit, so an accepted event is visible to queries as soon as the call returns.
+The format whose events these are may take a step of its own in the same transaction (its
+`after_accept` in ingest/formats.py: Kava's VIEWs of a live room become engagement samples), so no
+caller has to remember it.
 """
 from __future__ import annotations
 
@@ -167,9 +170,20 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     _record_loads(registration_id, inserted)
     if derive:
         derive_touched(registration_id, result.play_keys, result.impression_days)
+    _after_accept(registration_id, events, source)
     if commit:
         db.session.commit()
     return result
+
+
+def _after_accept(registration_id: int, events: list[IncomingEvent], source: str) -> None:
+    """Run the step after accept of the format whose events were stored (after the stream assignment,
+    which gives them their seconds)."""
+    from .formats import after_accept  # the formats' parsers import this module
+
+    step = after_accept(source)
+    if step:
+        step(registration_id, events)
 
 
 def derive_touched(registration_id: int, play_keys: set[str], impression_days: set[tuple[int, object]]) -> None:

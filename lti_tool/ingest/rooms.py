@@ -17,6 +17,9 @@ session event that adds nobody and changes nothing is a duplicate. A join's `ip`
 become the stay's device and location (each looked up once per batch); the IP is not stored.
 Reactions are counted at most once per person and session in a window
 (`REACTION_THROTTLE_SECONDS`): the excess is kept with throttled=True and reported.
+
+A file of room events (`flask ingest import --format rooms`) holds one event object per line
+(`room_line`); its JSON schema and example below are what /api/v1/openapi.json shows clients.
 """
 from __future__ import annotations
 
@@ -39,13 +42,17 @@ from lti_tool.models.rooms import (
 from . import people
 from .enrich import device_info, locate
 from .pipeline import _chunks, _insert, resolve_entries
-from .schema import IncomingEvent, InvalidEvent, batch_items, number, parse_time, read_items, text, user_ref
+from .schema import (
+    MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, RefusedRequest, batch_items, load_json, number, parse_time,
+    read_items, refuse_errors, text, user_ref,
+)
 
 MAX_MESSAGE = 10_000
 MAX_OPTIONS = 50
 MAX_PARTICIPANTS = 1000
 MAX_LABELS = 20
 MAX_LABEL = 64
+REJECTED = "the batch was rejected; nothing was stored"
 
 # Fields each type accepts besides "id" and "type"; the required ones come first in the docs.
 FIELDS: dict[str, dict[str, str]] = {
@@ -129,12 +136,11 @@ class RoomBatchResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "throttled": self.throttled}
 
 
-class RejectedBatch(Exception):
+class RejectedBatch(RefusedRequest):
     """Events that name what does not exist or contradict what is stored: [{index, reason}]."""
 
     def __init__(self, errors: list[dict]):
-        super().__init__("the batch was rejected")
-        self.errors = errors
+        super().__init__(400, REJECTED, errors)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -309,6 +315,17 @@ def parse_room_batch(body) -> tuple[list[tuple[int, RoomEvent]], list[dict]]:
         return [], errors
     facts, _ignored, errors = read_items(raw_events, lambda raw: (room_event(raw),))
     return facts, errors
+
+
+def room_request(registration_id: int, body) -> tuple[list[tuple[int, RoomEvent]], int]:
+    """The events of POST /api/v1/room-events with their index; RefusedRequest (400) naming each bad one."""
+    events, errors = parse_room_batch(body)
+    return refuse_errors((events, 0, errors), REJECTED)
+
+
+def room_line(registration_id: int, text: str) -> tuple[list[RoomEvent], int]:
+    """A file line: one room event object."""
+    return [room_event(load_json(text))], 0
 
 
 # -- storing -------------------------------------------------------------------------------------
@@ -655,3 +672,56 @@ def _count(result: RoomBatchResult, changed: bool) -> None:
         result.accepted += 1
     else:
         result.duplicates += 1
+
+
+# -- the HTTP batch as /api/v1/openapi.json describes it --------------------------------------------
+
+FIELD_SCHEMAS = {
+    "time": {"type": ["string", "number"]}, "start": {"type": ["string", "number"]},
+    "end": {"type": ["string", "number"]}, "course": {"type": "integer", "minimum": 1},
+    "seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "likes": {"type": "integer", "minimum": 0},
+    "sound_on": {"type": "boolean"}, "tab_focused": {"type": "boolean"}, "full_screen": {"type": "boolean"},
+    "deleted": {"type": "boolean"}, "options": {"type": "array", "items": {"type": "string"}},
+    "participants": {"type": "array", "maxItems": MAX_PARTICIPANTS, "items": {"type": "string"}},
+    "labels": {"type": "array", "maxItems": MAX_LABELS, "items": {"type": "string", "maxLength": MAX_LABEL}},
+    "external": {"type": "boolean"}, "state": {"type": "string", "maxLength": 32},
+}
+
+
+def _schema_name(event_type: str) -> str:
+    return f"Room{event_type.title().replace('_', '')}Event"
+
+
+def _event_schema(event_type: str) -> dict:
+    """One room event type: its fields (times as ISO 8601 with a zone or Unix seconds; users kind:value)."""
+    properties = {"id": {"type": "string", "maxLength": 200,
+                         "description": "Your unique id (for room, session and interaction: its id); "
+                                        "a re-sent fact is a duplicate."},
+                  "type": {"const": event_type}}
+    for name, description in FIELDS[event_type].items():
+        properties[name] = {**FIELD_SCHEMAS.get(name, {"type": "string"}), "description": description}
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": ["id", "type", *REQUIRED[event_type]]}
+
+
+EVENT_SCHEMAS = {_schema_name(t): _event_schema(t) for t in FIELDS}
+
+BATCH_BODY = {"type": "object", "required": ["version", "events"], "additionalProperties": False,
+              "properties": {
+                  "version": {"const": 1},
+                  "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS,
+                             "items": {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in EVENT_SCHEMAS]}}}}
+
+EXAMPLE_BATCH = {"version": 1, "events": [
+    {"id": "room-1", "type": "room", "name": "Week 1 live class", "entry": "1_live0001"},
+    {"id": "session-1", "type": "session", "room": "room-1", "start": "2026-10-05T10:00:00Z",
+     "end": "2026-10-05T11:00:00Z", "host": "sub:teacher-1"},
+    {"id": "j-1", "type": "join", "time": "2026-10-05T10:01:00Z", "session": "session-1", "user": "sub:8c1f5e2a"},
+    {"id": "e-1", "type": "engagement", "time": "2026-10-05T10:01:30Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "seconds": 30, "sound_on": True, "tab_focused": True, "full_screen": False},
+    {"id": "r-1", "type": "reaction", "time": "2026-10-05T10:02:00Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "kind": "clap"},
+    {"id": "m-1", "type": "message", "time": "2026-10-05T10:03:00Z", "session": "session-1",
+     "user": "sub:8c1f5e2a", "recipient": "sub:teacher-1", "kind": "moderator", "text": "Is slide 3 correct?"},
+    {"id": "l-1", "type": "leave", "time": "2026-10-05T10:50:00Z", "join": "j-1"},
+]}

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from lti_tool.models.media import MEDIA_TYPES
 from lti_tool.models.types import EARLIEST_TIME, LAST_DAY, LATEST_TIME
 
 EVENT_TYPES = (
@@ -17,13 +18,13 @@ EVENT_TYPES = (
     "quartile_25", "quartile_50", "quartile_75", "quartile_100",
     "view", "ended", "share", "download", "error",
 )
-QUARTILE_TYPES = ("quartile_25", "quartile_50", "quartile_75", "quartile_100")
 PLAYBACK_TYPES = ("vod", "live", "dvr")
 USER_KINDS = ("sub", "canvas", "login", "email", "sis", "player")
 MAX_BATCH_EVENTS = 5000
-MAX_TEXT = 1000
 # A feed's JSON nests a few levels (an xAPI statement's context extensions, ~8); deeper is refused.
 MAX_JSON_DEPTH = 64
+# Times every feed accepts, as the API description says them.
+TIME_WINDOW = f"{EARLIEST_TIME:%Y-%m-%d} to {LAST_DAY} (UTC)"
 # Not text: control characters other than tab, line feed and carriage return, and lone surrogates
 # (a JSON "\ud800" without its pair; no UTF-8 encodes it). NUL cannot be stored at all.
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -32,6 +33,17 @@ _NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
 class InvalidEvent(ValueError):
     """One event that cannot be accepted; the message says why."""
+
+
+class RefusedRequest(Exception):
+    """An HTTP batch refused whole (nothing stored): the status to answer, the message and, when the
+    refusal is about items, their [{"index", "reason"}]."""
+
+    def __init__(self, status: int, message: str, errors: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
 
 
 @dataclass
@@ -246,6 +258,34 @@ def batch_items(body) -> tuple[list, list[dict]]:
     return raw_events, []
 
 
+def all_or_nothing(parsed: tuple[list, int, list[dict]]) -> tuple[list, int]:
+    """(events, ignored) of a feed adapter's (events, ignored, errors) when it has no errors; else
+    InvalidEvent naming the first ten (a file line holding one bad event is rejected whole)."""
+    events, ignored, errors = parsed
+    if errors:
+        raise InvalidEvent("; ".join(
+            e["reason"] if e["index"] is None else f"item {e['index']}: {e['reason']}" for e in errors[:10]))
+    return events, ignored
+
+
+def refuse_errors(parsed: tuple[list, int, list[dict]], message: str) -> tuple[list, int]:
+    """(events, ignored) of a feed adapter's (events, ignored, errors) when it has no errors; else
+    RefusedRequest (400) with the message and the errors."""
+    events, ignored, errors = parsed
+    if errors:
+        raise RefusedRequest(400, message, errors)
+    return events, ignored
+
+
+def is_number(value: str) -> bool:
+    """Whether text reads as a number (a CSV cell, a Unix time in a Kava line)."""
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def read_items(items, reader) -> tuple[list, int, list[dict]]:
     """Run a feed's reader over each item: (facts with their index, ignored count, errors by index).
 
@@ -300,7 +340,7 @@ def native_event(raw) -> IncomingEvent:
     if playback not in PLAYBACK_TYPES:
         raise InvalidEvent("playback_type must be vod, live or dvr")
     media_type = raw.get("media_type")
-    if media_type is not None and media_type not in ("video", "audio", "image", "quiz", "youtube"):
+    if media_type is not None and media_type not in MEDIA_TYPES:
         raise InvalidEvent("media_type must be video, audio, image, quiz or youtube")
     seq = raw.get("seq", 0)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**31:

@@ -11,6 +11,9 @@ adds, are assigned from the whole stream as stored (`assign_stream`, called by t
 statements sent one by one, in one list, twice or out of order give the same numbers.
 Statements without played-segments (Open edX) carry no segments, and the play's watched intervals
 are rebuilt from played -> paused/seeked/completed positions.
+
+Statements come in an HTTP request (`statements_request`, all or nothing, answered as an LRS
+answers: `statements_reply`) or as lines of a file (`statements_line`: a statement or a list each).
 """
 from __future__ import annotations
 
@@ -19,9 +22,14 @@ import re
 import uuid
 
 from .caliper import bounded_key
-from .schema import MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, number, parse_time, read_items, text, user_ref
+from .schema import (
+    MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, all_or_nothing, load_json, number, parse_time, read_items,
+    refuse_errors, text, user_ref,
+)
 
 SOURCE = "xapi"
+# The xAPI version our statements resource answers as (X-Experience-API-Version).
+XAPI_VERSION = "1.0.3"
 VIDEO = "https://w3id.org/xapi/video"
 ADL = "http://adlnet.gov/expapi/verbs"
 VERBS = {
@@ -74,6 +82,30 @@ def statements_to_events(registration_id: int, statements) -> tuple[list[Incomin
     statements, errors = as_statement_list(statements)
     facts, ignored, read_errors = read_items(statements, _read_statement)
     return _as_streams(facts), ignored, errors + read_errors
+
+
+def statements_request(registration_id: int, body) -> tuple[list[IncomingEvent], int]:
+    """(events, ignored) of POST /api/v1/xapi/statements (a statement or a list); RefusedRequest (400)
+    naming each bad statement."""
+    return refuse_errors(statements_to_events(registration_id, body),
+                         "the statements were rejected; nothing was stored")
+
+
+def statements_reply(body, result) -> tuple[list[str], dict[str, str]]:
+    """What an LRS answers: the statement ids (one derived from its content for a statement sent
+    without one, so sending it again is a duplicate), the counts in X-Ingest-* headers."""
+    statements, _errors = as_statement_list(body)
+    return [statement_id(s) for s in statements], {
+        "X-Experience-API-Version": XAPI_VERSION,
+        "X-Ingest-Accepted": str(result.accepted),
+        "X-Ingest-Duplicates": str(result.duplicates),
+        "X-Ingest-Ignored": str(result.ignored),
+    }
+
+
+def statements_line(registration_id: int, text: str) -> tuple[list[IncomingEvent], int]:
+    """(events, ignored) of a file line holding a statement or a list; InvalidEvent rejects the line."""
+    return all_or_nothing(statements_to_events(registration_id, load_json(text)))
 
 
 def _read_statement(statement) -> tuple[IncomingEvent, str, list] | None:

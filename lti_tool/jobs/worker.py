@@ -86,7 +86,7 @@ def run(app: Flask, queue_names: tuple[str, ...], *, burst: bool = False, simple
     while True:
         worker = make_worker(app, queue_names, simple=simple)
         try:
-            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config.get("LOG_LEVEL", "INFO"))
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config["LOG_LEVEL"])
         except Exception as exc:  # its last words to Redis (registering its death) found it gone
             if not redis_unavailable(exc):
                 raise

@@ -46,9 +46,3 @@ class CookiesBlocked(LaunchError):
     title = "Your browser blocked the tool's sign-in cookie"
     hint = "Open the tool in a new tab to continue."
     status = 400
-
-
-class SessionMissing(LaunchError):
-    title = "Your session has ended"
-    hint = RELAUNCH
-    status = 401

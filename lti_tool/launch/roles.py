@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
-LEVELS = ("none", "viewer", "co-editor", "owner", "admin")
 ANALYTICS = frozenset({"course.view", "gallery", "entry", "rooms", "domains", "user_detail", "exports"})
 
 # What each level may do. "my" is a person's own viewing data, open to everyone enrolled.
@@ -41,10 +40,6 @@ class Decision:
     label: str
     course_level: str
     is_admin: bool
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return CAPABILITIES[self.level]
 
 
 @dataclass(frozen=True)

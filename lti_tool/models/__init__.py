@@ -3,7 +3,7 @@ from .course import Course, Enrollment, Person, PersonAlias
 from .events import EntryDaily, IngestToken, Play, PlayerEvent, PlayerLoad
 from .exports import Export
 from .lti import Deployment, Registration, ToolKey
-from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry
+from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry, find_category, find_entry
 from .rooms import (
     Attendance, AttachmentDownload, BreakoutParticipant, ChatConnection, ChatMessage, EngagementSample, Interaction,
     InteractionAnswer, QaThread, RaisedHand, Reaction, Room, RoomMessage, RoomSession, Rsvp,
@@ -45,4 +45,6 @@ __all__ = [
     "Rsvp",
     "ToolKey",
     "ToolSession",
+    "find_category",
+    "find_entry",
 ]

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped
 
 from .types import Column, JSONType, UTCDateTime, db, utcnow
 
-EXPORT_STATES = ("queued", "running", "done", "failed")
 ACTIVE_STATES = ("queued", "running")
 
 
@@ -29,7 +28,7 @@ class Export(db.Model):
     # SHA-256 of person, course, kind, delivery and params: the same request while one is under way is
     # "already in progress". Set only while queued or running, so the unique index allows one at a time.
     active_key: Mapped[str | None] = Column(String(64), nullable=True, unique=True)
-    state: Mapped[str] = Column(String(16), default="queued")
+    state: Mapped[str] = Column(String(16), default="queued")  # queued, running, done or failed
     # For a person to read: why it failed, or, while it runs, what it waits for (a retry).
     reason: Mapped[str | None] = Column(Text, nullable=True)
     file_name: Mapped[str | None] = Column(String(255), nullable=True)

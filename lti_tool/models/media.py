@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, relationship
+from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, relationship
 
 from .types import Column, JSONType, UTCDateTime, db, utcnow
 
@@ -70,3 +70,15 @@ class CategoryEntry(db.Model):
     category_id: Mapped[int] = Column(ForeignKey("category.id", ondelete="CASCADE"), index=True)
     entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = Column(Integer, default=0)
+
+
+def find_entry(session: Session, registration_id: int, external_id: str) -> MediaEntry | None:
+    """The registration's entry with that id (ids are unique per registration), or None."""
+    return session.scalar(select(MediaEntry).where(MediaEntry.registration_id == registration_id,
+                                                   MediaEntry.external_id == external_id))
+
+
+def find_category(session: Session, registration_id: int, external_id: str) -> Category | None:
+    """The registration's category (gallery or channel) with that id, or None."""
+    return session.scalar(select(Category).where(Category.registration_id == registration_id,
+                                                 Category.external_id == external_id))

@@ -15,7 +15,6 @@ from .events import BigId
 from .types import Column, JSONType, UTCDateTime, db, utcnow
 
 ATTENDANCE_MODES = ("live", "recording")
-ENGAGEMENT_LEVELS = ("high", "good", "fair", "low", "none")
 REACTION_KINDS = ("clap", "heart", "think", "wow", "smile")
 QA_STATES = ("pending", "owned", "resolved", "done")
 INTERACTION_KINDS = ("poll", "quiz", "rating", "open", "crowd_vote")

@@ -1,11 +1,15 @@
 """How numbers, dates and places read: on a page, in a chart, in a PDF and in a CSV alike.
 
-Formatting comes from the chart module so a number reads the same on a page, in a chart and in a PDF.
+Formatting comes from the chart module so a number reads the same on a page, in a chart and in a PDF;
+a metric's value reads by its unit (`analytics.definitions.Unit`), never by the metric's name.
 Pure functions; `lti_tool.views.templating` registers them as template filters.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+
+from lti_tool.analytics.definitions import METRICS, Unit
 
 from . import charts
 
@@ -44,13 +48,29 @@ def country_name(code: str | None) -> str:
     return COUNTRY_NAMES.get(code or "", code or "Unknown")
 
 
-def metric_format(name: str):
-    return {"minutes_viewed": charts.fmt_minutes, "avg_completion_rate": charts.fmt_percent,
-            "avg_drop_off": lambda v: fraction_percent(v)}.get(name, charts.fmt_number)
+def level(value: str | None) -> str:
+    """A named level as it is stored ("high", "good", ...); "—" for none."""
+    return value or charts.NO_VALUE
+
+
+UNIT_FORMATS: dict[Unit, Callable[..., str]] = {
+    Unit.COUNT: charts.fmt_number, Unit.MINUTES: charts.fmt_minutes, Unit.PERCENT: charts.fmt_percent,
+    Unit.FRACTION: fraction_percent, Unit.RATIO: charts.fmt_number, Unit.SCORE: charts.fmt_number,
+    Unit.LEVEL: level,
+}
+
+
+def metric_format(name: str) -> Callable[..., str]:
+    """How a value of the metric `name` reads, by its unit: minutes "12.5 min", percent (0-100) and
+    fraction (0-1) alike "62.5%", counts, ratios and scores "1,234"."""
+    return UNIT_FORMATS[METRICS[name].unit]
+
+
+def metric_value(value, name: str) -> str:
+    """A value of the metric `name` as it reads (the template filter `metric_value`)."""
+    return metric_format(name)(value)
 
 
 def series_of(points, metric: str, name: str, role: str = "primary") -> charts.Series:
-    values = tuple(getattr(p, metric) for p in points)
-    if metric == "avg_drop_off":
-        values = tuple(None if v is None else v for v in values)
-    return charts.Series(name, values, role)
+    """One chart series: the `metric` attribute of each point, in order (None where a point has none)."""
+    return charts.Series(name, tuple(getattr(p, metric) for p in points), role)

@@ -1,7 +1,8 @@
 """One blueprint per surface; `register_views` adds those that exist."""
 from __future__ import annotations
 
-from flask import Flask, g, request, url_for
+from flask import Flask, g, url_for
+from htmx_flask import request
 
 from lti_tool.extensions import db
 from lti_tool.render import localtime
@@ -32,9 +33,7 @@ def level_name(level: str) -> str:
 
 def wants_fragment(target_id: str) -> bool:
     """True when htmx asks to swap only the element `target_id`; boosted navigation gets whole pages."""
-    headers = request.headers
-    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
-            and headers.get("HX-Target") == target_id)
+    return bool(request.htmx) and not request.htmx.boosted and request.htmx.target == target_id
 
 
 def _owns_media(viewer) -> bool:

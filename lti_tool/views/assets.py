@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @bp.get("/assets/htmx.min.js")
 def htmx_js():
-    path = Path(current_app.config.get("HTMX_JS_PATH") or ROOT / "node_modules/htmx.org/dist/htmx.min.js")
+    path = Path(current_app.config["HTMX_JS_PATH"] or ROOT / "node_modules/htmx.org/dist/htmx.min.js")
     if not path.is_file():
         current_app.logger.error("htmx is not installed at %s; run the setup (npm ci)", path)
         abort(404)

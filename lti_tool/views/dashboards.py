@@ -2,7 +2,6 @@
 rendering either the whole page or only the block an HTMX request swaps."""
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import current_app, g, render_template, request
@@ -10,39 +9,31 @@ from jinja2.runtime import Macro
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics.dashboard import Context, filter_options
-from lti_tool.embed_rules import current_rules
+from lti_tool.analytics.blocks import Block
+from lti_tool.analytics.context import Context, Subject, build_context, timezone_of
+from lti_tool.analytics.dashboard import filter_options
+from lti_tool.analytics.filters import FilterError
 from lti_tool.extensions import db
 from lti_tool.models.types import utcnow
 
 
 def display_timezone() -> str:
-    course = g.get("course")
-    return (course.timezone if course is not None and course.timezone else None) or g.viewer.session.timezone
-
-
-def dashboard_context(make_scope, since: datetime | None, course_id: int | None = None,
-                      hidden_options: dict | None = None, defaults: dict | None = None,
-                      every_viewer: bool = False) -> Context | None:
-    """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
-    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range);
-    `every_viewer`: the viewer owns or co-edits the media, so every viewer is named."""
-    args = MultiDict(request.args)
-    for key, value in (defaults or {}).items():
-        args.setdefault(key, value)
+    """The zone this viewer sees: the course's own setting, else their Canvas time zone (UTC when
+    neither names a zone)."""
     try:
-        filters = filter_rules.parse(args)
-    except filter_rules.FilterError as exc:
+        return timezone_of(course=g.get("course"), person=g.viewer.session.timezone)
+    except FilterError:
+        return "UTC"
+
+
+def dashboard_context(subject: Subject, defaults: dict | None = None) -> Context | None:
+    """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
+    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range)."""
+    try:
+        return build_context(db.session, subject, request.args, display_timezone(), utcnow(), defaults)
+    except FilterError as exc:
         g.filter_error = str(exc)
         return None
-    tz = display_timezone()
-    period = filter_rules.period(filters, tz, utcnow(), since=since)
-    compare = make_scope(filters, period, True) if period.compare else None
-    # Options starting with "_" are the view's own (access decisions); the URL can never set them.
-    options = {k: v for k, v in args.items() if not k.startswith("_")}
-    options.update(hidden_options or {})
-    return Context(db.session, make_scope(filters, period, False), compare, period, tz, filters, course_id,
-                   options=options, rules=current_rules(), every_viewer=every_viewer)
 
 
 def filter_error_page():
@@ -79,15 +70,16 @@ def url_with(**changes) -> str:
     return request.path + ("?" + query if query else "")
 
 
-def render_dashboard(template_name: str, blocks: dict, ctx: Context, **page):
+def render_dashboard(template_name: str, blocks: dict[str, Block], ctx: Context, **page):
     """The page, or for an HTMX request aimed at one block (HX-Target = the block's id) that block only."""
-    target = request.headers.get("HX-Target") if request.headers.get("HX-Request") == "true" else None
-    boosted = request.headers.get("HX-Boosted") == "true"
+    target = request.htmx.target if request.htmx else None
+    boosted = bool(request.htmx) and request.htmx.boosted
     common = {"ctx": ctx, "filters": ctx.filters, "period": ctx.period, "presets": filter_rules.PRESETS,
-              "compares": filter_rules.COMPARES, "contexts": filter_rules.CONTEXTS, **page}
+              "compares": filter_rules.COMPARES, "contexts": filter_rules.CONTEXTS,
+              "media_types": filter_rules.MEDIA_TYPES, "device_types": filter_rules.DEVICES, **page}
     if target in blocks and not boosted:
-        return render_block(template_name, target, **common, **{target: blocks[target](ctx)})
-    data = {name: block(ctx) for name, block in blocks.items()}
+        return render_block(template_name, target, **common, **{target: blocks[target].fn(ctx)})
+    data = {name: block.fn(ctx) for name, block in blocks.items()}
     # A page without a "dashboard" block (the embed audit) answers an HX-Target naming one with the whole page.
     if target == "dashboard" and not boosted and "dashboard" in current_app.jinja_env.get_template(template_name).blocks:
         return render_block(template_name, "dashboard", **common, **data)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g
 
-from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics.dashboard import AUDIT_BLOCKS
-from lti_tool.analytics.scopes import course_scope, owner_scope, owns_any
+from lti_tool.analytics.dashboard import AUDIT_BLOCKS, AUDIT_DEFAULTS
+from lti_tool.analytics.context import Subject
+from lti_tool.analytics.scopes import owns_any
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 
@@ -17,16 +17,12 @@ from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
 bp = Blueprint("embeds", __name__, url_prefix="/courses/<int:course_id>/embeds")
 
-AUDIT_DEFAULTS = {"range": "last12m"}
-
 
 @bp.get("/audit")
 @require("domains")
 def audit(course_id: int):
     """This course's gallery media."""
-    course = g.course
-    return _audit_page(lambda filters, period, compare: course_scope(db.session, course, filters, period, compare),
-                       since=course.created_at, title="Embed audit", mine=False)
+    return _audit_page(Subject.of_course(g.course), title="Embed audit", mine=False)
 
 
 @bp.get("/mine")
@@ -36,15 +32,13 @@ def mine(course_id: int):
     session = g.viewer.session
     if not owns_any(db.session, session.registration_id, session.person_id):
         abort(403, description="You don't own or co-edit any media, so there are no embeds of yours to audit.")
-    return _audit_page(lambda filters, period, compare: owner_scope(
-        db.session, session.registration_id, session.person_id, filters, period, compare),
-        since=None, title="Embed audit of my media", mine=True)
+    return _audit_page(Subject.of_owner(session.registration_id, session.person_id),
+                       title="Embed audit of my media", mine=True)
 
 
-def _audit_page(make_scope, since, title: str, mine: bool):
-    ctx = dashboard_context(make_scope, since=since, course_id=g.course.id, defaults=AUDIT_DEFAULTS)
+def _audit_page(subject: Subject, title: str, mine: bool):
+    ctx = dashboard_context(subject, defaults=AUDIT_DEFAULTS)
     if ctx is None:
         return filter_error_page()
     return render_dashboard("embeds/audit.html", AUDIT_BLOCKS, ctx, title=title, mine=mine,
-                            media_types=filter_rules.MEDIA_TYPES, devices=filter_rules.DEVICES,
                             rules_error=str(current_app.extensions["embed_rules"].error or ""))

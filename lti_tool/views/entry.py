@@ -2,42 +2,29 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, url_for
-from sqlalchemy import select
 
 from lti_tool.analytics.dashboard import ENTRY_BLOCKS
-from lti_tool.analytics.scopes import entry_scope, in_course_gallery, owns_or_coedits
+from lti_tool.analytics.context import entry_subject
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
-from lti_tool.models import MediaEntry
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
 bp = Blueprint("entry", __name__, url_prefix="/courses/<int:course_id>/entries/<path:external_id>")
 
 
-def get_entry(external_id: str) -> tuple[MediaEntry, bool]:
-    """The entry and whether the viewer owns or co-edits it (then every viewer of it is named); 404 or
-    403 otherwise. Anyone else (course staff, admins) sees it as the course's dashboards show people."""
-    viewer = g.viewer
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == viewer.session.registration_id,
-                                                       MediaEntry.external_id == external_id))
-    if entry is None:
-        abort(404)
-    if owns_or_coedits(db.session, entry, viewer.session.person_id):
-        return entry, True
-    if viewer.level == "admin" or (viewer.can("entry") and in_course_gallery(db.session, entry, g.course)):
-        return entry, False
-    abort(403)
-
-
 @bp.get("/")
 @require("my")
 def page(course_id: int, external_id: str):
-    entry, every_viewer = get_entry(external_id)
-    ctx = dashboard_context(lambda filters, period, compare: entry_scope(entry, filters, period, compare),
-                            since=entry.entry_created_at or entry.created_at, course_id=course_id,
-                            every_viewer=every_viewer)
+    try:
+        subject = entry_subject(db.session, g.course, external_id, g.viewer)
+    except LookupError:
+        abort(404)
+    except PermissionError:
+        abort(403)
+    ctx = dashboard_context(subject)
     if ctx is None:
         return filter_error_page()
     back = url_for("gallery.page", course_id=course_id) if g.viewer.can("gallery") else None
-    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=entry, back_url=back, person_links=True)
+    return render_dashboard("entry/page.html", ENTRY_BLOCKS, ctx, entry=subject.entry, back_url=back, person_links=True,
+                            timeline_title="Video performance over time")

@@ -1,18 +1,18 @@
-"""Exports (owner, co-editor, admin): the Export dialog of the room and gallery pages, the status
-that follows a job until it ends, the person's recent exports, and the signed download link."""
+"""Exports (owner, co-editor, admin): the Export toolbar and dialog of every page an export kind is
+bound to (`exports.tasks.KINDS`, each with its `PageBinding`), the status that follows a job until it
+ends, the person's recent exports, and the signed download link."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, render_template, request, send_file, url_for
-from sqlalchemy import select
-from werkzeug.datastructures import MultiDict
+from flask import Blueprint, abort, current_app, g, render_template, send_file, url_for
+from htmx_flask import request
 
 from lti_tool.exports import KINDS, AlreadyInProgress, ExportError, file_of, mask_email, start_export
 from lti_tool.exports import links, mail
 from lti_tool.exports.holder import reap
-from lti_tool.exports.tasks import QueueUnavailable
-from lti_tool.exports.selection import FILTER_ARGS, ROOM_ARGS, gallery_params, page_args, room_params
+from lti_tool.exports.tasks import Kind, QueueUnavailable, own_export, recent_exports
+from lti_tool.exports.selection import page_args
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import Export
@@ -23,78 +23,52 @@ from .dashboards import display_timezone
 
 bp = Blueprint("exports", __name__)
 
-# The page each kind of export comes from: (the capability to open that page, its filter form).
-PAGES = {"room": ("rooms", "#room-filters"), "gallery": ("gallery", "#filters"), "audit": ("domains", "#audit-filters"),
-         "audit-mine": ("my", "#audit-filters")}
-KIND_PAGES = {"room-csv": "room", "room-pdf": "room", "custom": "room", "gallery-csv": "gallery",
-              "gallery-pdf": "gallery", "audit-csv": "audit",
-              "audit-mine-csv": "audit-mine"}
-# Arguments a page assumes when its URL leaves them out (the audit covers the last 12 months).
-PAGE_DEFAULTS = {"audit": {"range": "last12m"}, "audit-mine": {"range": "last12m"}}
 RECENT = 50
 
 
-def _kind_from(values) -> str:
-    kind = values.get("kind", "")
-    spec = KINDS.get(kind)
-    if spec is None or not spec.available or kind not in KIND_PAGES:
+def _kind_from(values) -> Kind:
+    """The kind asked for, if it is offered and the viewer may open the page it is asked from."""
+    spec = KINDS.get(values.get("kind", ""))
+    if spec is None:
         abort(400, description="Choose what to export")
-    if not g.viewer.can(PAGES[KIND_PAGES[kind]][0]):
+    if not g.viewer.can(spec.page.capability):
         abort(403)
-    return kind
+    return spec
 
 
-def _params(kind: str, values) -> dict:
+def _params(kind: Kind, values) -> dict:
     """The export's parameters from the page's arguments (request.args or the dialog's form)."""
-    now = utcnow()
-    if kind == "custom":
-        from lti_tool.exports.custom import form_request
-
-        names, params = form_request(values)
-        return {"reports": names, "tz": display_timezone(), **params}
-    if KIND_PAGES[kind] == "room":
-        params = room_params(db.session, g.course, values.get("room", ""), values, display_timezone(), now)
-    else:
-        values = MultiDict(values)
-        for key, value in PAGE_DEFAULTS.get(KIND_PAGES[kind], {}).items():
-            values.setdefault(key, value)
-        params = gallery_params(db.session, g.course, values, display_timezone(), now)
-        if kind == "gallery-csv" and values.get("events") == "1":
-            params["events"] = True
-    if kind.endswith("-csv"):
-        params["headers"] = "descriptive" if values.get("headers") == "descriptive" else "raw"
-    return params
+    return kind.params(db.session, g.course, values, g.viewer, display_timezone(), utcnow())
 
 
 def _own_export(export_id: str) -> Export:
     """The viewer's own export in this course; 404 for anyone else's."""
-    export = db.session.get(Export, export_id[:40])
-    if export is None or export.course_id != g.course.id or export.person_id != g.viewer.session.person_id:
+    export = own_export(db.session, export_id, g.course.id, g.viewer.session.person_id)
+    if export is None:
         abort(404)
     return export
 
 
 @bp.app_template_global()
 def export_offer() -> dict | None:
-    """What the Export toolbar of the current page offers (None: nothing, e.g. for a student)."""
+    """What the Export toolbar of the current page offers: the kinds bound to its endpoint (None:
+    nothing, e.g. for a student, or on a page without an emailed report)."""
     viewer, course = g.get("viewer"), g.get("course")
     if viewer is None or course is None or not viewer.can("exports"):
         return None
-    page = {"rooms.page": "room", "gallery.page": "gallery", "embeds.audit": "audit",
-            "embeds.mine": "audit-mine"}.get(request.endpoint or "")
-    if page is None or not viewer.can(PAGES[page][0]):
+    offered = {kind.offer: kind for kind in KINDS.values()
+               if kind.page.endpoint == request.endpoint and viewer.can(kind.page.capability)}
+    dialog = offered.get("dialog")
+    if dialog is None:
         return None
-    fixed = {"kind": f"{page}-csv"}
-    if page == "room":
-        fixed["room"] = request.view_args["external_id"]
-    pdf = KINDS.get(f"{page}-pdf")
-    custom = page == "room" and KINDS["custom"].available
+    page, fixed = dialog.page, dialog.fixed(request.view_args.get("external_id"))
     # Without htmx the link carries the filters the page was opened with.
-    args = [(k, v) for k, v in request.args.items(multi=True) if k in (ROOM_ARGS if page == "room" else FILTER_ARGS)]
+    args = [(k, v) for k, v in request.args.items(multi=True) if k in page.args]
     href = url_for("exports.new", course_id=course.id, **fixed) + ("&" + urlencode(args) if args else "")
-    return {"fixed": fixed, "filters": PAGES[page][1], "href": href,
-            "pdf": {**fixed, "kind": pdf.name, "delivery": "download"} if pdf and pdf.available else None,
-            "custom": url_for("exports.custom_report", course_id=course.id) if custom else None}
+    download = offered.get("download")
+    return {"fixed": fixed, "filters": page.filter_form, "href": href,
+            "pdf": {**fixed, "kind": download.name, "delivery": "download"} if download else None,
+            "custom": url_for("exports.custom_report", course_id=course.id) if "window" in offered else None}
 
 
 @bp.app_template_global()
@@ -116,7 +90,7 @@ def export_kind_label(kind: str) -> str:
 def new(course_id: int):
     """The confirmation dialog ("Export report to email") for the page's current filters."""
     kind = _kind_from(request.args)
-    if not kind.endswith("-csv"):
+    if kind.offer != "dialog":
         abort(400, description="Only CSV reports are emailed")
     error = None
     try:
@@ -124,13 +98,14 @@ def new(course_id: int):
     except ExportError as exc:
         error = str(exc)
     email = g.viewer.session.person.email
+    field = kind.page.subject_field
+    fixed = kind.fixed(request.args.get(field) if field else None)
     context = {
-        "kind": kind, "error": error, "masked": mask_email(email) if mail.is_configured() else None,
+        "kind": kind.name, "error": error, "masked": mask_email(email) if mail.is_configured() else None,
         "no_email": None if mail.is_configured() and mask_email(email) else (
             "This server does not send email." if not mail.is_configured() else
             "We have no email address for you (Canvas did not share it)."),
-        "fixed": {"kind": kind, **({"room": request.args.get("room", "")} if KIND_PAGES[kind] == "room" else {})},
-        "args": page_args(request.args, ROOM_ARGS if KIND_PAGES[kind] == "room" else FILTER_ARGS),
+        "fixed": fixed, "args": page_args(request.args, kind.page.args),
     }
     template = "exports/_dialog.html" if wants_fragment("export-dialog") else "exports/new.html"
     return render_template(template, **context), 422 if error else 200
@@ -140,8 +115,9 @@ def new(course_id: int):
 @require("exports")
 def custom_report(course_id: int):
     """The room page's "Custom report" window (exports/_custom_report.html)."""
-    if not (KINDS["custom"].available and g.viewer.can("rooms")):
-        abort(403 if KINDS["custom"].available else 404)
+    custom = KINDS["custom"]
+    if not g.viewer.can(custom.page.capability):
+        abort(403)
     template = "exports/_custom_report.html" if wants_fragment("custom-report") else "exports/custom.html"
     return render_template(template, **_custom_window())
 
@@ -164,15 +140,16 @@ def create(course_id: int):
     window, in place of the window; a refusal shows the window again with the reason)."""
     kind = _kind_from(request.form)
     delivery = request.form.get("delivery", "download")
-    notice = "exports/_custom_started.html" if kind == "custom" else "exports/_notice.html"
+    window = kind.offer == "window"
+    notice = "exports/_custom_started.html" if window else "exports/_notice.html"
     already = False
     try:
-        export = start_export(kind, course_id, g.viewer.session.person_id, _params(kind, request.form), delivery)
+        export = start_export(kind.name, course_id, g.viewer.session.person_id, _params(kind, request.form), delivery)
     except AlreadyInProgress as exc:
         export, already = exc.export, True
     except ExportError as exc:
         code = 503 if isinstance(exc, QueueUnavailable) else 422   # 503: recorded as failed, nothing queued
-        if kind == "custom":
+        if window:
             return render_template("exports/_custom_report.html", **_custom_window(str(exc))), code
         return render_template(notice, export=None, error=str(exc)), code
     return render_template(notice, export=export, already=already, error=None)
@@ -184,7 +161,7 @@ def status(course_id: int, export_id: str):
     """The status partial, polled every 2 s while the export is queued or running."""
     export = _own_export(export_id)
     reap(export)   # ended as failed if nobody is making it any more
-    if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
+    if request.htmx and not request.htmx.boosted:
         return render_template("exports/_status.html", export=export)
     return index(course_id=course_id)
 
@@ -193,9 +170,7 @@ def status(course_id: int, export_id: str):
 @require("exports")
 def index(course_id: int):
     """The viewer's recent exports in this course, newest first."""
-    exports = db.session.scalars(
-        select(Export).where(Export.person_id == g.viewer.session.person_id, Export.course_id == course_id)
-        .order_by(Export.created_at.desc()).limit(RECENT)).all()
+    exports = recent_exports(db.session, course_id, g.viewer.session.person_id, RECENT)
     return render_template("exports/index.html", exports=exports, title="My exports", days=links_days())
 
 

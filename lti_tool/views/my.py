@@ -1,13 +1,10 @@
 """A person's own pages: "My viewing" (what they watched) and "My Analytics" (media they own or co-edit)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flask import Blueprint, g
 
 from lti_tool.analytics.dashboard import MY_BLOCKS, VIEWING_BLOCKS
-from lti_tool.analytics.scopes import course_scope, owner_scope
-from lti_tool.extensions import db
+from lti_tool.analytics.context import Subject
 from lti_tool.launch.session import require
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
@@ -19,11 +16,7 @@ bp = Blueprint("my", __name__, url_prefix="/courses/<int:course_id>")
 @require("my")
 def viewing(course_id: int):
     """Only the viewer's own plays of this course's gallery media."""
-    person_id = g.viewer.session.person_id
-
-    def own(filters, period, compare):
-        return replace(course_scope(db.session, g.course, filters, period, compare), person_ids=(person_id,))
-    ctx = dashboard_context(own, since=g.course.created_at, course_id=course_id)
+    ctx = dashboard_context(Subject.of_viewer(g.course, g.viewer.session.person_id))
     if ctx is None:
         return filter_error_page()
     return render_dashboard("my/viewing.html", VIEWING_BLOCKS, ctx, person=g.viewer.session.person, title="My viewing")
@@ -34,9 +27,7 @@ def viewing(course_id: int):
 def analytics(course_id: int):
     """Every entry the viewer owns or co-edits, across courses."""
     session = g.viewer.session
-    ctx = dashboard_context(lambda filters, period, compare: owner_scope(
-        db.session, session.registration_id, session.person_id, filters, period, compare),
-        since=None, course_id=None)
+    ctx = dashboard_context(Subject.of_owner(session.registration_id, session.person_id))
     if ctx is None:
         return filter_error_page()
     return render_dashboard("my/analytics.html", MY_BLOCKS, ctx, title="My Analytics", person_links=False)

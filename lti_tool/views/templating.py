@@ -7,17 +7,17 @@ from lti_tool.analytics.dashboard import TIMELINE_METRICS
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.render import charts
 from lti_tool.render.formatting import (counted, country_name, delta, fraction_percent, long_date, metric_format,
-                                        series_of)
+                                        metric_value, series_of)
 
 from .dashboards import url_with
 
 
 def register(app: Flask) -> None:
     app.add_template_filter(charts.fmt_number, "num")
-    app.add_template_filter(charts.fmt_percent, "pct")
     app.add_template_filter(charts.fmt_minutes, "mins")
     app.add_template_filter(fraction_percent, "frac")
     app.add_template_filter(delta, "delta")
+    app.add_template_filter(metric_value)   # {{ value|metric_value("name") }}: formatted by the metric's unit
     app.add_template_filter(long_date, "longdate")
     app.add_template_filter(counted)
     app.add_template_filter(country_name, "country_name")

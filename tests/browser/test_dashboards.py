@@ -60,6 +60,7 @@ def test_teacher_explores_the_gallery(browser_page, live_server):
     page.locator("#top ol.ranked a").first.click()
     page.wait_for_url(re.compile(r"/entries/"))
     expect(page.locator("h2#heatmap-title")).to_have_text("Where viewers watched")
+    expect(page.locator("h1")).to_have_count(1)  # the entry's page replaced the gallery, not landed in a block
     page.locator("#people tbody th a").first.click()
     expect(page.locator("#heatmap")).to_contain_text("how often each part was watched")
     screenshot(page, "entry-1024")

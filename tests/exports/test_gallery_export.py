@@ -37,6 +37,7 @@ def test_gallery_page_export_is_emailed_with_the_page_numbers(gallery, mail_on, 
     assert current["Plays"] == card(page, "Plays") == "5"
     assert current["Unique viewers"] == card(page, "Unique viewers") == "2"
     assert f"{float(current['Minutes viewed']):.1f} min" == card(page, "Minutes viewed") == "3.6 min"
+    assert f"{float(current['Avg. minutes per play']):.1f} min" == card(page, "Avg. minutes per play") == "0.7 min"
     assert f"{float(current['Avg. completion rate (%)']):.1f}%" == card(page, "Avg. completion rate") == "44.2%"
     days = report["Metrics over time"]
     # Local days of the page's zone: the late play (04:30 UTC on Oct 5) is Oct 4 in Chicago.

@@ -53,6 +53,7 @@ EXPECTED = {
     "unique_viewers": 2,
     "anonymous_plays": 1,
     "minutes_viewed": round((50 + 60 + 20 + 25) / 60, 4),
+    "avg_minutes_per_play": round((50 + 60 + 20 + 25) / 60 / 4, 4),
     "avg_completion_rate": (51 + 61 + 22 + 26) / 4,       # 40.0
     "avg_drop_off": ((2 + 4 + 3 + 1) / 4) / 4,             # 0.625
     "play_through_ratio": 1 / 4,

@@ -38,6 +38,7 @@ def test_highlights_equal_hand_computed_values(gallery):
     assert card(html, "Plays") == "5"
     assert card(html, "Unique viewers") == "2"
     assert card(html, "Minutes viewed") == "3.6 min"          # (50 + 60 + 20 + 25 + 60) s / 60
+    assert card(html, "Avg. minutes per play") == "0.7 min"   # 215 s / 60 / 5 plays
     assert card(html, "Avg. completion rate") == "44.2%"      # (51 + 61 + 22 + 26 + 61) / 5
     assert "+ Unknown: 40% of plays" in html
 

@@ -115,13 +115,13 @@ def test_an_htmx_target_the_page_lacks_gets_the_whole_page(course_pages, path, t
 def test_the_error_page_is_ours_when_the_transaction_was_aborted(course_pages, app, monkeypatch):
     """A failure that leaves the database transaction aborted: the error page still renders (it reads
     the viewer's name from the database) instead of the server's bare text."""
-    import lti_tool.views.gallery as gallery_view
+    import lti_tool.analytics.context as context_module
 
     def failing_scope(session, *args, **kwargs):
         session.execute(text("SELECT 1 / 0"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(gallery_view, "course_scope", failing_scope)
+        patch.setattr(context_module, "course_scope", failing_scope)
         patch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
         response = course_pages("gallery/")
     assert response.status_code == 500

@@ -84,4 +84,3 @@ def json_body(max_items: int | None = None):
 from . import catalog, events, kava, standards  # noqa: E402,F401  (routes register on bp)
 from . import openapi  # noqa: E402,F401
 from . import reports  # noqa: E402,F401
-from . import rooms  # noqa: E402,F401

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask import g, jsonify
-from sqlalchemy import select
 
 from lti_tool.extensions import db
 from lti_tool.ingest.catalog import CatalogError, category_json, entry_json, upsert_category, upsert_entry
-from lti_tool.models import Category, MediaEntry
+from lti_tool.models import find_category, find_entry
 
 from . import bp, json_body, problem, token_required
 
@@ -20,7 +19,6 @@ def put_entry(external_id: str):
     try:
         entry, created = upsert_entry(g.registration_id, external_id, body)
     except CatalogError as exc:
-        db.session.rollback()
         return problem(exc.status, "the entry was not saved", fields=exc.errors)
     return jsonify(entry_json(entry)), 201 if created else 200
 
@@ -28,8 +26,7 @@ def put_entry(external_id: str):
 @bp.get("/entries/<path:external_id>")
 @token_required
 def get_entry(external_id: str):
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == g.registration_id,
-                                                       MediaEntry.external_id == external_id))
+    entry = find_entry(db.session, g.registration_id, external_id)
     if entry is None:
         return problem(404, "no such entry")
     return jsonify(entry_json(entry))
@@ -44,7 +41,6 @@ def put_category(external_id: str):
     try:
         category, created = upsert_category(g.registration_id, external_id, body)
     except CatalogError as exc:
-        db.session.rollback()
         return problem(exc.status, "the category was not saved", fields=exc.errors)
     return jsonify(category_json(category)), 201 if created else 200
 
@@ -52,8 +48,7 @@ def put_category(external_id: str):
 @bp.get("/categories/<path:external_id>")
 @token_required
 def get_category(external_id: str):
-    category = db.session.scalar(select(Category).where(Category.registration_id == g.registration_id,
-                                                        Category.external_id == external_id))
+    category = find_category(db.session, g.registration_id, external_id)
     if category is None:
         return problem(404, "no such category")
     return jsonify(category_json(category))

@@ -4,6 +4,10 @@ A beacon is answered as Kaltura's analytics service answers it, 200 {"time": Uni
 "viewEventsEnabled": true}, whether it was stored, a duplicate or an event type we ignore; only
 bad input is refused (4xx, nothing stored). Players post from the course's pages, another origin,
 so beacon responses allow any origin (no credentials are involved: the viewer is in the `ks`).
+
+This route is the Kava format's own (ingest/formats.py): a player sends beacons without a bearer
+token, across origins, one by one and maybe through the beacon queue, unlike the batch routes the
+registry sets up. Storing one runs the format's step after accept like every other path.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from lti_tool.extensions import db
 from lti_tool.ingest import player_tokens
 from lti_tool.ingest import beacon_queue
 from lti_tool.ingest.kava import (
-    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, live_engagement, parse_beacon,
+    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, parse_beacon,
 )
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import InvalidEvent, load_json, text as checked_text
@@ -174,9 +178,7 @@ def _track_event():
         event = beacon_to_event(registration_id, params, received_at=received_at, ip=request.remote_addr,
                                 user_agent=user_agent, user=user)
         if event is not None:
-            accept(registration_id, [event], SOURCE, commit=False)
-            live_engagement(registration_id, [event])
-            db.session.commit()
+            accept(registration_id, [event], SOURCE)
     except InvalidEvent as exc:
         db.session.rollback()
         return problem(400, str(exc))

@@ -1,21 +1,24 @@
-"""GET /api/v1/openapi.json: the API described for clients (OpenAPI 3.1)."""
+"""GET /api/v1/openapi.json: the API described for clients (OpenAPI 3.1).
+
+The ingest routes are described from the format registry (ingest/formats.py: each format's `http`
+names its path, summary, body schema, example and answers); the others are described here.
+"""
 from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from lti_tool.analytics.dashboard import PEOPLE_SORTS
+from lti_tool.analytics.definitions import Unit
 from lti_tool.analytics.filters import COMPARES, CONTEXTS, DEVICES, MAX_VALUES, MEDIA_TYPES, PRESETS
-from lti_tool.ingest.rooms import FIELDS as ROOM_FIELDS
-from lti_tool.ingest.rooms import MAX_LABEL, MAX_LABELS, MAX_PARTICIPANTS
-from lti_tool.ingest.rooms import REQUIRED as ROOM_REQUIRED
-from lti_tool.ingest.schema import EVENT_TYPES, MAX_BATCH_EVENTS, MAX_JSON_DEPTH, PLAYBACK_TYPES, USER_KINDS
-from lti_tool.models.types import EARLIEST_TIME, LAST_DAY
+from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
+from lti_tool.ingest.formats import Format, with_http
+from lti_tool.ingest.schema import MAX_JSON_DEPTH, TIME_WINDOW
 
 from . import bp
-from lti_tool.analytics.rooms import ATTENDEE_SORTS, ATTENDEES_PER_PAGE, MIN_SEARCH_LETTERS
-from .reports import MAX_LIMIT, MAX_PER_PAGE, PEOPLE_SORTS, REPORTS
+from .reports import MAX_LIMIT, MAX_PER_PAGE, REPORTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-TIME_WINDOW = f"{EARLIEST_TIME:%Y-%m-%d} to {LAST_DAY} (UTC)"
+BEARER = [{"bearer": []}]
 
 
 def _errors(*codes: int) -> dict:
@@ -28,91 +31,26 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": reasons[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
-NATIVE_EVENT = {
-    "type": "object",
-    "required": ["id", "type", "time", "entry_id"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string", "maxLength": 200, "description": "Your unique id; a re-sent id is a duplicate."},
-        "type": {"enum": list(EVENT_TYPES)},
-        "time": {"type": ["string", "number"], "description": f"ISO 8601 with a zone, or Unix seconds, {TIME_WINDOW}."},
-        "entry_id": {"type": "string", "maxLength": 255, "description": "External media id, e.g. 1_abc123."},
-        "user": {"type": "string", "description": f"kind:value with kind one of {', '.join(USER_KINDS)}; omit for anonymous."},
-        "play_id": {"type": "string", "description": "Events of one play share it."},
-        "load_id": {"type": "string", "description": "The player load (impression) the event belongs to."},
-        "seq": {"type": "integer", "minimum": 0},
-        "position": {"type": "number", "minimum": 0, "description": "Seconds into the media."},
-        "seconds_viewed": {"type": "number", "minimum": 0, "description": "Playback seconds since the previous event of the play."},
-        "segments": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-                     "description": "Watched intervals [start, end] in seconds."},
-        "seek_to": {"type": "number", "minimum": 0},
-        "playback_type": {"enum": list(PLAYBACK_TYPES)},
-        "playback_context": {"type": "string", "description": "Category id of the gallery/channel page the player was in."},
-        "page_url": {"type": "string"},
-        "user_agent": {"type": "string"},
-        "ip": {"type": "string", "description": "Used to locate the viewer, then dropped; never stored."},
-        "location": {"type": "object", "properties": {"country": {"type": "string", "maxLength": 2},
-                                                      "region": {"type": "string"}, "city": {"type": "string"}}},
-        "duration": {"type": "number", "exclusiveMinimum": 0, "description": "Media duration in seconds."},
-        "entry_name": {"type": "string"},
-        "media_type": {"enum": ["video", "audio", "image", "quiz", "youtube"]},
-        "extra": {"type": "object"},
-    },
-}
-
-EXAMPLE_BATCH = {"version": 1, "events": [
-    {"id": "evt-1", "type": "impression", "time": "2026-10-05T10:00:00Z", "entry_id": "1_abc123",
-     "user": "sub:8c1f5e2a-…", "load_id": "load-1", "page_url": "https://canvas.example.edu/courses/7/pages/week-1"},
-    {"id": "evt-2", "type": "play", "time": "2026-10-05T10:00:04Z", "entry_id": "1_abc123", "user": "sub:8c1f5e2a-…",
-     "play_id": "play-1", "load_id": "load-1", "position": 0, "duration": 600},
-    {"id": "evt-3", "type": "pause", "time": "2026-10-05T10:05:04Z", "entry_id": "1_abc123", "user": "sub:8c1f5e2a-…",
-     "play_id": "play-1", "position": 300},
-]}
+def _ingest_operation(fmt: Format) -> dict:
+    """POST of one format's route, from its registry entry."""
+    http = fmt.http
+    operation = {"summary": http.summary, **({"description": http.description} if http.description else {}),
+                 "security": BEARER}
+    if http.body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": http.body, **({"example": http.example} if http.example is not None else {})}}}
+    operation["responses"] = {"200": http.answer, **_errors(*http.errors)}
+    return operation
 
 
-ROOM_FIELD_TYPES = {
-    "time": {"type": ["string", "number"]}, "start": {"type": ["string", "number"]},
-    "end": {"type": ["string", "number"]}, "course": {"type": "integer", "minimum": 1},
-    "seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "likes": {"type": "integer", "minimum": 0},
-    "sound_on": {"type": "boolean"}, "tab_focused": {"type": "boolean"}, "full_screen": {"type": "boolean"},
-    "deleted": {"type": "boolean"}, "options": {"type": "array", "items": {"type": "string"}},
-    "participants": {"type": "array", "maxItems": MAX_PARTICIPANTS, "items": {"type": "string"}},
-    "labels": {"type": "array", "maxItems": MAX_LABELS, "items": {"type": "string", "maxLength": MAX_LABEL}},
-    "external": {"type": "boolean"}, "state": {"type": "string", "maxLength": 32},
-}
-
-
-def _room_event(event_type: str) -> dict:
-    """One room event type: its fields (times as ISO 8601 with a zone or Unix seconds; users kind:value)."""
-    properties = {"id": {"type": "string", "maxLength": 200,
-                         "description": "Your unique id (for room, session and interaction: its id); "
-                                        "a re-sent fact is a duplicate."},
-                  "type": {"const": event_type}}
-    for name, description in ROOM_FIELDS[event_type].items():
-        properties[name] = {**ROOM_FIELD_TYPES.get(name, {"type": "string"}), "description": description}
-    return {"type": "object", "additionalProperties": False, "properties": properties,
-            "required": ["id", "type", *ROOM_REQUIRED[event_type]]}
-
-
-EXAMPLE_ROOM_BATCH = {"version": 1, "events": [
-    {"id": "room-1", "type": "room", "name": "Week 1 live class", "entry": "1_live0001"},
-    {"id": "session-1", "type": "session", "room": "room-1", "start": "2026-10-05T10:00:00Z",
-     "end": "2026-10-05T11:00:00Z", "host": "sub:teacher-1"},
-    {"id": "j-1", "type": "join", "time": "2026-10-05T10:01:00Z", "session": "session-1", "user": "sub:8c1f5e2a"},
-    {"id": "e-1", "type": "engagement", "time": "2026-10-05T10:01:30Z", "session": "session-1",
-     "user": "sub:8c1f5e2a", "seconds": 30, "sound_on": True, "tab_focused": True, "full_screen": False},
-    {"id": "r-1", "type": "reaction", "time": "2026-10-05T10:02:00Z", "session": "session-1",
-     "user": "sub:8c1f5e2a", "kind": "clap"},
-    {"id": "m-1", "type": "message", "time": "2026-10-05T10:03:00Z", "session": "session-1",
-     "user": "sub:8c1f5e2a", "recipient": "sub:teacher-1", "kind": "moderator", "text": "Is slide 3 correct?"},
-    {"id": "l-1", "type": "leave", "time": "2026-10-05T10:50:00Z", "join": "j-1"},
-]}
+def _ingest_paths() -> dict:
+    return {fmt.http.path: {"post": _ingest_operation(fmt)} for fmt in with_http()}
 
 
 def document() -> dict:
-    bearer = [{"bearer": []}]
+    """The whole description; the ingest paths come from the format registry."""
     counts = {"type": "object", "properties": {k: {"type": "integer"} for k in ("accepted", "duplicates", "ignored")}}
-    return {
+    described = {
         "openapi": "3.1.0",
         "info": {"title": f"{current_app.config['TOOL_TITLE']} API", "version": "1",
                  "description": "Send media events and catalog data; read reports. Authenticate with a registration's "
@@ -127,45 +65,11 @@ def document() -> dict:
                     "errors": {"type": "array", "items": {"type": "object", "properties": {
                         "index": {"type": ["integer", "null"]}, "reason": {"type": "string"}}}},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}}}},
-                "NativeEvent": NATIVE_EVENT,
                 "Counts": counts,
-                **{f"Room{t.title().replace('_', '')}Event": _room_event(t) for t in ROOM_FIELDS},
+                **{name: schema for fmt in with_http() for name, schema in fmt.http.schemas.items()},
             },
         },
         "paths": {
-            "/events": {"post": {
-                "summary": "Send a batch of player events (native format, version 1)",
-                "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["version", "events"], "properties": {
-                        "version": {"const": 1},
-                        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS,
-                                   "items": {"$ref": "#/components/schemas/NativeEvent"}}}},
-                    "example": EXAMPLE_BATCH}}},
-                "responses": {"200": {"description": "Stored (or already stored)", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Counts"}}}},
-                    **_errors(400, 401, 413, 415, 429)}}},
-            "/room-events": {"post": {
-                "summary": "Send a batch of live room events (native format, version 1)",
-                "description": "Rooms, people and media entries are created when named; facts name a session "
-                               "described in the same batch or earlier. A join's ip is used to locate the "
-                               "attendee and never stored. Per person and session at most one reaction counts in "
-                               "REACTION_THROTTLE_SECONDS (default 3); the others are stored as throttled and "
-                               "counted in `throttled`. Errors name each bad event's index and reason.",
-                "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["version", "events"], "additionalProperties": False,
-                               "properties": {
-                                   "version": {"const": 1},
-                                   "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_EVENTS,
-                                              "items": {"oneOf": [
-                                                  {"$ref": f"#/components/schemas/Room{t.title().replace('_', '')}Event"}
-                                                  for t in ROOM_FIELDS]}}}},
-                    "example": EXAMPLE_ROOM_BATCH}}},
-                "responses": {"200": {"description": "Stored (or already stored)", "content": {"application/json": {
-                    "schema": {"type": "object", "properties": {
-                        k: {"type": "integer"} for k in ("accepted", "duplicates", "throttled")}}}}},
-                    **_errors(400, 401, 413, 415, 429)}}},
             "/kava": {"get": _kava("query string"), "post": _kava("form or JSON body (with the query string)")},
             "/player-tokens": {"post": {
                 "summary": "Mint a signed player token (ks) that names the viewer in Kava beacons",
@@ -174,35 +78,30 @@ def document() -> dict:
                 "security": [{"bearer": []}, {}],
                 "responses": {"200": {"description": "The ks and when it expires"}, **_errors(400, 401)}}},
             "/caliper": {
-                "post": {"summary": "Caliper 1.1 / 1.2 envelope; MediaEvents are stored, other events counted as ignored",
-                         "security": bearer,
-                         "responses": {"200": {"description": "Stored", "content": {"application/json": {
-                             "schema": {"$ref": "#/components/schemas/Counts"}}}}, **_errors(400, 401, 413, 415, 422, 429)}},
-                "get": {"summary": "Caliper endpoint configuration", "security": bearer,
+                "get": {"summary": "Caliper endpoint configuration", "security": BEARER,
                         "responses": {"200": {"description": "caliper_maximum_payload_size, caliper_supported_versions"}}}},
-            "/xapi/statements": {"post": {
-                "summary": "xAPI Video Profile statements (one or a list); segments rebuilt when played-segments is absent",
-                "security": bearer,
-                "responses": {"200": {"description": "Statement ids stored"}, **_errors(400, 401, 413, 415, 429)}}},
             "/entries/{id}": {
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "put": {"summary": "Describe a media entry (name, media_type, duration s, tags, created_at, owner, coeditors)",
-                        "security": bearer,
+                        "security": BEARER,
                         "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
                                       **_errors(400, 401, 415, 429)}},
-                "get": {"summary": "A media entry", "security": bearer,
+                "get": {"summary": "A media entry", "security": BEARER,
                         "responses": {"200": {"description": "The entry"}, **_errors(401, 404)}}},
             "/categories/{id}": {
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "put": {"summary": "Describe a gallery or channel and replace its members (entry ids)",
-                        "security": bearer,
+                        "security": BEARER,
                         "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
                                       **_errors(400, 401, 403, 404, 415, 429)}},
-                "get": {"summary": "A category with its members", "security": bearer,
+                "get": {"summary": "A category with its members", "security": BEARER,
                         "responses": {"200": {"description": "The category"}, **_errors(401, 404)}}},
             "/reports/{id}": _reports(),
         },
     }
+    for path, operations in _ingest_paths().items():
+        described["paths"][path] = {**described["paths"].get(path, {}), **operations}
+    return described
 
 
 def _query(name: str, description: str, schema: dict, many: bool = False) -> dict:
@@ -303,9 +202,12 @@ def _reports() -> dict:
                                        "last_day": {"type": "string", "format": "date"},
                                        "timezone": {"type": "string"}, "granularity": {"enum": ["day", "month"]},
                                        "compare": {"type": ["object", "null"]}}},
-                        "metrics": {"type": "object", "description": "label and definition of each metric in data",
+                        "metrics": {"type": "object",
+                                    "description": "label, definition and unit of each metric in data (percent "
+                                                   "is 0-100, fraction 0-1)",
                                     "additionalProperties": {"type": "object", "properties": {
-                                        "label": {"type": "string"}, "definition": {"type": "string"}}}},
+                                        "label": {"type": "string"}, "definition": {"type": "string"},
+                                        "unit": {"enum": [unit.value for unit in Unit]}}}},
                         "data": {"description": "The report's data (see the list above)."}}}}}},
                 # 404 also for another registration's ids: they are answered as ids that do not exist.
                 **_errors(400, 401, 404, 429),

@@ -10,177 +10,144 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
-from zoneinfo import available_timezones
 
 from flask import g, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
-from werkzeug.datastructures import MultiDict
 
-from lti_tool.analytics import filters as filter_rules
-from lti_tool.analytics import embeds, metrics, reports, rooms
-from lti_tool.analytics.dashboard import data_as_of
+from lti_tool.analytics import dashboard, embeds, metrics, reports, room_blocks, rooms
+from lti_tool.analytics.context import Context, Subject, build_context, timezone_of
 from lti_tool.analytics.definitions import METRICS
-from lti_tool.analytics.filters import Filters, Period
-from lti_tool.analytics.metrics import Scope
-from lti_tool.analytics.scopes import course_scope, entry_scope
-from lti_tool.embed_rules import Classification, current_rules
+from lti_tool.analytics.filters import FilterError, Period
+from lti_tool.analytics.tables import TableError, paginate_rows
+from lti_tool.embed_rules import Classification
 from lti_tool.extensions import db
-from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession
+from lti_tool.models import Course, MediaEntry, Registration, Room
 from lti_tool.models.types import MAX_INTEGER, utcnow
 
 from . import bp, problem, token_required
 
 MAX_LIMIT = 500
 MAX_PER_PAGE = 200
-PEOPLE_SORTS = ("plays", "name", "impressions", "minutes_viewed", "avg_completion_rate", "total_completion_rate",
-                "last_viewed_at")
-HIGHLIGHT_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
-                     "avg_completion_rate", "avg_drop_off", "play_through_ratio", "load_play_ratio")
-TIMELINE_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_drop_off", "avg_completion_rate")
-ROW_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_completion_rate")
-PERSON_METRICS = ("impressions", "plays", "minutes_viewed", "avg_completion_rate", "total_completion_rate")
+HIGHLIGHT_METRICS = dashboard.HIGHLIGHTS.metrics
+ROW_METRICS = dashboard.BREAKDOWN_METRICS
 
 
 class BadArgument(ValueError):
     """A query argument a report cannot use; the message says which and why (a 400)."""
 
 
-@dataclass(frozen=True)
-class ReportInput:
-    """Everything a report reads: the subject, filters, local period and the scopes they make."""
-    session: Session
-    course: Course | None
-    entry: MediaEntry | None
-    filters: Filters
-    period: Period
-    timezone: str
-    scope: Scope
-    compare_scope: Scope | None
-    args: MultiDict
+class Missing(LookupError):
+    """The subject the request names does not exist in this token's registration (a 404)."""
 
 
 # -- the reports ---------------------------------------------------------------------------------
 
-def highlights_report(inp: ReportInput) -> dict:
+def highlights_report(ctx: Context) -> dict:
     """Highlights, the compare period's values and relative changes (fractions), and the newest fact's time."""
-    change = reports.highlights_with_change(inp.session, inp.scope, inp.compare_scope)
+    block = dashboard.highlights_block(ctx)
+    change = block["change"]
 
     def values(h: metrics.Highlights | None) -> dict | None:
         return None if h is None else {**dataclasses.asdict(h), "anonymous_share": h.anonymous_share}
 
     return {"current": values(change.current), "previous": values(change.previous),
             "change": None if change.previous is None else {name: change.delta(name) for name in HIGHLIGHT_METRICS},
-            "data_as_of": data_as_of(inp.session, inp.scope)}
+            "data_as_of": block["as_of"]}
 
 
-def timeline_report(inp: ReportInput) -> dict:
+def timeline_report(ctx: Context) -> dict:
     """One point per local day or month, and when compare is set the compare period's points on the same
     buckets (point i of each at the same position; first_day/last_day say which days each holds)."""
-    points = reports.timeline(inp.session, inp.scope, inp.period, inp.timezone)
-    compare = (reports.timeline(inp.session, inp.compare_scope, inp.period.compare, inp.timezone)
-               if inp.compare_scope is not None else None)
-    return {"points": points, "compare_points": compare}
+    block = dashboard.timeline_block(ctx)
+    return {"points": block["points"], "compare_points": block["compare"]}
 
 
-def top_entries_report(inp: ReportInput) -> dict:
+def top_entries_report(ctx: Context) -> dict:
     """Entries ranked by engagement, the first `limit` of them."""
-    rows = reports.entries_table(inp.session, inp.scope)
-    return {"rows": rows[:_limit(inp.args)], "total": len(rows)}
+    rows = reports.entries_table(ctx.session, ctx.scope)
+    return {"rows": rows[:_limit(ctx.options)], "total": len(rows)}
 
 
-def funnel_report(inp: ReportInput) -> dict:
-    return {"steps": reports.funnel(inp.session, inp.scope)}
+def funnel_report(ctx: Context) -> dict:
+    return dashboard.funnel_block(ctx)
 
 
-def viewing_context_report(inp: ReportInput) -> dict:
+def viewing_context_report(ctx: Context) -> dict:
     """Plays inside the gallery page versus embedded elsewhere."""
-    return reports.context_split(inp.session, inp.scope)
+    return dashboard.context_block(ctx)["split"]
 
 
-def user_engagement_report(inp: ReportInput) -> dict:
-    """People with their engagement (enrolled people who watched nothing included), searched, sorted and paged."""
-    rows = reports.people_engagement(inp.session, inp.scope, inp.course.id if inp.course else None)
-    query = (inp.args.get("q") or "").strip().lower()
-    if len(query) > 100:
-        raise BadArgument("q must be at most 100 characters")
-    if query:
-        rows = [r for r in rows if query in r.engagement.name.lower() or query in (r.engagement.email or "").lower()]
-    sort = inp.args.get("sort", "plays")
-    if sort not in PEOPLE_SORTS:
-        raise BadArgument(f"sort must be one of {', '.join(PEOPLE_SORTS)}")
-    direction = inp.args.get("dir", "asc" if sort == "name" else "desc")
-    if direction not in ("asc", "desc"):
-        raise BadArgument("dir must be asc or desc")
-    rows = _sorted_people(rows, sort, direction == "desc")
-    page, per_page = _int(inp.args, "page", 1, 1, 100_000), _int(inp.args, "per_page", 50, 1, MAX_PER_PAGE)
-    shown = [{**dataclasses.asdict(r.engagement), "role_label": r.role_label, "viewed": r.viewed}
-             for r in rows[(page - 1) * per_page: page * per_page]]
-    pages = max(1, -(-len(rows) // per_page))
-    return {"rows": shown, "total": len(rows), "page": page, "per_page": per_page, "pages": pages, "sort": sort,
-            "dir": direction}
+def user_engagement_report(ctx: Context) -> dict:
+    """People with their engagement (enrolled people who watched nothing included), searched, sorted and
+    paged by the page's own table rule."""
+    per_page = _int(ctx.options, "per_page", 50, 1, MAX_PER_PAGE)
+    table = paginate_rows(dashboard.people_rows(ctx), dashboard.PEOPLE_TABLE, ctx.options, strict=True,
+                          per_page=per_page)
+    shown = [{**dataclasses.asdict(r.engagement), "role_label": r.role_label, "viewed": r.viewed} for r in table.rows]
+    return {"rows": shown, "total": table.total, "page": table.page, "per_page": per_page, "pages": table.pages,
+            "sort": table.sort, "dir": table.dir}
 
 
-def entry_heatmap_report(inp: ReportInput) -> dict:
+def entry_heatmap_report(ctx: Context) -> dict:
     """Plays and viewers per percentile (0-100); with person=<id>, that person's levels (0 not viewed, 1, 2, 3+)."""
-    person = _int(inp.args, "person", None, 1, 2**31 - 1)
-    return {"points": metrics.heatmap(inp.session, inp.scope), "person": person,
-            "person_levels": metrics.person_heat(inp.session, inp.scope, person) if person else None}
+    person = _int(ctx.options, "person", None, 1, 2**31 - 1)
+    return {"points": metrics.heatmap(ctx.session, ctx.scope), "person": person,
+            "person_levels": metrics.person_heat(ctx.session, ctx.scope, person) if person else None}
 
 
-def countries_report(inp: ReportInput) -> dict:
+def countries_report(ctx: Context) -> dict:
     """By country; one country= drills to its regions, and one region= as well to that region's cities."""
-    countries, regions = inp.filters.countries, inp.filters.regions
+    countries, regions = ctx.filters.countries, ctx.filters.regions
     level = "country"
     if len(countries) == 1:
         level = "city" if len(regions) == 1 else "region"
-    return {"level": level, **_rows(inp, level)}
+    return {"level": level, **_rows(ctx, level)}
 
 
-def devices_report(inp: ReportInput) -> dict:
+def devices_report(ctx: Context) -> dict:
     """Device types, operating systems and browsers."""
-    return {"device_types": _rows(inp, "device"), "os": _rows(inp, "os"), "browsers": _rows(inp, "browser")}
+    return {"device_types": _rows(ctx, "device"), "os": _rows(ctx, "os"), "browsers": _rows(ctx, "browser")}
 
 
-def domains_report(inp: ReportInput) -> dict:
-    return _rows(inp, "domain")
+def domains_report(ctx: Context) -> dict:
+    return _rows(ctx, "domain")
 
 
-def page_urls_report(inp: ReportInput) -> dict:
+def page_urls_report(ctx: Context) -> dict:
     """Page URLs within the domain= filter (required: the drill-down of a domain)."""
-    if not inp.filters.domains:
+    if not ctx.filters.domains:
         raise BadArgument("page-urls needs domain=<domain>")
-    return _rows(inp, "url")
+    return _rows(ctx, "url")
 
 
-def _rows(inp: ReportInput, dimension: str) -> dict:
-    rows = reports.breakdown(inp.session, inp.scope, dimension)
-    return {"rows": rows[:_limit(inp.args)], "total": len(rows)}
+def _rows(ctx: Context, dimension: str) -> dict:
+    rows = reports.breakdown(ctx.session, ctx.scope, dimension)
+    return {"rows": rows[:_limit(ctx.options)], "total": len(rows)}
 
 
-def embed_domains_report(inp: ReportInput) -> dict:
+def embed_domains_report(ctx: Context) -> dict:
     """Domains ranked by plays, each with what it means (the embed rules' classification)."""
-    rows = embeds.domain_rows(inp.session, inp.scope, current_rules())
-    return {"rows": [_domain_row(r) for r in rows[:_limit(inp.args)]], "total": len(rows)}
+    rows = embeds.domain_rows(ctx.session, ctx.scope, ctx.rules)
+    return {"rows": [_domain_row(r) for r in rows[:_limit(ctx.options)]], "total": len(rows)}
 
 
-def embed_pages_report(inp: ReportInput) -> dict:
+def embed_pages_report(ctx: Context) -> dict:
     """The page URLs of one domain (domain=, required once; "(unknown)": no page URL), with their entries."""
-    if len(inp.filters.domains) != 1:
+    if len(ctx.filters.domains) != 1:
         raise BadArgument(f"embed-pages needs exactly one domain=<domain> "
                           f"(domain={embeds.UNKNOWN_DOMAIN} for plays without a page URL)")
-    key = inp.filters.domains[0]
-    rules = current_rules()
-    rows = embeds.page_rows(inp.session, inp.scope, key, rules)
+    key = ctx.filters.domains[0]
+    rules = ctx.rules
+    rows = embeds.page_rows(ctx.session, ctx.scope, key, rules)
     return {"domain": key,
             "classification": _classification(rules.classify(None if key == embeds.UNKNOWN_DOMAIN else key)),
-            "rows": rows[:_limit(inp.args)], "total": len(rows)}
+            "rows": rows[:_limit(ctx.options)], "total": len(rows)}
 
 
-def embed_audit_report(inp: ReportInput) -> dict:
+def embed_audit_report(ctx: Context) -> dict:
     """The embed audit: domain= selects the domains, else the default selection (needs action or unknown,
     managed ones left out); every page URL x entry of each selected domain, grouped by domain."""
-    result = embeds.audit(inp.session, inp.scope, current_rules())
+    result = embeds.audit(ctx.session, ctx.scope, ctx.rules)
     row_fields = ("page_url", "page_identifiable", "note", "entry_id", "entry_name", "plays", "impressions",
                   "last_seen_at")
     return {"selected": result.selected, "default_selection": result.default_selection,
@@ -205,7 +172,7 @@ def _domain_row(row: embeds.DomainRow) -> dict:
 class Report:
     summary: str
     subjects: tuple[str, ...]        # which of "course", "entry", "room" it accepts (exactly one is given)
-    build: Callable[[ReportInput], object]
+    build: Callable[[Context], object]
     metrics: tuple[str, ...]         # names in definitions.METRICS its data holds
     parameters: tuple[str, ...] = ()  # its own query arguments, beyond the subject, tz and filters
     defaults: tuple[tuple[str, str], ...] = ()  # query arguments it assumes when absent (e.g. its own range)
@@ -217,10 +184,10 @@ REPORTS = {
     "gallery-highlights": Report("Highlights of the course gallery, with the compare period and changes",
                                  ("course",), highlights_report, HIGHLIGHT_METRICS),
     "gallery-timeline": Report("The course gallery per local day or month", ("course",), timeline_report,
-                               TIMELINE_METRICS),
+                               dashboard.TIMELINE.metrics),
     "entry-highlights": Report("Highlights of one entry, with the compare period and changes", ("entry",),
                                highlights_report, HIGHLIGHT_METRICS),
-    "entry-timeline": Report("One entry per local day or month", ("entry",), timeline_report, TIMELINE_METRICS),
+    "entry-timeline": Report("One entry per local day or month", ("entry",), timeline_report, dashboard.TIMELINE.metrics),
     "top-entries": Report("The gallery's entries ranked by engagement", ("course",), top_entries_report,
                           (*ROW_METRICS, "engagement_ranking"), ("limit",)),
     "funnel": Report("Impressions, plays, and plays reaching 25, 50, 75 and 100 %", BOTH, funnel_report,
@@ -228,7 +195,7 @@ REPORTS = {
     "viewing-context": Report("Plays inside the gallery page and embedded elsewhere", ("course",),
                               viewing_context_report, ("plays",)),
     "user-engagement": Report("People's engagement, including enrolled people who watched nothing", BOTH,
-                              user_engagement_report, PERSON_METRICS, ("q", "sort", "dir", "page", "per_page")),
+                              user_engagement_report, dashboard.PEOPLE.metrics, ("q", "sort", "dir", "page", "per_page")),
     "entry-heatmap": Report("Plays and viewers per percentile of one entry", ("entry",), entry_heatmap_report,
                             ("plays", "unique_viewers"), ("person",)),
     "countries": Report("By country (or region, or city when drilled down)", BOTH, countries_report,
@@ -245,74 +212,56 @@ REPORTS = {
                           "the entries shown on it", BOTH, embed_pages_report, ROW_METRICS, ("limit",)),
     "embed-audit": Report("The embed audit: every page URL x entry on the domain= domains, else on the domains "
                           "whose embeds need action or whose need is unknown (managed ones left out)", ("course",),
-                          embed_audit_report, BREAKDOWN_METRICS, defaults=(("range", "last12m"),)),
+                          embed_audit_report, BREAKDOWN_METRICS, defaults=tuple(dashboard.AUDIT_DEFAULTS.items())),
 }
 
 
 # -- room reports: subject room=<external id>, one session= or the date filters; the room page's functions --
 
-@dataclass(frozen=True)
-class RoomInput:
-    session: Session
-    room: Room
-    chosen: RoomSession | None
-    scope: rooms.RoomScope
-    args: MultiDict
+def room_overview_report(ctx: Context) -> dict:
+    return room_blocks.overview_block(ctx)
 
 
-def room_overview_report(inp: RoomInput) -> dict:
-    return rooms.overview(inp.session, inp.scope)
-
-
-def room_timeline_report(inp: RoomInput) -> dict:
+def room_timeline_report(ctx: Context) -> dict:
     """Live unique viewers and live engagement rate (fraction) per minute."""
-    return {"points": rooms.timeline(inp.session, inp.scope)}
+    return {"points": room_blocks.timeline_block(ctx)}
 
 
-def room_attendees_report(inp: RoomInput) -> dict:
+def room_attendees_report(ctx: Context) -> dict:
     """Attendees searched (q: three letters or more, else ignored), sorted and paged like the page's table."""
-    sort = inp.args.get("sort", "minutes_viewed")
-    if sort not in rooms.ATTENDEE_SORTS:
-        raise BadArgument(f"sort must be one of {', '.join(rooms.ATTENDEE_SORTS)}")
-    direction = inp.args.get("dir")
-    if direction not in (None, "asc", "desc"):
-        raise BadArgument("dir must be asc or desc")
-    query = inp.args.get("q") or ""
-    if len(query) > 100:
-        raise BadArgument("q must be at most 100 characters")
-    per_page = _int(inp.args, "per_page", rooms.ATTENDEES_PER_PAGE, 1, MAX_PER_PAGE)
-    table = rooms.attendee_table(rooms.attendees(inp.session, inp.scope), query, sort, direction,
-                                 _int(inp.args, "page", 1, 1, 100_000), per_page)
+    per_page = _int(ctx.options, "per_page", rooms.ATTENDEES_PER_PAGE, 1, MAX_PER_PAGE)
+    table = rooms.attendee_table(room_blocks.attendee_rows(ctx), ctx.options.get("q") or "",
+                                 ctx.options.get("sort") or "minutes_viewed", ctx.options.get("dir"),
+                                 ctx.options.get("page") or 1, per_page, strict=True)
     return {**dataclasses.asdict(table), "per_page": per_page}
 
 
-def room_interactions_report(inp: RoomInput) -> dict:
+def room_interactions_report(ctx: Context) -> dict:
     """Launched interactions, each with its detail (every answer's participants and rate)."""
-    rows = rooms.interactions(inp.session, inp.scope)
-    return {"rows": rows, "details": [rooms.interaction_detail(inp.session, r.interaction_id) for r in rows]}
+    rows = rooms.interactions(ctx.session, ctx.scope)
+    return {"rows": rows, "details": [rooms.interaction_detail(ctx.session, r.interaction_id) for r in rows]}
 
 
-def room_recordings_report(inp: RoomInput) -> dict:
+def room_recordings_report(ctx: Context) -> dict:
     """Plays of the sessions' recordings, with each person's impressions, plays, minutes and completion."""
-    return rooms.recordings(inp.session, inp.scope)
+    return room_blocks.recordings_block(ctx)
 
 
-def room_countries_report(inp: RoomInput) -> dict:
+def room_countries_report(ctx: Context) -> dict:
     """Live unique viewers (as the overview counts them) and signed-in recording viewers per country;
     `all` counts each person once."""
-    return {"rows": rooms.where_viewers(inp.session, inp.scope, "country"),
-            "all": rooms.where_totals(inp.session, inp.scope)}
+    where = room_blocks.where_block(ctx)
+    return {"rows": where["countries"], "all": where["all"]}
 
 
-def room_devices_report(inp: RoomInput) -> dict:
+def room_devices_report(ctx: Context) -> dict:
     """Live unique viewers (as the overview counts them) and signed-in recording viewers per device type;
     `all` counts each person once."""
-    return {"rows": rooms.where_viewers(inp.session, inp.scope, "device"),
-            "all": rooms.where_totals(inp.session, inp.scope)}
+    where = room_blocks.where_block(ctx)
+    return {"rows": where["devices"], "all": where["all"]}
 
 
-ROOM_METRICS = ("room_unique_viewers", "room_avg_minutes_viewed", "live_engagement_rate", "live_unique_viewers",
-                "reactions_rate", "chat_rate", "polls_rate", "qa_rate", "attachments_rate", "recording_plays")
+ROOM_METRICS = room_blocks.OVERVIEW.metrics
 ROOM_REPORTS = {
     "room-overview": Report("A room's overview: viewers, minutes, live engagement and participation", ("room",),
                             room_overview_report, ROOM_METRICS, ("session",)),
@@ -333,6 +282,26 @@ ROOM_REPORTS = {
 }
 REPORTS.update(ROOM_REPORTS)
 
+# Which pages' blocks each subject's reports come from.
+SUBJECT_BLOCKS = {"course": dashboard.GALLERY_BLOCKS, "entry": dashboard.ENTRY_BLOCKS,
+                  "room": room_blocks.ROOM_BLOCKS}
+
+
+def block_reports() -> dict[str, Report]:
+    """Blocks served as they are: a block that names a report (`Block.report`) is that report, for every
+    subject whose page holds the block, with its own metrics. A report written above keeps its shape."""
+    found: dict[str, Report] = {}
+    for kind, blocks in SUBJECT_BLOCKS.items():
+        for block in blocks.values():
+            if block.report and block.report not in REPORTS:
+                earlier = found.get(block.report)
+                subjects = (*(earlier.subjects if earlier else ()), kind)
+                found[block.report] = Report(block.summary, subjects, block.fn, block.metrics)
+    return found
+
+
+REPORTS.update(block_reports())
+
 
 # -- the route -----------------------------------------------------------------------------------
 
@@ -343,125 +312,75 @@ def report(external_id: str):
     chosen = REPORTS.get(external_id)
     if chosen is None:
         return problem(404, "no such report", reports=list(REPORTS))
-    if external_id in ROOM_REPORTS:
-        return _room_report(external_id, chosen)
-    subject, error = _subject(chosen)
-    if error:
-        return error
-    course, entry = subject
     try:
-        inp = _report_input(course, entry, chosen.defaults)
-        data = chosen.build(inp)
-    except (filter_rules.FilterError, BadArgument) as exc:
+        ctx = _context(chosen)
+        data = chosen.build(ctx)
+    except Missing as exc:
+        return problem(404, str(exc))
+    except (FilterError, BadArgument, TableError) as exc:
         return problem(400, str(exc))
+    subject = ctx.subject
     return jsonify(_plain({
         "report": external_id,
-        "subject": _subject_json(course, entry),
-        "filters": inp.filters.query_args(),
-        "period": _period_json(inp.period, inp.timezone),
-        "metrics": {name: {"label": METRICS[name].label, "definition": METRICS[name].definition}
+        "subject": _subject_json(subject),
+        "filters": ctx.filters.query_args(),
+        "period": None if subject.room_session is not None else _period_json(ctx.period, ctx.timezone),
+        "metrics": {name: METRICS[name].as_json()
                     for name in chosen.metrics},
         "data": data,
     }))
 
 
-def _room_report(name: str, chosen: Report):
-    """A room report: the room of this token's registration, one of its sessions or the date filters."""
-    room_arg = request.args.get("room")
-    if not room_arg or request.args.get("course") or request.args.get("entry"):
-        return problem(400, "this report needs exactly one subject: room=")
-    if len(room_arg) > 255:
-        return problem(400, "room must be a room id of at most 255 characters")
-    # Only this token's registration is looked in: another tenant's room is answered as a missing one.
-    room = db.session.scalar(select(Room).where(Room.registration_id == g.registration_id,
-                                                Room.external_id == room_arg))
-    if room is None:
-        return problem(404, "no such room")
-    session_arg = request.args.get("session")
-    chosen_session = None
-    if session_arg:
-        chosen_session = rooms.main_session(db.session, room, session_arg)
-        if chosen_session is None:
-            return problem(404, "no such session in that room")
-    course = db.session.get(Course, room.course_id) if room.course_id else None
-    try:
-        filters = filter_rules.parse(request.args)
-        registration = db.session.get(Registration, g.registration_id)
-        tz = (request.args.get("tz") or (course.timezone if course else None) or registration.default_timezone
-              or "UTC")
-        if tz not in available_timezones():
-            raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
-        period = filter_rules.period(filters, tz, utcnow(), since=room.created_at)
-        scope = rooms.room_scope(room, chosen_session, period.start, period.end)
-        data = chosen.build(RoomInput(db.session, room, chosen_session, scope, request.args))
-    except (filter_rules.FilterError, BadArgument) as exc:
-        return problem(400, str(exc))
-    return jsonify(_plain({
-        "report": name,
-        "subject": {"type": "room", "id": room.external_id, "name": room.name, "course": room.course_id,
-                    "session": chosen_session.external_id if chosen_session else None},
-        "filters": filters.query_args(),
-        "period": None if chosen_session else _period_json(period, tz),
-        "metrics": {metric: {"label": METRICS[metric].label, "definition": METRICS[metric].definition}
-                    for metric in chosen.metrics},
-        "data": data,
-    }))
+def _context(chosen: Report) -> Context:
+    """The Context of this request: its subject in this token's registration, the zone (tz=, else the
+    course's, else the registration's default), filters and period, by `context.build_context`."""
+    subject = _subject(chosen)
+    registration = db.session.get(Registration, g.registration_id)
+    tz = timezone_of(asked=request.args.get("tz"), course=subject.course,
+                     registration_default=registration.default_timezone)
+    return build_context(db.session, subject, request.args, tz, utcnow(), dict(chosen.defaults))
 
 
-def _subject(chosen: Report):
-    """((course, entry), None) for this token's registration, or (None, the error response). Only this
+def _subject(chosen: Report) -> Subject:
+    """The one subject (course=, entry= or room= with an optional session=) this report accepts. Only this
     registration is looked in: another tenant's id is answered exactly as an id that does not exist."""
-    course_arg, entry_arg = request.args.get("course"), request.args.get("entry")
-    given = [kind for kind, value in (("course", course_arg), ("entry", entry_arg)) if value]
+    given = [kind for kind in ("course", "entry", "room") if request.args.get(kind)]
     if len(given) != 1 or given[0] not in chosen.subjects:
         wanted = " or ".join(f"{kind}=" for kind in chosen.subjects)
-        return None, problem(400, f"this report needs exactly one subject: {wanted}")
-    if course_arg:
-        if not _is_number(course_arg):
-            return None, problem(400, "course must be the tool's course id (an integer)")
+        raise BadArgument(f"this report needs exactly one subject: {wanted}")
+    kind, raw = given[0], request.args.get(given[0])
+    if kind == "course":
+        if not _is_number(raw):
+            raise BadArgument("course must be the tool's course id (an integer)")
         found = db.session.scalar(select(Course).where(Course.registration_id == g.registration_id,
-                                                       Course.id == int(course_arg))) \
-            if int(course_arg) <= MAX_INTEGER else None
-    else:
-        if len(entry_arg) > 255:
-            return None, problem(400, "entry must be an entry id of at most 255 characters")
+                                                       Course.id == int(raw))) if int(raw) <= MAX_INTEGER else None
+        if found is None:
+            raise Missing("no such course")
+        return Subject.of_course(found)
+    if len(raw) > 255:
+        raise BadArgument(f"{kind} must be {'an entry' if kind == 'entry' else 'a room'} id of at most 255 characters")
+    if kind == "entry":
         found = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == g.registration_id,
-                                                           MediaEntry.external_id == entry_arg))
-    if found is None:
-        return None, problem(404, f"no such {given[0]}")
-    return ((found, None) if course_arg else (None, found)), None
+                                                           MediaEntry.external_id == raw))
+        if found is None:
+            raise Missing("no such entry")
+        return Subject.of_entry(found)
+    room = db.session.scalar(select(Room).where(Room.registration_id == g.registration_id, Room.external_id == raw))
+    if room is None:
+        raise Missing("no such room")
+    session_arg = request.args.get("session")
+    chosen_session = rooms.main_session(db.session, room, session_arg) if session_arg else None
+    if session_arg and chosen_session is None:
+        raise Missing("no such session in that room")
+    return Subject.of_room(room, chosen_session, db.session.get(Course, room.course_id) if room.course_id else None)
 
 
-def _report_input(course: Course | None, entry: MediaEntry | None,
-                  defaults: tuple[tuple[str, str], ...] = ()) -> ReportInput:
-    """Filters, time zone, period and scopes of this request (FilterError or BadArgument when invalid);
-    the report's defaults stand in for arguments the request leaves out."""
-    args = request.args
-    if any(name not in args for name, _value in defaults):
-        args = MultiDict(args)
-        for name, value in defaults:
-            if name not in args:
-                args[name] = value
-    filters = filter_rules.parse(args)
-    registration = db.session.get(Registration, g.registration_id)
-    tz = args.get("tz") or (course.timezone if course else None) or registration.default_timezone or "UTC"
-    if tz not in available_timezones():
-        raise BadArgument(f"tz {tz[:64]!r} is not a time zone name such as America/Chicago")
-    now = utcnow()
-    created = course.created_at if course else (entry.entry_created_at or entry.created_at)
-    period = filter_rules.period(filters, tz, now, since=created)
-
-    def scope(compare: bool) -> Scope:
-        if course is not None:
-            return course_scope(db.session, course, filters, period, compare)
-        return entry_scope(entry, filters, period, compare)
-
-    return ReportInput(db.session, course, entry, filters, period, tz, scope(False),
-                       scope(True) if period.compare else None, args)
-
-
-def _subject_json(course: Course | None, entry: MediaEntry | None) -> dict:
-    if course is not None:
+def _subject_json(subject: Subject) -> dict:
+    course, entry, room = subject.course, subject.entry, subject.room
+    if room is not None:
+        return {"type": "room", "id": room.external_id, "name": room.name, "course": room.course_id,
+                "session": subject.room_session.external_id if subject.room_session else None}
+    if entry is None:
         return {"type": "course", "id": course.id, "title": course.title, "label": course.label,
                 "timezone": course.timezone}
     return {"type": "entry", "id": entry.external_id, "name": entry.display_name, "media_type": entry.media_type,
@@ -475,18 +394,7 @@ def _period_json(period: Period, tz: str) -> dict:
             "compare": {"first_day": compare.first_day, "last_day": compare.last_day} if compare else None}
 
 
-def _sorted_people(rows: list[reports.EngagementRow], column: str, descending: bool) -> list:
-    """Sorted by a column of their engagement; rows without a value (None) last either way, ties by name."""
-    def value(row):
-        v = getattr(row.engagement, column)
-        return v.lower() if isinstance(v, str) else v
-
-    rows = sorted(rows, key=lambda r: r.engagement.name.lower())
-    known = sorted((r for r in rows if value(r) is not None), key=value, reverse=descending)
-    return known + [r for r in rows if value(r) is None]
-
-
-def _int(args: MultiDict, name: str, default, lowest: int, highest: int):
+def _int(args, name: str, default, lowest: int, highest: int):
     """An integer query argument within [lowest, highest], or the default when it is absent."""
     raw = args.get(name)
     if raw is None or raw == "":
@@ -501,7 +409,7 @@ def _is_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) <= 12
 
 
-def _limit(args: MultiDict) -> int:
+def _limit(args) -> int:
     return _int(args, "limit", 50, 1, MAX_LIMIT)
 
 
