@@ -5,22 +5,23 @@ No service is mocked and none is skipped: when PostgreSQL or Redis is missing th
 from __future__ import annotations
 
 import os
-import re
-from html import unescape
 
 import pytest
 from flask_migrate import upgrade
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.launch import keys
+from lti_tool.models import Course
 from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.store import get_store
 
 from .support.canvas import FakeCanvas, PlatformKey
+from .support.clients import Viewer
 from .support.servers import LoopbackServer
 
 # Property-based and fuzz tests: the same examples on every run (CI stays predictable), no example
@@ -50,6 +51,21 @@ def reset_schema(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def fresh_database(suffix: str) -> str:
+    """The URL of an empty database of its own beside the tests' one (<test database>_<suffix>), created
+    when missing: for a live server, whose commits are real and would outlive a rolled-back test."""
+    url = make_url(DATABASE_URL)
+    own = url.set(database=f"{url.database}_{suffix}")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first():
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    database = own.render_as_string(hide_password=False)
+    reset_schema(database)
+    return database
 
 
 @pytest.fixture(scope="session")
@@ -147,9 +163,9 @@ class LtiFlow:
         data = {"id_token": id_token, "state": params["state"] if state is None else state}
         return self.client.post("/lti/launch", data={k: v for k, v in data.items() if v is not False})
 
-    def open(self, person: str = "teacher", course: str = "course-a"):
+    def open(self, person: str = "teacher", course: str = "course-a", **launch):
         """A successful launch followed to the page it redirects to."""
-        response = self.launch(person, course)
+        response = self.launch(person, course, **launch)
         assert response.status_code == 303, response.text
         return self.client.get(response.location)
 
@@ -159,10 +175,20 @@ def lti(client, canvas, registration):
     return LtiFlow(client, canvas)
 
 
-def session_token(page_html: str) -> str:
-    match = re.search(r'hx-headers=\'([^\']+)\'', page_html)
-    assert match, "page carries no session header for htmx"
-    return re.search(r'"X-Session-Token": "([^"]+)"', unescape(match.group(1))).group(1)
+@pytest.fixture
+def launch_as(lti, db, canvas):
+    """launch_as(role, course="course-a", **launch) -> Viewer: a real OIDC login and LTI launch as the
+    person of that role (tests/support/canvas.py ROLES: teacher, ta, designer, student, observer, admin),
+    followed to the page it lands on. Every launch shares the one test client; each viewer's requests
+    carry its own session token, so several people can be signed in at once, and `viewer.htmx(target)`
+    is the same client as htmx drives it for the element with id `target`. `launch` goes to
+    LtiFlow.launch (claims=, sign=, ...)."""
+    def launch(role: str = "teacher", course: str = "course-a", **launch) -> Viewer:
+        page = lti.open(role, course, **launch)
+        row = db.session.scalar(select(Course).where(Course.context_id == canvas.context_id(course))
+                                .order_by(Course.last_launch_at.desc()))  # the one just launched into
+        return Viewer(lti.client, page, role, row)
+    return launch
 
 
 # One Playwright (sync API) per test run: a second one cannot start while the first is alive, so every

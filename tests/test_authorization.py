@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from lti_tool.models import Course
 
-from .conftest import session_token
+from .support.factories import make_registration
 
 # (method, path template, capability) for every route behind the guard.
 ROUTES = [
@@ -59,18 +58,13 @@ def test_every_guarded_route_is_in_the_matrix(app):
     assert guarded == {(m, p) for m, p, _ in ROUTES}
 
 
-def _course_id(db, name, canvas):
-    return db.session.scalar(select(Course.id).where(Course.context_id == canvas.context_id(name)))
-
-
 @pytest.mark.parametrize("person", sorted(ALLOWED))
 @pytest.mark.parametrize("method, path, capability", ROUTES)
-def test_level_matrix(lti, db, canvas, person, method, path, capability):
-    token = session_token(lti.open(person).text)
-    url = (path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_unknown")
+def test_level_matrix(launch_as, person, method, path, capability):
+    viewer = launch_as(person)
+    url = (path.format(id=viewer.course.id).replace("<path:external_id>", "1_unknown")
            .replace("<export_id>", "0" * 32))
-    response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
-                               headers={"X-Session-Token": token})
+    response = viewer.open(url, method=method, data=FORM if method == "POST" else None)
     expected = 404 if capability == "entry-lookup" else (200 if capability in ALLOWED[person] else 403)
     if capability == "room-lookup":
         expected = 404 if "rooms" in ALLOWED[person] else 403
@@ -93,57 +87,48 @@ def test_no_session_is_401(client, db, method, path, capability):
 
 
 @pytest.mark.parametrize("method, path, capability", ROUTES)
-def test_session_of_another_course_is_403(lti, db, canvas, method, path, capability):
-    lti.open("student", "course-a")  # course-a exists, with a student's data in it
-    token = session_token(lti.open("teacher", "course-b").text)
-    url = (path.format(id=_course_id(db, "course-a", canvas)).replace("<path:external_id>", "1_x")
+def test_session_of_another_course_is_403(launch_as, method, path, capability):
+    course_a = launch_as("student", "course-a").course  # course-a exists, with a student's data in it
+    teacher_b = launch_as("teacher", "course-b")
+    url = (path.format(id=course_a.id).replace("<path:external_id>", "1_x")
            .replace("<export_id>", "0" * 32))
-    response = lti.client.open(url, method=method, data=FORM if method == "POST" else None,
-                               headers={"X-Session-Token": token})
+    response = teacher_b.open(url, method=method, data=FORM if method == "POST" else None)
     assert response.status_code == 403
     assert "Student Tester" not in response.text
 
 
-def test_admin_opens_every_course_of_the_tenant(lti, db, canvas):
-    lti.open("teacher", "course-a")
-    token = session_token(lti.open("admin", "course-b").text)
-    other = _course_id(db, "course-a", canvas)
-    response = lti.client.get(f"/courses/{other}/", headers={"X-Session-Token": token})
+def test_admin_opens_every_course_of_the_tenant(launch_as):
+    other = launch_as("teacher", "course-a").course.id
+    admin = launch_as("admin", "course-b")
+    response = admin.get(f"/courses/{other}/")
     assert response.status_code == 200
     assert "Course course-a" in response.text and "Teacher Tester" in response.text
-    listing = lti.client.get(f"/courses/{other}/admin/courses", headers={"X-Session-Token": token})
+    listing = admin.get(f"/courses/{other}/admin/courses")
     assert "Course course-a" in listing.text and "Course course-b" in listing.text
 
 
-def test_admin_of_another_tenant_sees_nothing(lti, db, canvas, registration):
-    from lti_tool.registrations import RegistrationInput, upsert
-
-    lti.open("teacher", "course-a")
-    course_a = _course_id(db, "course-a", canvas)
-    upsert(RegistrationInput(issuer=canvas.issuer, client_id="20000000000002", deployment_ids=(canvas.deployment_id,),
-                             auth_login_url=canvas.auth_login_url, auth_token_url=canvas.token_url,
-                             key_set_url=canvas.jwks_url))
-    original = canvas.client_id
-    canvas.client_id = "20000000000002"
-    try:
-        token = session_token(lti.open("admin", "course-a").text)
-    finally:
-        canvas.client_id = original
-    response = lti.client.get(f"/courses/{course_a}/", headers={"X-Session-Token": token})
+def test_admin_of_another_tenant_sees_nothing(launch_as, canvas, registration, monkeypatch):
+    course_a = launch_as("teacher", "course-a").course.id
+    make_registration("20000000000002", issuer=canvas.issuer, deployment_ids=(canvas.deployment_id,),
+                      auth_login_url=canvas.auth_login_url, auth_token_url=canvas.token_url,
+                      key_set_url=canvas.jwks_url)
+    with monkeypatch.context() as patch:
+        patch.setattr(canvas, "client_id", "20000000000002")   # the same platform, another developer key
+        admin = launch_as("admin", "course-a")
+    response = admin.get(f"/courses/{course_a}/")
     assert response.status_code == 403
     assert "Teacher Tester" not in response.text
 
 
-def test_expired_session_is_401(lti, db):
+def test_expired_session_is_401(launch_as, db):
     from datetime import timedelta
 
     from lti_tool.models import ToolSession
     from lti_tool.models.types import utcnow
 
-    page = lti.open("teacher")
-    token = session_token(page.text)
+    teacher = launch_as("teacher")
     session = db.session.scalar(select(ToolSession))
     session.expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    response = lti.client.get(f"/courses/{session.course_id}/", headers={"X-Session-Token": token})
+    response = teacher.get(f"/courses/{session.course_id}/")
     assert response.status_code == 401

@@ -34,12 +34,9 @@ def test_config_json_has_every_field_canvas_requires(client, db):
     }
 
 
-def test_public_base_url_setting_wins_over_the_request_host(app, db):
-    app.config["PUBLIC_BASE_URL"] = "https://analytics.example.edu"
-    try:
-        data = app.test_client().get("/lti/config.json").get_json()
-    finally:
-        app.config["PUBLIC_BASE_URL"] = None
+def test_public_base_url_setting_wins_over_the_request_host(app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://analytics.example.edu")
+    data = app.test_client().get("/lti/config.json").get_json()
     assert data["oidc_initiation_url"] == "https://analytics.example.edu/lti/login"
 
 

@@ -5,22 +5,19 @@ import re
 from html import unescape
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.models import KeyValueEntry, ToolSession
+
+from .support.factories import embedded_app
 
 BASE = "http://127.0.0.1:5000"
 
 
 @pytest.fixture
 def demo_app(tmp_path):
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/demo.sqlite3",
-                      "REDIS_URL": None, "SECRET_KEY": "demo-test", "KEY_ENCRYPTION_SECRET": "demo-test-keys"})
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))  # the migrations run on SQLite too
+    app = embedded_app(tmp_path / "demo.sqlite3", SECRET_KEY="demo-test", KEY_ENCRYPTION_SECRET="demo-test-keys")
     result = app.test_cli_runner().invoke(args=["demo", "setup", "--base-url", BASE])
     assert result.exit_code == 0, result.output
     return app

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from lti_tool.models import Course, Enrollment, Person, PersonAlias, ToolSession
 
-from .conftest import session_token
+from .support.clients import session_token
 
 
 def test_login_redirects_to_platform_with_oidc_parameters(lti, canvas):

@@ -18,7 +18,6 @@ from lti_tool.models import Course, Enrollment, Person, PersonAlias
 from lti_tool.models.types import utcnow
 from lti_tool.roster import NRPS_SCOPE, RosterError, access_token, roster_is_stale, sync_roster
 
-from .conftest import session_token
 from .support.canvas import JWT_BEARER, NRPS_MEDIA_TYPE
 
 NRPS_JSON = {"Content-Type": NRPS_MEDIA_TYPE}
@@ -31,18 +30,16 @@ def no_sync_on_launch(app, monkeypatch):
 
 
 @pytest.fixture
-def teacher_page(lti, canvas, client):
-    """The page the teacher lands on after a launch that carries the NRPS claim."""
-    response = lti.launch("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
-    assert response.status_code == 303, response.text
-    return client.get(response.location).text
+def teacher(launch_as, canvas):
+    """The teacher, signed in by a launch that carries the NRPS claim."""
+    return launch_as("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
 
 
 @pytest.fixture
-def course(teacher_page, canvas, client, db):
+def course(teacher, canvas, client):
     """The launched course; Canvas holds the tool's published keys, as the developer key does."""
     canvas.tool_jwks = client.get("/lti/jwks").get_json()
-    return db.session.scalar(select(Course))
+    return teacher.course
 
 
 def person(db, name):
@@ -204,12 +201,11 @@ def test_absent_members_stay_when_the_page_limit_cut_the_roster(canvas, course, 
     assert enrollment_of(db, course, "sam") is not None
 
 
-def test_the_gallery_lists_a_roster_member_who_never_watched_as_not_viewed(canvas, course, client, teacher_page):
+def test_the_gallery_lists_a_roster_member_who_never_watched_as_not_viewed(canvas, course, teacher):
     canvas.nrps_members = [canvas.member("teacher"), canvas.member("never_watched")]
     sync_roster(course.id)
 
-    html = client.get(f"/courses/{course.id}/gallery/",
-                      headers={"X-Session-Token": session_token(teacher_page)}).text
+    html = teacher.get(f"/courses/{course.id}/gallery/").text
 
     row = html[html.index("Never Watched Tester"):]
     assert '<span class="badge">not viewed</span>' in row[:row.index("</th>")]
@@ -374,14 +370,12 @@ def test_cli_reports_a_platform_refusal(runner, canvas, course, db):
     assert result.exit_code == 1 and "HTTP 401: invalid_client" in result.output
 
 
-def test_sync_roster_now_runs_the_job_and_the_settings_page_shows_the_result(canvas, course, client, teacher_page, db):
+def test_sync_roster_now_runs_the_job_and_the_settings_page_shows_the_result(canvas, course, teacher, db):
     canvas.nrps_members = [canvas.member("teacher"), canvas.member("sam")]
-    headers = {"X-Session-Token": session_token(teacher_page)}
-    page = client.get(f"/courses/{course.id}/settings", headers=headers).text
+    page = teacher.get(f"/courses/{course.id}/settings").text
     assert "Last synced from Canvas: never" in page and "Sync roster now" in page
 
-    clicked = client.post(f"/courses/{course.id}/settings/roster",
-                          headers={**headers, "HX-Request": "true", "HX-Target": "roster"})
+    clicked = teacher.htmx("roster").post(f"/courses/{course.id}/settings/roster")
 
     assert clicked.status_code == 200
     assert clicked.text.lstrip().startswith('<section id="roster"') and "Roster sync started" in clicked.text
@@ -389,20 +383,18 @@ def test_sync_roster_now_runs_the_job_and_the_settings_page_shows_the_result(can
     clicked.close()  # the response has been sent: the in-process job runs now
     assert enrollment_of(db, course, "sam").source == "roster"  # the job ran after the response
     db.session.expire_all()  # the job committed in its own session; the test's session still holds the course
-    page = client.get(f"/courses/{course.id}/settings", headers=headers).text
+    page = teacher.get(f"/courses/{course.id}/settings").text
     assert "Last synced from Canvas: <time" in page and "The last sync failed" not in page
 
 
-def test_a_failed_sync_is_shown_on_the_settings_page(canvas, course, client, teacher_page):
+def test_a_failed_sync_is_shown_on_the_settings_page(canvas, course, teacher):
     canvas.granted_scopes = ()
-    headers = {"X-Session-Token": session_token(teacher_page)}
-    client.post(f"/courses/{course.id}/settings/roster", headers=headers).close()
-    page = client.get(f"/courses/{course.id}/settings", headers=headers).text
+    teacher.post(f"/courses/{course.id}/settings/roster").close()
+    page = teacher.get(f"/courses/{course.id}/settings").text
     assert "The last sync failed: the platform refused the token request (HTTP 400: invalid_scope" in page
 
 
-def test_a_course_without_a_roster_service_offers_no_button(lti, client, db):
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    html = client.get(f"/courses/{course.id}/settings", headers={"X-Session-Token": session_token(page.text)}).text
+def test_a_course_without_a_roster_service_offers_no_button(launch_as):
+    teacher = launch_as("teacher")
+    html = teacher.get(f"/courses/{teacher.course.id}/settings").text
     assert "Canvas has not sent this course's roster service" in html and "Sync roster now" not in html

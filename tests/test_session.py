@@ -1,11 +1,9 @@
 """The tool session inside Canvas's iframe: hand-off, header token, cookie flags, CSRF, framing."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from lti_tool.models import Course
 
-from .conftest import session_token
+from .support.clients import session_token
 
 
 def test_handoff_sets_a_partitioned_cookie_and_embeds_the_header_token(lti):
@@ -26,18 +24,16 @@ def test_handoff_code_works_once(lti, app):
     assert fresh.get(response.location).status_code == 401
 
 
-def test_header_token_works_without_any_cookie(lti, app, db):
-    token = session_token(lti.open("teacher").text)
-    course_id = db.session.scalar(select(Course.id))
+def test_header_token_works_without_any_cookie(launch_as, app):
+    teacher = launch_as("teacher")
     no_cookies = app.test_client()
-    response = no_cookies.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+    response = no_cookies.get(f"/courses/{teacher.course.id}/", headers={"X-Session-Token": teacher.token})
     assert response.status_code == 200
     assert "<h1>People</h1>" in response.text
 
 
-def test_cookie_alone_serves_pages_but_never_a_change(lti, db):
-    lti.open("teacher")
-    course_id = db.session.scalar(select(Course.id))
+def test_cookie_alone_serves_pages_but_never_a_change(lti, launch_as, db):
+    course_id = launch_as("teacher").course.id
     assert lti.client.get(f"/courses/{course_id}/settings").status_code == 200
     refused = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"})
     assert refused.status_code == 401
@@ -45,11 +41,10 @@ def test_cookie_alone_serves_pages_but_never_a_change(lti, db):
     assert db.session.get(Course, course_id).timezone is None
 
 
-def test_settings_change_with_header_token(lti, db):
-    token = session_token(lti.open("teacher").text)
-    course_id = db.session.scalar(select(Course.id))
-    response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"},
-                               headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": "course-settings"})
+def test_settings_change_with_header_token(launch_as, db):
+    teacher = launch_as("teacher")
+    course_id = teacher.course.id
+    response = teacher.htmx("course-settings").post(f"/courses/{course_id}/settings", data={"timezone": "Europe/Paris"})
     assert response.status_code == 200
     assert "Settings saved." in response.text
     assert "<html" not in response.text  # only the form block for htmx
@@ -58,13 +53,11 @@ def test_settings_change_with_header_token(lti, db):
     assert db.session.get(Course, course_id).timezone == "Europe/Paris"
 
 
-def test_bad_settings_are_refused_and_change_nothing(lti, db):
-    token = session_token(lti.open("teacher").text)
-    course_id = db.session.scalar(select(Course.id))
+def test_bad_settings_are_refused_and_change_nothing(launch_as, db):
+    teacher = launch_as("teacher")
+    course_id = teacher.course.id
     for value in ("Mars/Olympus", "x" * 5000, "<script>"):
-        response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": value},
-                                   headers={"X-Session-Token": token, "HX-Request": "true",
-                                            "HX-Target": "course-settings"})
+        response = teacher.htmx("course-settings").post(f"/courses/{course_id}/settings", data={"timezone": value})
         assert response.status_code == 422
         assert "is not a time zone name" in response.text
         assert "<script>" not in response.text
@@ -72,11 +65,10 @@ def test_bad_settings_are_refused_and_change_nothing(lti, db):
     assert db.session.get(Course, course_id).timezone is None
 
 
-def test_oversized_request_is_refused(lti, db):
-    token = session_token(lti.open("teacher").text)
-    course_id = db.session.scalar(select(Course.id))
-    response = lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "x" * (2 * 1024 * 1024)},
-                               headers={"X-Session-Token": token})
+def test_oversized_request_is_refused(launch_as, db):
+    teacher = launch_as("teacher")
+    course_id = teacher.course.id
+    response = teacher.post(f"/courses/{course_id}/settings", data={"timezone": "x" * (2 * 1024 * 1024)})
     assert response.status_code == 413
     db.session.expire_all()
     assert db.session.get(Course, course_id).timezone is None
@@ -101,53 +93,45 @@ def test_pages_outside_a_session_forbid_framing(client, db):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
-def test_htmx_requests_vary_on_hx_request(lti, db):
-    token = session_token(lti.open("admin").text)
-    course_id = db.session.scalar(select(Course.id))
-    response = lti.client.get(f"/courses/{course_id}/admin/courses?q=course",
-                              headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": "course-table"})
+def test_htmx_requests_vary_on_hx_request(launch_as):
+    admin = launch_as("admin")
+    course_id = admin.course.id
+    response = admin.htmx("course-table").get(f"/courses/{course_id}/admin/courses?q=course")
     assert response.status_code == 200
     assert "HX-Request" in response.headers["Vary"]
     assert response.text.lstrip().startswith('<div id="course-table"')
-    full = lti.client.get(f"/courses/{course_id}/admin/courses?q=course", headers={"X-Session-Token": token})
+    full = admin.get(f"/courses/{course_id}/admin/courses?q=course")
     assert "<html" in full.text and 'id="course-table"' in full.text
 
 
-def test_admin_course_search_filters_and_says_when_nothing_matches(lti, db):
-    token = session_token(lti.open("admin").text)
-    course_id = db.session.scalar(select(Course.id))
-    response = lti.client.get(f"/courses/{course_id}/admin/courses?q=zzz", headers={"X-Session-Token": token})
+def test_admin_course_search_filters_and_says_when_nothing_matches(launch_as):
+    admin = launch_as("admin")
+    response = admin.get(f"/courses/{admin.course.id}/admin/courses?q=zzz")
     assert "No course matches" in response.text
 
 
-def test_tool_settings_update_and_validation(lti, db, registration):
-    token = session_token(lti.open("admin").text)
-    course_id = db.session.scalar(select(Course.id))
-    url = f"/courses/{course_id}/admin/tool"
-    bad = lti.client.post(url, data={"default_timezone": "UTC", "unknown_deployment": "sometimes"},
-                          headers={"X-Session-Token": token})
+def test_tool_settings_update_and_validation(launch_as, db, registration):
+    admin = launch_as("admin")
+    url = f"/courses/{admin.course.id}/admin/tool"
+    bad = admin.post(url, data={"default_timezone": "UTC", "unknown_deployment": "sometimes"})
     assert bad.status_code == 422 and "Choose reject or accept." in bad.text
-    ok = lti.client.post(url, data={"default_timezone": "America/Denver", "unknown_deployment": "accept"},
-                         headers={"X-Session-Token": token})
+    ok = admin.post(url, data={"default_timezone": "America/Denver", "unknown_deployment": "accept"})
     assert ok.status_code == 200 and "Settings saved." in ok.text
     db.session.refresh(registration)
     assert registration.unknown_deployment == "accept" and registration.default_timezone == "America/Denver"
 
 
-def test_boosted_navigation_gets_the_whole_page(lti, db):
-    token = session_token(lti.open("admin").text)
-    course_id = db.session.scalar(select(Course.id))
-    response = lti.client.get(f"/courses/{course_id}/admin/courses",
-                              headers={"X-Session-Token": token, "HX-Request": "true", "HX-Boosted": "true"})
+def test_boosted_navigation_gets_the_whole_page(launch_as):
+    admin = launch_as("admin")
+    response = admin.htmx(boosted=True).get(f"/courses/{admin.course.id}/admin/courses")
     assert "<html" in response.text and "<h1>All courses</h1>" in response.text
 
 
-def test_course_time_zone_setting_wins_over_the_persons(lti, db):
-    token = session_token(lti.open("teacher").text)
-    course_id = db.session.scalar(select(Course.id))
-    before = lti.client.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+def test_course_time_zone_setting_wins_over_the_persons(launch_as):
+    teacher = launch_as("teacher")
+    course_id = teacher.course.id
+    before = teacher.get(f"/courses/{course_id}/")
     assert "Times shown in America/Chicago." in before.text
-    lti.client.post(f"/courses/{course_id}/settings", data={"timezone": "Asia/Tokyo"},
-                    headers={"X-Session-Token": token})
-    after = lti.client.get(f"/courses/{course_id}/", headers={"X-Session-Token": token})
+    teacher.post(f"/courses/{course_id}/settings", data={"timezone": "Asia/Tokyo"})
+    after = teacher.get(f"/courses/{course_id}/")
     assert "Times shown in Asia/Tokyo." in after.text

@@ -14,13 +14,11 @@ from sqlalchemy import func, select
 
 from lti_tool import store
 from lti_tool.ingest import tokens
-from lti_tool.models import Course, PlayerEvent
+from lti_tool.models import PlayerEvent
 
-from .conftest import session_token
 from .ingest.dataset import EVENTS
 from .support.outage import redis_down  # noqa: F401
 
-HTMX = {"HX-Request": "true"}
 OUTAGE_LOG = "Redis does not answer"
 
 
@@ -34,14 +32,13 @@ def outage_lines(caplog, text: str = OUTAGE_LOG) -> int:
     return sum(text in record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING)
 
 
-def test_ingest_and_reports_answer_and_the_rate_limit_fails_open_logged_once(app, client, db, auth, lti,
+def test_ingest_and_reports_answer_and_the_rate_limit_fails_open_logged_once(app, client, db, auth, launch_as,
                                                                              redis_down, monkeypatch, caplog):
     monkeypatch.setitem(app.config, "INGEST_RATE_LIMIT_PER_MINUTE", 1)
     caplog.set_level(logging.WARNING, logger="lti_tool")
     # The session's migrations ran alembic's logging.config.fileConfig, which disables loggers that existed then.
     monkeypatch.setattr(store.log, "disabled", False)
-    lti.open("teacher")
-    course = db.session.scalar(select(Course))
+    course = launch_as("teacher").course
     answers = [client.post("/api/v1/events", json={"version": 1, "events": EVENTS}, headers=auth).status_code,
                client.get("/api/v1/reports/gallery-highlights", query_string={"course": course.id, "range": "last7"},
                           headers=auth).status_code,
@@ -85,22 +82,20 @@ def test_a_login_begun_during_an_outage_finishes_once_after_it(lti, canvas, clie
     assert client.post("/lti/launch", data=data).status_code == 401   # its nonce worked once
 
 
-def test_course_settings_answer_and_sync_roster_now_says_it_could_not_be_queued(lti, canvas, client, db, app,
+def test_course_settings_answer_and_sync_roster_now_says_it_could_not_be_queued(launch_as, canvas, app,
                                                                                 monkeypatch, redis_down):
     monkeypatch.setitem(app.config, "ROSTER_SYNC_ON_LAUNCH", True)   # the launch's own sync cannot be queued either
-    launched = lti.launch("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
-    assert launched.status_code == 303
-    headers = {"X-Session-Token": session_token(client.get(launched.location).text)}
-    course = db.session.scalar(select(Course))
-    assert client.get(f"/courses/{course.id}/settings", headers=headers).status_code == 200
-    saved = client.post(f"/courses/{course.id}/settings", headers=headers, data={"timezone": "America/Chicago"})
+    teacher = launch_as("teacher", claims=lambda body: body.update(canvas.nrps_claim()))
+    course = teacher.course
+    assert teacher.get(f"/courses/{course.id}/settings").status_code == 200
+    saved = teacher.post(f"/courses/{course.id}/settings", data={"timezone": "America/Chicago"})
     assert saved.status_code == 200
-    clicked = client.post(f"/courses/{course.id}/settings/roster", headers={**headers, **HTMX, "HX-Target": "roster"})
+    clicked = teacher.htmx("roster").post(f"/courses/{course.id}/settings/roster")
     assert clicked.status_code == 503
     assert clicked.text.lstrip().startswith('<section id="roster"')
     assert ("The roster sync was not started: the background job service is not answering, so this could not be "
             "queued; try again in a few minutes.") in clicked.text
     assert "Roster sync started" not in clicked.text
     redis_down.start()                                # asking again at once is not "requested a minute ago"
-    clicked = client.post(f"/courses/{course.id}/settings/roster", headers={**headers, **HTMX, "HX-Target": "roster"})
+    clicked = teacher.htmx("roster").post(f"/courses/{course.id}/settings/roster")
     assert clicked.status_code == 200 and "Roster sync started" in clicked.text

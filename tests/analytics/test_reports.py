@@ -8,24 +8,19 @@ from sqlalchemy import select
 from lti_tool.analytics import reports
 from lti_tool.analytics.filters import Filters, period
 from lti_tool.analytics.metrics import Scope
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import MediaEntry
 
-from ..ingest.dataset import EVENTS
+from ..ingest.dataset import EVENTS, LATE_PAUSE, LATE_PLAY
+from ..support.factories import embedded_app, ingest, make_registration
 
 
 def load(db, registration):
-    accept(registration.id, [native_event(e) for e in EVENTS], "native")
+    ingest(registration.id, EVENTS)
 
 
 def test_timeline_buckets_follow_the_viewers_day(db, registration):
     # A play at 23:30 in Chicago on Oct 4 is Oct 5 04:30 in UTC.
-    late = [{"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 0, "duration": 100},
-            {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 60}]
-    accept(registration.id, [native_event(e) for e in EVENTS + late], "native")
+    ingest(registration.id, EVENTS + [LATE_PLAY, LATE_PAUSE])
     filters = Filters(preset="custom", start=date(2026, 10, 4), end=date(2026, 10, 5))
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
     chicago = period(filters, "America/Chicago", now)
@@ -65,13 +60,10 @@ def test_entries_funnel_breakdowns_and_people(db, registration):
     assert devices == {"desktop": 1, "other": 5}
 
 
-def test_context_split_and_not_viewed_people(db, registration, lti, canvas):
-    lti.open("student")  # enrolled, never watched
-    from lti_tool.models import Course
-
-    course = db.session.scalar(select(Course))
+def test_context_split_and_not_viewed_people(db, registration, launch_as):
+    course = launch_as("student").course  # enrolled, never watched
     inside = dict(EVENTS[1], id="in-play", play_id="IN", playback_context="g1")
-    accept(registration.id, [native_event(e) for e in EVENTS + [inside]], "native")
+    ingest(registration.id, EVENTS + [inside])
     from lti_tool.models import Category
 
     gallery = db.session.scalar(select(Category).where(Category.external_id == "g1"))
@@ -84,20 +76,12 @@ def test_context_split_and_not_viewed_people(db, registration, lti, canvas):
 
 
 def test_timeline_on_sqlite_matches(tmp_path):
-    from flask_migrate import upgrade
-
-    from lti_tool import MIGRATIONS_DIR, create_app
     from lti_tool.extensions import db as _db
-    from lti_tool.registrations import RegistrationInput, upsert
 
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/t.sqlite3", "REDIS_URL": None})
+    app = embedded_app(tmp_path / "t.sqlite3")
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
-        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="1",
-                                          auth_token_url="https://x.edu/login/oauth2/token"))
-        late = [{"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1",
-                 "play_id": "L", "position": 0, "duration": 100}]
-        accept(reg.id, [native_event(e) for e in EVENTS + late], "native")
+        reg = make_registration()
+        ingest(reg.id, EVENTS + [LATE_PLAY])
         filters = Filters(preset="custom", start=date(2026, 10, 4), end=date(2026, 11, 3), granularity="day")
         p = period(filters, "America/Chicago", datetime(2026, 12, 1, tzinfo=timezone.utc))
         points = {x.bucket: x for x in reports.timeline(_db.session, Scope(reg.id, p.start, p.end), p, "America/Chicago")}

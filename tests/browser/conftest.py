@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 
-from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..conftest import REDIS_URL, TEST_SETTINGS, fresh_database
 from ..support.servers import LoopbackServer
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -25,22 +23,9 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _browser_database() -> str:
-    url = make_url(DATABASE_URL)
-    browser_url = url.set(database=f"{url.database}_browser")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": browser_url.database}).first()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{browser_url.database}"'))
-    admin.dispose()
-    return browser_url.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def live_server():
-    database = _browser_database()
-    reset_schema(database)
+    database = fresh_database("browser")
     # The Redis database below the tests' own (15 -> 14), so parallel runs on other databases stay apart.
     base, _, number = REDIS_URL.rpartition("/")
     redis_url = f"{base}/{max(int(number or 0) - 1, 0)}" if number.isdigit() else REDIS_URL

@@ -17,10 +17,10 @@ from lti_tool.models import (
 )
 from lti_tool.models.rooms import INTERACTION_KINDS, QA_STATES, REACTION_KINDS
 
-from ..conftest import session_token
 from ..rooms.test_room_page import card
+from ..support.clients import session_token
 from ..test_devplatform import BASE, demo_launch
-from .test_seed import TODAY, invoke, sqlite_app
+from .test_seed import TODAY, run_command, sqlite_app
 
 # A small semester of media viewing: the rooms are the same whatever --events says.
 ROOM_SEED_ARGS = ["demo", "seed", "--seed", "7", "--events", "400", "--today", TODAY]
@@ -30,12 +30,7 @@ ROOM_TABLES = (Room, RoomSession, BreakoutParticipant, Attendance, EngagementSam
 
 
 def seed(app_or_runner) -> str:
-    if hasattr(app_or_runner, "invoke"):
-        result = app_or_runner.invoke(args=ROOM_SEED_ARGS)
-    else:
-        result = invoke(app_or_runner, ROOM_SEED_ARGS)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_command(app_or_runner, ROOM_SEED_ARGS)
 
 
 def room_numbers(output: str) -> dict[str, int]:

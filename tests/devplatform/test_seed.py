@@ -5,11 +5,9 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.analytics import metrics
 from lti_tool.extensions import db as _db
 from lti_tool.models import (
@@ -17,6 +15,7 @@ from lti_tool.models import (
     PlayerLoad, Room, RoomSession,
 )
 
+from ..support.factories import embedded_app
 from ..test_devplatform import BASE, demo_launch
 
 TODAY = "2026-05-20"
@@ -26,13 +25,9 @@ OFFLINE_LABELS = {"C:", "Users"}
 
 
 def sqlite_app(path, *, setup: bool = True):
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "REDIS_URL": None,
-                      "SECRET_KEY": "seed-test", "KEY_ENCRYPTION_SECRET": "seed-test-keys"})
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
+    app = embedded_app(path, SECRET_KEY="seed-test", KEY_ENCRYPTION_SECRET="seed-test-keys")
     if setup:
-        result = invoke(app, ["demo", "setup", "--base-url", BASE])
-        assert result.exit_code == 0, result.output
+        run_command(app, ["demo", "setup", "--base-url", BASE])
     return app
 
 
@@ -43,14 +38,18 @@ def invoke(app, args):
         return app.test_cli_runner().invoke(args=args)
 
 
-def run_seed(runner_or_app, *extra):
-    args = [*SEED_ARGS, *extra]
+def run_command(runner_or_app, args) -> str:
+    """Run a command that must succeed (on a CLI runner, or on an app in its own context); its output."""
     if hasattr(runner_or_app, "invoke"):
         result = runner_or_app.invoke(args=args)
     else:
         result = invoke(runner_or_app, args)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def run_seed(runner_or_app, *extra):
+    return run_command(runner_or_app, [*SEED_ARGS, *extra])
 
 
 def summary_numbers(output: str) -> dict[str, int]:

@@ -13,15 +13,12 @@ import time
 from email import policy
 
 import pytest
-from sqlalchemy import select
 
 from lti_tool.jobs.worker import make_worker
-from lti_tool.models import Course, Room
 
-from ..conftest import session_token
 from ..rooms.test_room_analytics import loaded  # noqa: F401  (the hand-computed room session)
-
-HTMX = {"HX-Request": "true"}
+from ..support.clients import Viewer
+from ..support.factories import give_room_to
 
 
 def free_port() -> int:
@@ -112,46 +109,34 @@ def rq_mode(app, monkeypatch, exports_config):
         signal.signal(sig, handler)
 
 
-class Teacher:
+class Teacher(Viewer):
     """The teacher's session on the course that holds room-1 (the hand-computed session)."""
-
-    def __init__(self, lti, course: Course, token: str) -> None:
-        self.client, self.course, self.token = lti.client, course, token
-
-    def headers(self, **extra) -> dict:
-        return {"X-Session-Token": self.token, **extra}
-
-    def get(self, path: str, **headers):
-        return self.client.get(path, headers=self.headers(**headers))
 
     def room_page(self, query: str = "session=main"):
         return self.get(f"/courses/{self.course.id}/rooms/room-1/?{query}")
 
     def dialog(self, **args):
         query = "&".join(f"{k}={v}" for k, v in args.items())
-        return self.get(f"/courses/{self.course.id}/exports/new?{query}", **HTMX, **{"HX-Target": "export-dialog"})
+        return self.htmx("export-dialog").get(f"/courses/{self.course.id}/exports/new?{query}")
 
     def export(self, close: bool = True, **form):
         """POST the dialog's form as htmx does; closing the response runs an in-process job (it runs
         after the response is sent, as the web server does)."""
         data = {"kind": "room-csv", "room": "room-1", "session": "main", **form}
-        response = self.client.post(f"/courses/{self.course.id}/exports/", data=data,
-                                    headers=self.headers(**HTMX, **{"HX-Target": "export-status"}))
+        response = self.htmx("export-status").post(f"/courses/{self.course.id}/exports/", data=data)
         if close:
             response.close()
         return response
 
     def status(self, export_id: str):
-        return self.get(f"/courses/{self.course.id}/exports/{export_id}/status", **HTMX)
+        return self.htmx().get(f"/courses/{self.course.id}/exports/{export_id}/status")
 
 
 @pytest.fixture
-def teacher(lti, db, loaded):  # noqa: F811
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    db.session.scalar(select(Room)).course_id = course.id
-    db.session.commit()
-    return Teacher(lti, course, session_token(page.text))
+def teacher(launch_as, db, loaded):  # noqa: F811
+    viewer = launch_as("teacher")
+    give_room_to(db.session, viewer.course)
+    return Teacher(viewer.client, viewer.page, viewer.person, viewer.course)
 
 
 def export_id_of(html: str) -> str:

@@ -10,15 +10,14 @@ from sqlalchemy import func, select
 
 from lti_tool.models import Export
 
-from .conftest import HTMX, export_id_of, polls
+from .conftest import export_id_of, polls
 
 OCTOBER_5 = {"timeframe": "custom", "from": "2026-10-05", "to": "2026-10-05"}
 
 
 def post(teacher, **form):
     data = {"kind": "custom", "delivery": "download", **form}
-    response = teacher.client.post(f"/courses/{teacher.course.id}/exports/", data=data,
-                                   headers=teacher.headers(**HTMX, **{"HX-Target": "custom-report"}))
+    response = teacher.htmx("custom-report").post(f"/courses/{teacher.course.id}/exports/", data=data)
     response.close()
     return response
 
@@ -32,7 +31,7 @@ def link_of(teacher, response) -> tuple[str, str]:
 def test_the_room_page_opens_the_custom_report_window(teacher, exports_config):
     page = teacher.room_page().text
     assert ">Custom report</a>" in page and '<div id="custom-report" class="custom-report"></div>' in page
-    window = teacher.get(f"/courses/{teacher.course.id}/exports/custom", **HTMX, **{"HX-Target": "custom-report"})
+    window = teacher.htmx("custom-report").get(f"/courses/{teacher.course.id}/exports/custom")
     assert window.status_code == 200
     assert window.text.startswith('<div id="custom-report"') and "Group Chat Transcripts" in window.text
     assert '<input type="hidden" name="kind" value="custom">' in window.text

@@ -10,13 +10,11 @@ from lti_tool.analytics import embeds
 from lti_tool.analytics.filters import Filters, period
 from lti_tool.analytics.scopes import course_scope
 from lti_tool.embed_rules import current_rules
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import Category, CategoryEntry, Course, MediaEntry
+from lti_tool.models import MediaEntry
 from lti_tool.models.types import utcnow
 
-from ..conftest import session_token
-from .conftest import HTMX, export_id_of, sections
+from .conftest import export_id_of, sections
+from ..support.factories import add_to_gallery, ingest
 
 CANVAS_PAGE = "https://canvas.umn.edu/courses/1/pages/week-1"
 SURVEY = "https://umn.qualtrics.com/jfe/form/SV_abc123"
@@ -57,20 +55,16 @@ def _iso(moment):
 
 
 @pytest.fixture
-def audited(lti, db, registration, exports_config):
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in views_events(utcnow())], "native")
-    category = db.session.scalar(select(Category).where(Category.course_id == course.id))
-    for entry in db.session.scalars(select(MediaEntry)):
-        db.session.add(CategoryEntry(category_id=category.id, entry_id=entry.id))
-    db.session.commit()
-    token = session_token(page.text)
+def audited(launch_as, db, registration, exports_config):
+    """The teacher's session on a course whose gallery holds every entry of the views above;
+    get(query, target) opens the audit page, as htmx the block whose id is `target`."""
+    teacher = launch_as("teacher")
+    ingest(registration.id, views_events(utcnow()))
+    add_to_gallery(db.session, teacher.course)
 
-    def get(query="", **headers):
-        return lti.client.get(f"/courses/{course.id}/embeds/audit?{query}",
-                              headers={"X-Session-Token": token, **headers})
-    get.course, get.token, get.client = course, token, lti.client
+    def get(query="", target=None):
+        return (teacher.htmx(target) if target else teacher).get(f"/courses/{teacher.course.id}/embeds/audit?{query}")
+    get.course, get.teacher = teacher.course, teacher
     return get
 
 
@@ -122,7 +116,7 @@ def test_audit_page_defaults_to_twelve_months(audited):
 
 
 def test_drill_into_one_domain(audited):
-    block = audited("focus=umn.qualtrics.com", **HTMX, **{"HX-Target": "audit"}).text
+    block = audited("focus=umn.qualtrics.com", target="audit").text
     assert block.lstrip().startswith('<div id="audit"') and "<html" not in block
     assert "Embeds on umn.qualtrics.com" in block and "All selected domains" in block
     assert SURVEY in block and CANVAS_PAGE not in block.split('id="inventory"')[1]
@@ -134,23 +128,20 @@ def test_bad_audit_arguments_are_refused(audited):
     assert audited("domain=" + "x" * 300).status_code == 400
 
 
-def test_students_cannot_open_the_audit(audited, lti):
-    student = session_token(lti.open("student").text)
-    response = lti.client.get(f"/courses/{audited.course.id}/embeds/audit",
-                              headers={"X-Session-Token": student})
+def test_students_cannot_open_the_audit(audited, launch_as):
+    response = launch_as("student").get(f"/courses/{audited.course.id}/embeds/audit")
     assert response.status_code == 403
 
 
 def test_audit_csv_download_has_the_inventory(audited, app):
     page = audited().text
     assert 'hx-include="#audit-filters"' in page
-    response = audited.client.post(f"/courses/{audited.course.id}/exports/",
-                                   data={"kind": "audit-csv", "delivery": "download", "headers": "descriptive"},
-                                   headers={"X-Session-Token": audited.token, **HTMX})
+    response = audited.teacher.htmx().post(f"/courses/{audited.course.id}/exports/",
+                                           data={"kind": "audit-csv", "delivery": "download", "headers": "descriptive"})
     assert response.status_code == 200, response.text
     response.close()                      # the in-process job runs once the response is done
-    status = audited.client.get(f"/courses/{audited.course.id}/exports/{export_id_of(response.text)}/status",
-                                headers={"X-Session-Token": audited.token, **HTMX}).text
+    status = audited.teacher.htmx().get(
+        f"/courses/{audited.course.id}/exports/{export_id_of(response.text)}/status").text
     assert "Ready" in status, status
     link = status.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     report = sections(app.test_client().get(link).data)
@@ -169,10 +160,9 @@ def test_audit_csv_download_has_the_inventory(audited, app):
 
 
 def test_audit_csv_is_emailed_with_the_chosen_domains(audited, app, mail_on):
-    response = audited.client.post(f"/courses/{audited.course.id}/exports/",
-                                   data={"kind": "audit-csv", "delivery": "email", "headers": "raw",
-                                         "domain": "cdnapisec.kaltura.com", "range": "last3m"},
-                                   headers={"X-Session-Token": audited.token, **HTMX})
+    response = audited.teacher.htmx().post(f"/courses/{audited.course.id}/exports/",
+                                           data={"kind": "audit-csv", "delivery": "email", "headers": "raw",
+                                                 "domain": "cdnapisec.kaltura.com", "range": "last3m"})
     assert response.status_code == 200, response.text
     response.close()
     mail_on.wait(1)
@@ -182,14 +172,13 @@ def test_audit_csv_is_emailed_with_the_chosen_domains(audited, app, mail_on):
     assert [(r[0], r[4], r[7]) for r in rows] == [("cdnapisec.kaltura.com", STANDALONE, "1_e1")]
 
 
-def test_domains_block_drills_into_page_urls_with_entry_ids(audited, lti):
-    gallery = lti.client.get(f"/courses/{audited.course.id}/gallery/?range=last12m&drill_domain=canvas.umn.edu",
-                             headers={"X-Session-Token": audited.token, **HTMX, "HX-Target": "domains"}).text
+def test_domains_block_drills_into_page_urls_with_entry_ids(audited):
+    domains = audited.teacher.htmx("domains")
+    gallery = domains.get(f"/courses/{audited.course.id}/gallery/?range=last12m&drill_domain=canvas.umn.edu").text
     assert "Page URLs on canvas.umn.edu" in gallery and "LMS page" in gallery
     assert f'href="{CANVAS_PAGE}" target="_blank"' in gallery
     assert gallery.index("1_e1") < gallery.index("1_e2")
-    top = lti.client.get(f"/courses/{audited.course.id}/gallery/?range=last12m",
-                         headers={"X-Session-Token": audited.token, **HTMX, "HX-Target": "domains"}).text
+    top = domains.get(f"/courses/{audited.course.id}/gallery/?range=last12m").text
     assert "Needs action" in top and "Managed" in top and "Media portal (MediaSpace)" in top
 
 
@@ -202,24 +191,22 @@ def _teacher(db):
 
 def test_my_media_audit_covers_only_what_i_own(audited, db, app):
     mine = f"/courses/{audited.course.id}/embeds/mine"
-    headers = {"X-Session-Token": audited.token}
-    refused = audited.client.get(mine, headers=headers)
+    refused = audited.teacher.get(mine)
     assert refused.status_code == 403                       # owns nothing yet
     entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e2"))
     entry.owner_person_id = _teacher(db).id
     db.session.commit()
-    html = audited.client.get(mine, headers=headers).text
+    html = audited.teacher.get(mine).text
     assert "Embed audit of my media" in html and SURVEY in html and CANVAS_PAGE in html
     assert SAVED not in html                                # 1_e1's saved page is not the teacher's media
-    my_analytics = audited.client.get(f"/courses/{audited.course.id}/my-analytics/", headers=headers).text
+    my_analytics = audited.teacher.get(f"/courses/{audited.course.id}/my-analytics/").text
     assert f'href="{mine}"' in my_analytics
-    response = audited.client.post(f"/courses/{audited.course.id}/exports/",
-                                   data={"kind": "audit-mine-csv", "delivery": "download"},
-                                   headers={**headers, **HTMX})
+    response = audited.teacher.htmx().post(f"/courses/{audited.course.id}/exports/",
+                                           data={"kind": "audit-mine-csv", "delivery": "download"})
     assert response.status_code == 200, response.text
     response.close()
-    status = audited.client.get(f"/courses/{audited.course.id}/exports/{export_id_of(response.text)}/status",
-                                headers={**headers, **HTMX}).text
+    status = audited.teacher.htmx().get(
+        f"/courses/{audited.course.id}/exports/{export_id_of(response.text)}/status").text
     link = status.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     report = sections(app.test_client().get(link).data)
     _header, *rows = report["Embed audit"]

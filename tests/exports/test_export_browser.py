@@ -11,30 +11,17 @@ import re
 import pytest
 from flask_migrate import upgrade
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 
 from ..browser.conftest import ARTIFACTS
 from ..browser.test_demo_launch import launch
-from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..conftest import REDIS_URL, TEST_SETTINGS, fresh_database
 from ..support.servers import LoopbackServer
 from .conftest import Inbox, free_port, sections
 
 pytestmark = pytest.mark.browser
-
-
-def _database() -> str:
-    url = make_url(DATABASE_URL)
-    own = url.set(database=f"{url.database}_exports_browser")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first():
-            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
-    admin.dispose()
-    return own.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +38,7 @@ def smtp():
 
 @pytest.fixture(scope="module")
 def export_server(smtp, tmp_path_factory):
-    database = _database()
-    reset_schema(database)
+    database = fresh_database("exports_browser")
     base, index = REDIS_URL.rsplit("/", 1)
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": f"{base}/{(int(index) + 7) % 16}",
                       "DEV_PLATFORM_ENABLED": True, "SMTP_URL": smtp.url, "JOB_RUNNER": "inline",

@@ -7,30 +7,26 @@ from sqlalchemy import func, select
 
 from lti_tool.models import PlayerEvent
 
-from ..conftest import session_token
 from ..views.test_gallery import OCTOBER, card, gallery  # noqa: F401  (the fixture)
-from .conftest import HTMX, export_id_of, polls, sections
+from .conftest import export_id_of, polls, sections
 
 
-def export(gallery, token, close=True, **form):  # noqa: F811
+def export(gallery, close=True, **form):  # noqa: F811
     data = {"kind": "gallery-csv", "range": "custom", "from": "2026-10-01", "to": "2026-10-10", **form}
-    response = gallery.client.post(f"/courses/{gallery.course.id}/exports/", data=data,
-                                   headers={"X-Session-Token": token, **HTMX})
+    response = gallery.teacher.htmx().post(f"/courses/{gallery.course.id}/exports/", data=data)
     if close:
         response.close()
     return response
 
 
-def test_gallery_page_export_is_emailed_with_the_page_numbers(gallery, lti, mail_on, app, db):  # noqa: F811
+def test_gallery_page_export_is_emailed_with_the_page_numbers(gallery, mail_on, app, db):  # noqa: F811
     page = gallery(OCTOBER).text
-    gallery.client = lti.client
-    token = session_token(page)
     assert 'hx-include="#filters"' in page and ">Export</a>" in page
-    dialog = lti.client.get(f"/courses/{gallery.course.id}/exports/new?kind=gallery-csv&{OCTOBER}&device=desktop",
-                            headers={"X-Session-Token": token, **HTMX, "HX-Target": "export-dialog"})
+    dialog = gallery.teacher.htmx("export-dialog").get(
+        f"/courses/{gallery.course.id}/exports/new?kind=gallery-csv&{OCTOBER}&device=desktop")
     assert "t*****@*****.e" in dialog.text and "Also every player event" in dialog.text
     assert '<input type="hidden" name="device" value="desktop">' in dialog.text
-    response = export(gallery, token, delivery="email", headers="descriptive", events="1")
+    response = export(gallery, delivery="email", headers="descriptive", events="1")
     assert response.status_code == 200, response.text
     mail_on.wait(1)
     report = sections(app.test_client().get(mail_on.link()).data)
@@ -56,12 +52,11 @@ def test_gallery_page_export_is_emailed_with_the_page_numbers(gallery, lti, mail
     assert events[1][0].startswith("2026-10-0") and events[1][2] == "1_e1"
 
 
-def test_gallery_filters_narrow_the_file(gallery, lti, exports_config, app):  # noqa: F811
-    token = session_token(gallery(OCTOBER).text)
-    gallery.client = lti.client
-    response = export(gallery, token, delivery="download", headers="raw", device="desktop")
-    status = lti.client.get(f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status",
-                            headers={"X-Session-Token": token, **HTMX}).text
+def test_gallery_filters_narrow_the_file(gallery, exports_config, app):  # noqa: F811
+    gallery(OCTOBER)
+    response = export(gallery, delivery="download", headers="raw", device="desktop")
+    status = gallery.teacher.htmx().get(
+        f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status").text
     assert not polls(status)
     link = re.search(r'href="(http://[^"]+/exports/download/[^"]+)"', status).group(1)
     report = sections(app.test_client().get(link).data)
@@ -70,12 +65,11 @@ def test_gallery_filters_narrow_the_file(gallery, lti, exports_config, app):  # 
     assert "Player events" not in report
 
 
-def test_gallery_pdf_is_a_download_job(gallery, lti, exports_config, rq_mode, app):  # noqa: F811
-    token = session_token(gallery(OCTOBER).text)
-    gallery.client = lti.client
-    response = export(gallery, token, kind="gallery-pdf", delivery="download")
+def test_gallery_pdf_is_a_download_job(gallery, exports_config, rq_mode, app):  # noqa: F811
+    gallery(OCTOBER)
+    response = export(gallery, kind="gallery-pdf", delivery="download")
     rq_mode()
-    status = lti.client.get(f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status",
-                            headers={"X-Session-Token": token, **HTMX}).text
+    status = gallery.teacher.htmx().get(
+        f"/courses/{gallery.course.id}/exports/{export_id_of(response.text)}/status").text
     link = re.search(r'href="(http://[^"]+/exports/download/[^"]+)"', status).group(1)
     assert ".pdf" in status and app.test_client().get(link).data.startswith(b"%PDF-")

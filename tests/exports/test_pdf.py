@@ -12,13 +12,12 @@ from flask import has_app_context, has_request_context
 from sqlalchemy import select
 
 from lti_tool.exports import pdf
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Person, RoomSession
 
 from ..ingest.dataset import EVENTS as GALLERY_EVENTS
 from ..rooms.test_room_analytics import loaded  # noqa: F401  (the fixture)
 from ..support.servers import LoopbackServer
+from ..support.factories import ingest
 
 LONG_NAME = ("Maria-Fernanda Alessandra de los Santos Villanueva-Oyelaran Kowalczyk-Nakamura "
              "Featherstonehaugh-Ridley Abernathy-Smythe")
@@ -129,7 +128,7 @@ def test_gallery_summary_holds_the_gallery_numbers(app, db, registration, tmp_pa
     db.session.flush()
     gallery = Category(registration_id=registration.id, external_id="gallery-a", kind="gallery", course_id=course.id)
     db.session.add(gallery)
-    accept(registration.id, [native_event(e) for e in GALLERY_EVENTS], "native")
+    ingest(registration.id, GALLERY_EVENTS)
     entry = db.session.scalar(select(MediaEntry))
     entry.name = "Cell division, explained"
     db.session.add(CategoryEntry(category_id=gallery.id, entry_id=entry.id))

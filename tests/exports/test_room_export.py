@@ -9,24 +9,14 @@ from sqlalchemy import func, select
 
 from lti_tool.models import Export, Person
 
-from .conftest import HTMX, export_id_of, polls, sections
+from ..rooms.test_room_page import card, names
+from .conftest import export_id_of, polls, sections
 
 OVERVIEW_DESCRIPTIVE = ["Unique viewers", "Stays by people not signed in", "Minutes viewed", "Avg. minutes viewed",
                         "Live engagement rate (0-1)", "Live unique viewers", "Signed-in live attendees", "Reactions",
                         "Sent live reactions (0-1)", "Group chat messages", "Sent messages on group chat (0-1)",
                         "Participation in polls (0-1)", "Q&A threads", "Q&A threads created (0-1)",
                         "Attachment downloads", "Attachments downloaded (0-1)", "Recording plays"]
-
-
-def card(html: str, label: str) -> str:
-    match = re.search(rf">{re.escape(label)}</span></span><span class=\"card-value\">([^<]+)<", html)
-    assert match, label
-    return match.group(1)
-
-
-def page_names(html: str) -> list[str]:
-    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person" title="[^"]*"><a [^>]*>([^<]+)</a>',
-                      html)
 
 
 def test_the_room_page_offers_export_and_the_dialog_masks_the_address(teacher, mail_on):
@@ -80,7 +70,7 @@ def test_emailed_in_process_link_downloads_the_page_numbers(teacher, mail_on, ap
     attendees = report["Viewer engagement"]
     assert attendees[0][:7] == ["Name", "Title", "Role", "Company", "Industry", "Country", "Minutes viewed"]
     # Every attendee, in the page's order (most minutes first); the page shows them on one page here.
-    assert [r[0] for r in attendees[1:-1]] == page_names(page)
+    assert [r[0] for r in attendees[1:-1]] == names(page)
     assert [float(r[6]) for r in attendees[1:-1]] == [10.0, 9.0, 8.5, 3.0]
     assert attendees[-1][0] == "Total (4 people)" and float(attendees[-1][6]) == pytest.approx(30.5)
     assert [r[1] for r in report["Interactions"][1:]] == ["Favourite topic?", "2 + 2?", "How clear was it?",
@@ -258,16 +248,13 @@ def test_room_pdf_is_a_download_job(teacher, exports_config, rq_mode, app):
     assert app.test_client().get(link).data.startswith(b"%PDF-")
 
 
-def test_a_status_is_only_its_owners(teacher, mail_on, lti, db):
+def test_a_status_is_only_its_owners(teacher, mail_on, launch_as, db):
     export_id = export_id_of(teacher.export(delivery="email").text)
     assert teacher.status("0" * 32).status_code == 404
-    from ..conftest import session_token
-
-    ta = session_token(lti.open("ta").text)     # same course, same rights, another person
-    response = lti.client.get(f"/courses/{teacher.course.id}/exports/{export_id}/status",
-                              headers={"X-Session-Token": ta, **HTMX})
+    ta = launch_as("ta")     # same course, same rights, another person
+    response = ta.htmx().get(f"/courses/{teacher.course.id}/exports/{export_id}/status")
     assert response.status_code == 404
-    listing = lti.client.get(f"/courses/{teacher.course.id}/exports/", headers={"X-Session-Token": ta})
+    listing = ta.get(f"/courses/{teacher.course.id}/exports/")
     assert export_id not in listing.text and "No exports yet" in listing.text
 
 

@@ -59,3 +59,10 @@ EXPECTED = {
     "play_through_ratio": 1 / 4,
     "load_play_ratio": 4 / 6,
 }
+
+
+# A play at 23:30 on Oct 4 in Chicago, which is Oct 5 04:30 in UTC: its day depends on the time zone.
+LATE_PLAY = {"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1", "play_id": "L",
+             "position": 0, "duration": 100}
+LATE_PAUSE = {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
+              "position": 60}

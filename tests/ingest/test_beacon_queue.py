@@ -1,7 +1,6 @@
 """Queued beacons: checked and answered at once, stored by the drainer with the same result."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from lti_tool.ingest import tokens
 from lti_tool.models import Category, CategoryEntry, EntryCoeditor, MediaEntry, Person, Play
 
+from ..support.factories import make_registration
 from .dataset import EVENTS
 
 
@@ -65,11 +66,8 @@ def test_bad_entries_are_refused_and_change_nothing(client, db, auth, body, fiel
     assert db.session.scalar(select(func.count(Person.id))) == 0
 
 
-def test_put_category_with_members(client, db, auth, lti, canvas):
-    lti.open("teacher")  # creates the course and its Media Gallery category
-    from lti_tool.models import Course
-
-    course = db.session.scalar(select(Course))
+def test_put_category_with_members(client, db, auth, launch_as):
+    course = launch_as("teacher").course  # a launch creates the course and its Media Gallery category
     gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
     assert gallery.kind == "gallery" and gallery.name == "Course course-a Media Gallery"
     body = {"name": "BIO gallery", "kind": "gallery", "course_id": course.id, "members": ["1_a", "1_b", "1_a"]}
@@ -83,14 +81,9 @@ def test_put_category_with_members(client, db, auth, lti, canvas):
     assert client.get("/api/v1/categories/12345", headers=auth).get_json()["members"] == ["1_c"]
 
 
-def test_category_of_another_registrations_course_reads_as_missing(client, db, auth, lti, canvas, registration):
-    from lti_tool.models import Course
-    from lti_tool.registrations import RegistrationInput, upsert
-
-    lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    other, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="999",
-                                        auth_token_url="https://other.edu/login/oauth2/token"))
+def test_category_of_another_registrations_course_reads_as_missing(client, db, auth, launch_as, registration):
+    course = launch_as("teacher").course
+    other = make_registration("999", auth_token_url="https://other.edu/login/oauth2/token")
     _t, secret = tokens.create(other.id)
     response = client.put("/api/v1/categories/x", json={"course_id": course.id},
                           headers={"Authorization": f"Bearer {secret}"})
@@ -117,13 +110,13 @@ def test_catalog_needs_a_token_and_json(client, db, auth):
     assert client.put("/api/v1/categories/c", json={}).status_code == 401
 
 
-def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, lti, canvas):
+def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, launch_as, canvas):
     login = "student@test.edu"  # the login id Canvas sends for the `student` of the test platform
     events = [dict(e, user=f"login:{login}") for e in EVENTS if e.get("user")]
     client.post("/api/v1/events", json={"version": 1, "events": events}, headers=auth)
     stand_in = db.session.scalar(select(Person).where(Person.subject == f"unresolved:login:{login}"))
     assert stand_in is not None
-    lti.open("student")
+    launch_as("student")
     db.session.expire_all()
     student = db.session.scalar(select(Person).where(Person.subject == canvas.sub("student")))
     assert db.session.scalar(select(func.count(Play.id)).where(Play.person_id == student.id)) == 3

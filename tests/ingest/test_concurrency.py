@@ -7,16 +7,15 @@ import urllib.request
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
 from lti_tool.models import EntryDaily, MediaEntry, Person, Play
-from lti_tool.registrations import RegistrationInput, upsert
 
-from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..conftest import REDIS_URL, TEST_SETTINGS, fresh_database
+from ..support.factories import make_registration
 from ..support.servers import LoopbackServer
 
 VIEWERS = 8
@@ -24,21 +23,12 @@ VIEWERS = 8
 
 @pytest.fixture(scope="module")
 def live():
-    url = make_url(DATABASE_URL)
-    database = url.set(database=f"{url.database}_concurrency")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database.database}).first():
-            conn.execute(text(f'CREATE DATABASE "{database.database}"'))
-    admin.dispose()
-    database_url = database.render_as_string(hide_password=False)
-    reset_schema(database_url)
+    database_url = fresh_database("concurrency")
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_url,
                       "REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/8"})
     with app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR))
-        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="42",
-                                          auth_token_url="https://x.edu/login/oauth2/token"))
+        reg = make_registration("42")
         _token, secret = tokens.create(reg.id)
     with LoopbackServer(app) as server:
         yield app, server.url, secret

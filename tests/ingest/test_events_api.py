@@ -1,7 +1,6 @@
 """POST /api/v1/events: all or nothing, exactly once, and every kind of bad input refused."""
 from __future__ import annotations
 
-import json
 
 import pytest
 from sqlalchemy import func, inspect, select, text

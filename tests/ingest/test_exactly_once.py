@@ -27,16 +27,13 @@ import requests
 from flask_migrate import upgrade
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import beacon_queue, player_tokens, tokens
-from lti_tool.models import Registration
 from lti_tool.registrations import RegistrationInput, upsert
 
-from ..conftest import DATABASE_URL, REDIS_URL, TEST_SETTINGS, reset_schema
+from ..conftest import REDIS_URL, TEST_SETTINGS, fresh_database
 from ..support.servers import LoopbackServer
 from .viewings import (CALIPER, ENTRIES, FEEDS, Viewing, caliper_events, identity, kava_beacons, native_events,
                        oracle, xapi_statements)
@@ -105,17 +102,6 @@ class Tenant:
         return response.json()["data"]["current"]
 
 
-def _database(suffix: str) -> str:
-    url = make_url(DATABASE_URL)
-    database = url.set(database=f"{url.database}_{suffix}")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database.database}).first():
-            conn.execute(text(f'CREATE DATABASE "{database.database}"'))
-    admin.dispose()
-    return database.render_as_string(hide_password=False)
-
-
 def _live(database_url: str, redis_url: str):
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
                       "BEACON_QUEUE": False})
@@ -130,9 +116,7 @@ def _live(database_url: str, redis_url: str):
 
 @pytest.fixture(scope="module")
 def postgres_live():
-    database_url = _database("exactly")
-    reset_schema(database_url)
-    yield from _live(database_url, _redis_url(3))
+    yield from _live(fresh_database("exactly"), _redis_url(3))
 
 
 @pytest.fixture(scope="module")

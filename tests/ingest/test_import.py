@@ -5,7 +5,6 @@ import csv
 import json
 import uuid
 
-import pytest
 from sqlalchemy import func, select
 
 from lti_tool.models import EntryDaily, MediaEntry, Play, PlayerEvent, PlayerLoad

@@ -21,8 +21,6 @@ from lti_tool.ingest.pipeline import accept
 from lti_tool.models import MediaEntry, Person, PersonAlias, Play, PlayerEvent, PlayerLoad, Registration
 from lti_tool.registrations import RegistrationInput, upsert
 
-from ..conftest import session_token
-
 PARTNER = "2503451"
 ENTRY = "1_lecture01"
 PAGE = "https://canvas.test.edu/courses/7/external_tools/12"
@@ -491,10 +489,10 @@ def test_bad_player_token_requests(client, db, auth, body, reason):
     assert response.status_code == 400 and reason in response.get_json()["error"]
 
 
-def test_player_token_for_an_lti_session(client, db, lti, canvas, registration):
-    page = lti.open("student")
-    assert page.status_code == 200
-    response = client.post("/api/v1/player-tokens", headers={"X-Session-Token": session_token(page.text)})
+def test_player_token_for_an_lti_session(client, launch_as, canvas, registration):
+    student = launch_as("student")
+    assert student.page.status_code == 200
+    response = student.post("/api/v1/player-tokens")
     assert response.status_code == 200, response.text
     registration_id, user = player_tokens.verify(response.get_json()["ks"])
     assert (registration_id, user) == (registration.id, f"sub:{canvas.sub('student')}")

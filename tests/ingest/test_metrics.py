@@ -4,19 +4,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.analytics import metrics
 from lti_tool.analytics.metrics import Scope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept, rebuild
-from lti_tool.ingest.schema import native_event
+from lti_tool.ingest.pipeline import rebuild
 from lti_tool.models import Person, Play, Registration
-from lti_tool.registrations import RegistrationInput, upsert
 
+from ..support.factories import embedded_app, ingest, make_registration
 from .dataset import EVENTS, EXPECTED, P1, P2, P3
 
 PLAYS = {  # play key -> seconds, percentiles watched, quartile events, reached end
@@ -86,13 +83,10 @@ def test_metrics_on_postgresql_over_http(client, db, registration):
 
 
 def test_metrics_on_sqlite_and_rebuild_agree(tmp_path):
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite3",
-                      "REDIS_URL": None})
+    app = embedded_app(tmp_path / "m.sqlite3")
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
-        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="1",
-                                          auth_token_url="https://x.edu/login/oauth2/token"))
-        result = accept(reg.id, [native_event(e) for e in EVENTS], "native")
+        reg = make_registration()
+        result = ingest(reg.id, EVENTS)
         assert result.accepted == 15
         check_everything(_db.session, reg.id)
         runner = app.test_cli_runner()

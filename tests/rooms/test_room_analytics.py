@@ -4,20 +4,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.analytics import rooms
 from lti_tool.analytics.rooms import RoomScope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
 from lti_tool.ingest.people import resolve
-from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.rooms import accept_room_events, parse_room_batch
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Interaction, Room, RoomSession
-from lti_tool.registrations import RegistrationInput, upsert
+
+from ..support.factories import embedded_app, ingest, make_registration
 
 ANA, BEN, CAL = "sub:ana", "sub:ben", "sub:cal"
 
@@ -290,16 +287,13 @@ def test_countries_and_devices(db, loaded):
 
 
 def test_overview_on_sqlite(tmp_path):
-    app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/r.sqlite3",
-                      "REDIS_URL": None})
+    app = embedded_app(tmp_path / "r.sqlite3")
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
-        reg, _ = upsert(RegistrationInput(issuer="https://canvas.instructure.com", client_id="1",
-                                          auth_token_url="https://x.edu/login/oauth2/token"))
+        reg = make_registration()
         events, errors = parse_room_batch({"version": 1, "events": EVENTS})
         assert errors == []
         accept_room_events(reg.id, events)
-        accept(reg.id, [native_event(e) for e in RECORDING], "native")
+        ingest(reg.id, RECORDING)
         registration_id, room_id, main = ids(_db.session, reg.id)
         scope = RoomScope(registration_id, room_id, session_ids=(main,))
         check_overview(rooms.overview(_db.session, scope))

@@ -7,27 +7,22 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.ingest import tokens
-from lti_tool.models import Course, Interaction, Room
+from lti_tool.models import Interaction
 
-from ..conftest import session_token
+from ..support.factories import give_room_to
 from .test_room_analytics import OVERVIEW, loaded  # noqa: F401  (the fixture: the hand-computed session)
-
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def room_page(lti, db, loaded):  # noqa: F811
-    """The teacher's session on the course the room belongs to; get(path, query, **headers)."""
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    db.session.scalar(select(Room)).course_id = course.id
-    db.session.commit()
-    token = session_token(page.text)
+def room_page(launch_as, db, loaded):  # noqa: F811
+    """The teacher's session on the course the room belongs to; get(path, query, target) opens a room
+    page, as htmx the block whose id is `target`."""
+    teacher = launch_as("teacher")
+    give_room_to(db.session, teacher.course)
 
-    def get(path="room-1/", query="session=main", **headers):
-        return lti.client.get(f"/courses/{course.id}/rooms/{path}?{query}",
-                              headers={"X-Session-Token": token, **headers})
-    get.course = course
+    def get(path="room-1/", query="session=main", target=None):
+        return (teacher.htmx(target) if target else teacher).get(f"/courses/{teacher.course.id}/rooms/{path}?{query}")
+    get.course = teacher.course
     return get
 
 
@@ -102,16 +97,16 @@ def test_totals_recordings_countries_and_devices_on_the_page(room_page, client, 
                        html, re.S)
     assert totals, "totals row"
     assert re.findall(r'<td class="num">([^<]+)</td>', totals.group(1)) == ["30.5 min", "2", "2", "1", "8", "66.7%"]
-    searched = room_page(query="session=main&q=ort", **{"HX-Target": "attendees"}, **HTMX).text
+    searched = room_page(query="session=main&q=ort", target="attendees").text
     assert "(1 person)</span>" in searched and "9 min" in searched
-    recordings = room_page(**{"HX-Target": "recordings"}, **HTMX).text
+    recordings = room_page(target="recordings").text
     assert "<strong>5</strong> · 4 player impressions" in recordings
     rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">(\d+)</td><td class="num">(\d+)</td>'
                       r'<td class="num">([^<]+)</td><td class="num">([^<]+)</td></tr>', recordings)
     assert rows == [("Ana Lima", "0", "1", "1 min", "—"), ("Ben Ortiz", "1", "1", "2 min", "21%"),
                     ("Unnamed user", "0", "1", "3 min", "—"), ("Unnamed user", "2", "1", "10 min", "100%"),
                     ("Unknown", "1", "1", "1 min", "11%")]
-    where = room_page(**{"HX-Target": "where"}, **HTMX).text
+    where = room_page(target="where").text
     cells = re.findall(r'<tr(?: class="totals")?><th scope="row">([^<]+)</th><td class="num">(\d+)</td>'
                        r'<td class="num">(\d+)</td></tr>', where)
     assert cells == [("All countries", "3", "4"), ("Unknown", "3", "3"), ("Brazil", "1", "0"), ("United States", "0", "1"),
@@ -132,14 +127,14 @@ def test_totals_recordings_countries_and_devices_on_the_page(room_page, client, 
 
 
 def test_a_block_request_returns_only_its_block(room_page):
-    html = room_page(**{"HX-Target": "overview"}, **HTMX).text
+    html = room_page(target="overview").text
     assert html.lstrip().startswith('<section id="overview"')
     assert "<html" not in html and "Viewer engagement" not in html and 'id="interactions"' not in html
 
 
 def test_search_starts_at_three_letters(room_page):
     def search(q):
-        return names(room_page(query=f"session=main&q={q}", **{"HX-Target": "attendees"}, **HTMX).text)
+        return names(room_page(query=f"session=main&q={q}", target="attendees").text)
 
     everyone = ["Unnamed user", "Ben Ortiz", "Ana Lima", "Unnamed user"]  # by minutes viewed: 10, 9, 8.5, 3
     assert search("") == everyone
@@ -165,9 +160,9 @@ def test_api_search_and_sort_follow_the_page(room_page, client, registration):
 
 
 def test_an_attendee_shows_their_minutes_and_activity(room_page):
-    html = room_page(query="session=main", **{"HX-Target": "attendees"}, **HTMX).text
+    html = room_page(query="session=main", target="attendees").text
     ben = re.search(r'person=(\d+)"[^>]*>Ben Ortiz<', html).group(1)
-    block = room_page(query=f"session=main&person={ben}", **{"HX-Target": "attendee"}, **HTMX).text
+    block = room_page(query=f"session=main&person={ben}", target="attendee").text
     assert block.lstrip().startswith('<section id="attendee"')
     # Ben: minute 2 high, minute 5 good, the other eight offline.
     assert re.findall(r'class="heat-cell heat-(\w+)"', block) == [
@@ -178,9 +173,9 @@ def test_an_attendee_shows_their_minutes_and_activity(room_page):
 
 def test_an_interaction_shows_its_answers_rates(room_page, db):
     vote = db.session.scalar(select(Interaction.id).where(Interaction.external_id == "vote-1"))
-    listing = room_page(**{"HX-Target": "interactions"}, **HTMX).text
+    listing = room_page(target="interactions").text
     assert "5 launched interactions" in listing and f"interaction={vote}" in listing
-    html = room_page(query=f"session=main&interaction={vote}", **{"HX-Target": "interactions"}, **HTMX).text
+    html = room_page(query=f"session=main&interaction={vote}", target="interactions").text
     assert "Crowd vote · 3 options · 2 unique participants" in html
     answers = re.findall(r'<tr><th scope="row">(\w+)</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', html)
     assert answers == [("X", "1", "50%"), ("Y", "2", "100%"), ("Z", "0", "0%")]
@@ -193,21 +188,20 @@ def test_rooms_list_links_each_session(room_page):
     assert "session=br" not in html  # breakout rooms follow their session
 
 
-def test_student_gets_403_and_no_data(room_page, lti):
-    token = session_token(lti.open("student").text)
+def test_student_gets_403_and_no_data(room_page, launch_as):
+    student = launch_as("student")
     for path in ("", "room-1/"):
-        response = lti.client.get(f"/courses/{room_page.course.id}/rooms/{path}", headers={"X-Session-Token": token})
+        response = student.get(f"/courses/{room_page.course.id}/rooms/{path}")
         assert response.status_code == 403
         assert "Week 1" not in response.text and "Ana Lima" not in response.text
 
 
-def test_staff_of_another_course_get_403_or_404(room_page, lti, db):
-    token = session_token(lti.open("teacher", "course-b").text)
-    other = db.session.scalar(select(Course.id).where(Course.id != room_page.course.id))
-    headers = {"X-Session-Token": token}
-    foreign = lti.client.get(f"/courses/{room_page.course.id}/rooms/room-1/", headers=headers)
+def test_staff_of_another_course_get_403_or_404(room_page, launch_as):
+    elsewhere = launch_as("teacher", "course-b")
+    other = elsewhere.course.id
+    foreign = elsewhere.get(f"/courses/{room_page.course.id}/rooms/room-1/")
     assert foreign.status_code == 403 and "Ana Lima" not in foreign.text
-    own = lti.client.get(f"/courses/{other}/rooms/room-1/", headers=headers)
+    own = elsewhere.get(f"/courses/{other}/rooms/room-1/")
     assert own.status_code == 404 and "Ana Lima" not in own.text
-    listing = lti.client.get(f"/courses/{other}/rooms/", headers=headers)
+    listing = elsewhere.get(f"/courses/{other}/rooms/")
     assert listing.status_code == 200 and "Week 1" not in listing.text and "room-events API" in listing.text

@@ -8,7 +8,7 @@ from lti_tool.analytics import rooms
 from lti_tool.ingest import tokens
 
 from .test_room_analytics import loaded  # noqa: F401  (the hand-computed session: Ana, Ben and one anonymous stay)
-from .test_room_page import HTMX, room_page  # noqa: F401
+from .test_room_page import room_page  # noqa: F401
 
 
 def test_the_all_row_is_the_overviews_live_unique_viewers(db, loaded):  # noqa: F811
@@ -23,9 +23,9 @@ def test_the_all_row_is_the_overviews_live_unique_viewers(db, loaded):  # noqa: 
 
 
 def test_page_and_report_api_agree_with_the_overview(room_page, client, registration):  # noqa: F811
-    overview = room_page(**{"HX-Target": "overview"}, **HTMX).text
+    overview = room_page(target="overview").text
     live = re.search(r">Live unique viewers</span>: (\d+)<", overview).group(1)
-    where = room_page(**{"HX-Target": "where"}, **HTMX).text
+    where = room_page(target="where").text
     alls = re.findall(r'<tr class="totals"><th scope="row">All (?:countries|devices)</th><td class="num">(\d+)</td>', where)
     assert alls == [live, live] == ["3", "3"]
     secret = tokens.create(registration.id, "reports")[1]

@@ -4,29 +4,24 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
 
 from lti_tool.ingest import beacon_queue
-from lti_tool.models import Course
 from lti_tool.store import RedisStore
 
-from ..conftest import session_token
 from ..support.processes import free_port
 
 PAGE = "/courses/{}/admin/beacon-queue"
 
 
 @pytest.fixture
-def open_as(lti, db, app, monkeypatch):
+def open_as(launch_as, app, monkeypatch):
     """(get, post) of the page in the session of `person`; the beacon queue is on."""
     monkeypatch.setitem(app.config, "BEACON_QUEUE", True)
 
     def session(person):
-        token = session_token(lti.open(person).text)
-        url = PAGE.format(db.session.scalar(select(Course)).id)
-        headers = {"X-Session-Token": token}
-        return (lambda: lti.client.get(url, headers=headers),
-                lambda **form: lti.client.post(url, data=form, headers={**headers, "HX-Request": "true"}))
+        viewer = launch_as(person)
+        url = PAGE.format(viewer.course.id)
+        return (lambda: viewer.get(url), lambda **form: viewer.htmx().post(url, data=form))
     return session
 
 

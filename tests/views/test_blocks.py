@@ -5,41 +5,34 @@ from __future__ import annotations
 
 import pytest
 from flask import g
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.analytics import dashboard
 from lti_tool.analytics.blocks import Block, Col, Sheet
-from lti_tool.analytics.scopes import gallery_of
 from lti_tool.exports import pdf
 from lti_tool.exports.csv_export import gallery_sections
 from lti_tool.exports.selection import gallery_context, gallery_params
-from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import CategoryEntry, Course, MediaEntry
 from lti_tool.models.types import utcnow
 from lti_tool.views.api import reports as report_api
 
-from ..conftest import session_token
 from ..ingest.dataset import EVENTS
+from ..support.factories import add_to_gallery, bearer, ingest
 
 OCT = {"range": "custom", "from": "2026-10-01", "to": "2026-10-10"}
 
 
 @pytest.fixture
-def world(lti, db, registration):
-    teacher = session_token(lti.open("teacher").text)
-    course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in EVENTS], "native")
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
-    db.session.add(CategoryEntry(category_id=gallery_of(db.session, course).id, entry_id=entry.id))
-    db.session.commit()
+def world(launch_as, db, registration):
+    teacher = launch_as("teacher")
+    course = teacher.course
+    ingest(registration.id, EVENTS)
+    add_to_gallery(db.session, course, "1_e1")
 
-    def page(path, args=None, **headers):
-        return lti.client.get(f"/courses/{course.id}{path}", query_string={**OCT, **(args or {})},
-                              headers={"X-Session-Token": teacher, **headers})
-    return {"course": course, "page": page, "client": lti.client, "db": db, "registration": registration}
+    def page(path, args=None, target=None):
+        """The course page at `path`; as htmx, the block whose id is `target`."""
+        viewer = teacher.htmx(target) if target else teacher
+        return viewer.get(f"/courses/{course.id}{path}", query_string={**OCT, **(args or {})})
+    return {"course": course, "page": page, "client": teacher.client, "db": db, "registration": registration}
 
 
 def test_the_single_media_page_shows_video_performance_over_time(world):
@@ -47,7 +40,7 @@ def test_the_single_media_page_shows_video_performance_over_time(world):
     section = html[html.index('id="timeline"'):html.index('id="heatmap"')]
     assert "Video performance over time" in section and "<svg" in section
     assert "details=entries" not in section                      # one entry: no "by entry" details
-    fragment = world["page"]("/entries/1_e1/", {"details": "dates"}, **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    fragment = world["page"]("/entries/1_e1/", {"details": "dates"}, target="timeline").text
     # The swapped block alone, with the page's own filters (its days) and title.
     assert fragment.lstrip().startswith('<section id="timeline"') and "By date" in fragment
     assert "Video performance over time" in fragment and "2026-10-01" in fragment
@@ -72,12 +65,12 @@ def test_a_registered_block_reaches_the_api_the_csv_and_the_pdf(world, monkeypat
     monkeypatch.setitem(dashboard.GALLERY_BLOCKS, "example", EXAMPLE)
     monkeypatch.setattr(report_api, "REPORTS", {**report_api.REPORTS, **report_api.block_reports()})
     course, db = world["course"], world["db"]
-    token = tokens.create(world["registration"].id)[1]
+    auth = bearer(world["registration"].id)
     body = world["client"].get("/api/v1/reports/worked-example", query_string={**OCT, "course": course.id},
-                               headers={"Authorization": f"Bearer {token}"}).get_json()
+                               headers=auth).get_json()
     assert body["data"] == _rows_block(None) and list(body["metrics"]) == ["plays"]
     assert world["client"].get("/api/v1/reports/worked-example", query_string={"entry": "1_e1"},
-                               headers={"Authorization": f"Bearer {token}"}).status_code == 400  # course only
+                               headers=auth).status_code == 400  # course only
     for name in ("viewer", "course"):
         g.pop(name, None)
     params = gallery_params(db.session, course, MultiDict(OCT), "UTC", utcnow())

@@ -5,27 +5,24 @@ import base64
 import os
 
 import pytest
-from sqlalchemy import select
 
 from config import EXAMPLE_EMBED_HOSTS
 from lti_tool.embed_rules import RuleBook
-from lti_tool.models import Course
 from lti_tool.render import localtime
 
-from ..conftest import session_token
 
 
 @pytest.fixture
-def open_as(lti, db):
-    """A getter for the embed rules page in the session of `person`."""
+def open_as(launch_as):
+    """A getter for the embed rules page in the session of `person`; get(url, target) asks "Test a URL"
+    about `url`, as htmx for the element whose id is `target`."""
     def session(person):
-        token = session_token(lti.open(person).text)
-        course = db.session.scalar(select(Course))
+        viewer = launch_as(person)
 
-        def get(url=None, **headers):
-            return lti.client.get(f"/courses/{course.id}/admin/embed-rules",
-                                  query_string={"url": url} if url is not None else None,
-                                  headers={"X-Session-Token": token, **headers})
+        def get(url=None, target=None):
+            query = {"url": url} if url is not None else None
+            return (viewer.htmx(target) if target else viewer).get(f"/courses/{viewer.course.id}/admin/embed-rules",
+                                                                   query_string=query)
         return get
     return session
 
@@ -112,13 +109,12 @@ def test_empty_input_shows_no_result(admin):
 
 
 def test_htmx_gets_only_the_result(admin):
-    htmx = {"HX-Request": "true", "HX-Target": "url-test"}
-    response = admin("https://kaf.canvas.umn.edu/browseandembed", **htmx)
+    response = admin("https://kaf.canvas.umn.edu/browseandembed", target="url-test")
     assert response.status_code == 200
     assert response.text.strip().startswith('<div id="url-test"') and "<h1>" not in response.text
     assert facts(response.text)["Category"] == "LMS tool integration (KAF) (<code>kaf</code>)"
     assert facts(response.text)["Managed by the upgrade"] == "yes"
-    bad = admin("garbage in", **htmx)
+    bad = admin("garbage in", target="url-test")
     assert bad.status_code == 422 and bad.text.strip().startswith('<div id="url-test"')
     assert "not a page URL the tool can read" in bad.text
 

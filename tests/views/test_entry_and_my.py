@@ -6,34 +6,29 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Person
+from lti_tool.models import Person
 
-from ..conftest import session_token
 from ..ingest.dataset import EVENTS, P1
+from ..support.factories import add_to_gallery, entry, ingest
 
 OCT = "range=custom&from=2026-10-01&to=2026-10-10"
 
 
 @pytest.fixture
-def world(lti, db, registration, canvas):
+def world(launch_as, db, registration, canvas):
     """Course A with the data set's entry 1_e1 in its gallery, and a second entry 1_other outside it."""
-    teacher = session_token(lti.open("teacher").text)
-    student = session_token(lti.open("student").text)
-    course = db.session.scalar(select(Course))
+    teacher, student = launch_as("teacher"), launch_as("student")
     other = [dict(e, id="o-" + e["id"], entry_id="1_other") for e in EVENTS[:3]]
-    accept(registration.id, [native_event(e) for e in EVENTS + other], "native")
-    gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
-    e1 = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
-    db.session.add(CategoryEntry(category_id=gallery.id, entry_id=e1.id))
-    db.session.commit()
-    return {"teacher": teacher, "student": student, "course": course, "e1": e1, "lti": lti, "db": db, "canvas": canvas}
+    ingest(registration.id, EVENTS + other)
+    add_to_gallery(db.session, teacher.course, "1_e1")
+    return {"teacher": teacher, "student": student, "course": teacher.course, "e1": entry(db.session, "1_e1"),
+            "db": db, "canvas": canvas}
 
 
-def get(world, who, path, **headers):
-    return world["lti"].client.get(f"/courses/{world['course'].id}{path}",
-                                   headers={"X-Session-Token": world[who], **headers})
+def get(world, who, path, target=None):
+    """The page at `path` of the course as `who` sees it; as htmx, the block whose id is `target`."""
+    viewer = world[who].htmx(target) if target else world[who]
+    return viewer.get(f"/courses/{world['course'].id}{path}")
 
 
 def card(html, label):
@@ -47,7 +42,7 @@ def test_staff_see_a_gallery_entry_with_outsiders_folded(world):
     assert "Viewers outside this course" in html and "Person-One" not in html
     p1 = world["db"].session.scalar(select(Person).where(Person.subject == P1[4:]))
     forced = get(world, "teacher", f"/entries/1_e1/?{OCT}&person={p1.id}",
-                 **{"HX-Request": "true", "HX-Target": "heatmap"}).text
+                 target="heatmap").text
     assert forced.lstrip().startswith('<section id="heatmap"') and "how often each part was watched" not in forced
 
 
@@ -65,7 +60,7 @@ def test_an_owner_who_is_a_student_sees_everything_of_their_own_media(world):
     html = get(world, "student", f"/entries/1_e1/?{OCT}").text
     assert card(html, "Plays") == "4"
     assert "Viewers outside this course" not in html
-    heat = get(world, "student", f"/entries/1_e1/?{OCT}&person={p1.id}", **{"HX-Request": "true", "HX-Target": "heatmap"}).text
+    heat = get(world, "student", f"/entries/1_e1/?{OCT}&person={p1.id}", target="heatmap").text
     assert "how often each part was watched" in heat and "Viewed twice" in heat
     mine = get(world, "student", f"/my-analytics/?{OCT}").text
     assert card(mine, "Plays") == "4" and "1_other" not in mine  # only their own entries
@@ -79,9 +74,9 @@ def test_my_analytics_without_media(world):
 
 
 def test_my_viewing_shows_only_the_viewers_own_plays(world):
-    db, canvas = world["db"], world["canvas"]
+    canvas = world["canvas"]
     mine = [dict(e, id="s-" + e["id"], play_id="S", user=f"sub:{canvas.sub('student')}") for e in EVENTS[1:3]]
-    accept(world["course"].registration_id, [native_event(e) for e in mine], "native")
+    ingest(world["course"].registration_id, mine)
     html = get(world, "student", f"/my/?{OCT}").text
     assert card(html, "Plays") == "1" and card(html, "Minutes viewed") == "0.8 min"  # 50 s
     assert "Person One" not in html and "Unknown" not in html

@@ -11,19 +11,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from lti_tool.analytics.dashboard import ENTRY_BLOCKS, GALLERY_BLOCKS, MY_BLOCKS
 from lti_tool.extensions import db as _db
-from lti_tool.ingest import tokens
-from lti_tool.models import Category, CategoryEntry, Course, MediaEntry
 from lti_tool.views.api.reports import REPORTS, ROOM_REPORTS
 from lti_tool.views.rooms import ROOM_BLOCKS
 
-from ..conftest import session_token
 from ..ingest.dataset import EVENTS
 from ..rooms.test_room_ingest import SESSION as ROOM_EVENTS
 from ..support.hostile import EXTREME_NUMBERS, FAR_DATES, FUZZ, examples, texts, url_part
+from ..support.factories import add_to_gallery, bearer
 from ..support.rows import row_counts
 
 FILTER_ARGS = ("range", "from", "to", "today", "compare", "granularity", "context", "media_type", "tag", "owner",
@@ -85,22 +82,19 @@ def queries(draw) -> str:
 
 
 @pytest.fixture
-def teacher(lti, db, registration, client, app, monkeypatch, tmp_path):
+def teacher(launch_as, db, registration, client, app, monkeypatch, tmp_path):
     """A teacher's session on a course whose gallery holds 1_e1 (the hand-computed data set, on Oct 5) and
-    whose room room-1 has the hand-computed live session; (session token, report token, course id)."""
+    whose room room-1 has the hand-computed live session; (the teacher, report token header, course id)."""
     monkeypatch.setitem(app.config, "INGEST_RATE_LIMIT_PER_MINUTE", 10**9)
     monkeypatch.setitem(app.config, "EXPORT_DIR", str(tmp_path / "exports"))
-    session = session_token(lti.open("teacher").text)
-    course = db.session.scalar(select(Course))
-    _token, secret = tokens.create(registration.id, "fuzz")
-    auth = {"Authorization": f"Bearer {secret}"}
+    session = launch_as("teacher")
+    course = session.course
+    auth = bearer(registration.id, "fuzz")
     assert client.post("/api/v1/events", json={"version": 1, "events": EVENTS}, headers=auth).status_code == 200
     room = {"id": "room-1", "type": "room", "name": "Week 1", "course": course.id}
     stored = client.post("/api/v1/room-events", json={"version": 1, "events": [room, *ROOM_EVENTS[1:]]}, headers=auth)
     assert stored.status_code == 200, stored.text
-    gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
-    db.session.add(CategoryEntry(category_id=gallery.id, entry_id=db.session.scalar(select(MediaEntry.id))))
-    db.session.commit()
+    add_to_gallery(db.session, course, "1_e1")
     return session, auth, course.id
 
 
@@ -116,16 +110,14 @@ def answered(response) -> int:
 @settings(FUZZ, max_examples=EXAMPLES["pages"])
 @given(page=st.sampled_from(PAGES), query=queries(), block=st.none() | st.sampled_from(BLOCKS),
        course=sometimes(st.sampled_from(("0", "2147483648", "99999999999999999999"))), path_id=sometimes(texts))
-def test_pages_and_blocks_fuzz(client, teacher, page, query, block, course, path_id):
+def test_pages_and_blocks_fuzz(teacher, page, query, block, course, path_id):
     session, _auth, course_id = teacher
     if path_id is not None and page in ("entries/1_e1/", "rooms/room-1/"):
         page = page.split("/")[0] + f"/{url_part(path_id)}/"
-    headers = {"X-Session-Token": session}
-    if block:
-        headers.update({"HX-Request": "true", "HX-Target": block})
+    viewer = session.htmx(block) if block else session
     before = row_counts(_db)
     _db.session.remove()
-    answered(client.get(f"/courses/{course or course_id}/{page}?{query}", headers=headers))
+    answered(viewer.get(f"/courses/{course or course_id}/{page}?{query}"))
     assert row_counts(_db) == before
 
 
@@ -143,14 +135,14 @@ def test_reports_fuzz(client, teacher, name, query, subject):
 
 @settings(FUZZ, max_examples=EXAMPLES["exports"])
 @given(kind=st.sampled_from(EXPORT_KINDS), form=queries(), room=sometimes(texts))
-def test_export_requests_fuzz(client, teacher, kind, form, room):
+def test_export_requests_fuzz(teacher, kind, form, room):
     """The export dialog posts the page's filters: never a 500; a refusal stores nothing."""
     session, _auth, course_id = teacher
     body = f"kind={kind}&delivery=download&room={url_part('room-1' if room is None else room)}&{form}"
     before = row_counts(_db)
     _db.session.remove()
-    status = answered(client.post(f"/courses/{course_id}/exports/", data=body, headers={
-        "X-Session-Token": session, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}))
+    status = answered(session.htmx().post(f"/courses/{course_id}/exports/", data=body,
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"}))
     if status >= 400:
         assert row_counts(_db) == before
 

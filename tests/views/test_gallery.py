@@ -4,37 +4,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import Category, CategoryEntry, Course, MediaEntry
-
-from ..conftest import session_token
-from ..ingest.dataset import EVENTS
+from ..ingest.dataset import EVENTS, LATE_PAUSE, LATE_PLAY
+from ..support.factories import add_to_gallery, ingest
 
 OCTOBER = "range=custom&from=2026-10-01&to=2026-10-10"
 
 
 @pytest.fixture
-def gallery(lti, db, registration):
-    """The teacher's session on a course whose gallery holds the hand-computed entry."""
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    late = [{"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 0, "duration": 100},
-            {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 60}]
-    accept(registration.id, [native_event(e) for e in EVENTS + late], "native")
-    category = db.session.scalar(select(Category).where(Category.course_id == course.id))
-    entry = db.session.scalar(select(MediaEntry))
-    db.session.add(CategoryEntry(category_id=category.id, entry_id=entry.id))
-    db.session.commit()
-    token = session_token(page.text)
+def gallery(launch_as, db, registration):
+    """The teacher's session on a course whose gallery holds the hand-computed entry; get(query, target)
+    opens the page, or as htmx the block whose id is `target`."""
+    teacher = launch_as("teacher")
+    ingest(registration.id, EVENTS + [LATE_PLAY, LATE_PAUSE])
+    add_to_gallery(db.session, teacher.course, "1_e1")
 
-    def get(query="", **headers):
-        return lti.client.get(f"/courses/{course.id}/gallery/?{query}", headers={"X-Session-Token": token, **headers})
-    get.course = course
+    def get(query="", target=None):
+        return (teacher.htmx(target) if target else teacher).get(f"/courses/{teacher.course.id}/gallery/?{query}")
+    get.course, get.teacher = teacher.course, teacher
     return get
 
 
@@ -82,23 +69,23 @@ def test_compare_period(gallery):
 
 
 def test_htmx_block_requests_return_only_their_block(gallery):
-    block = gallery(OCTOBER + "&metric=plays", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    block = gallery(OCTOBER + "&metric=plays", target="timeline").text
     assert block.lstrip().startswith('<section id="timeline"') and "<html" not in block
     assert 'aria-current="true">Plays</a>' in block
-    people = gallery(OCTOBER + "&q=person", **{"HX-Request": "true", "HX-Target": "people"}).text
+    people = gallery(OCTOBER + "&q=person", target="people").text
     assert people.lstrip().startswith('<section id="people"')
-    dashboard = gallery(OCTOBER, **{"HX-Request": "true", "HX-Target": "dashboard"}).text
+    dashboard = gallery(OCTOBER, target="dashboard").text
     assert dashboard.lstrip().startswith('<div id="dashboard"') and 'id="filters"' not in dashboard
     full = gallery(OCTOBER).text
     assert "<html" in full and 'id="filters"' in full
 
 
 def test_drill_downs(gallery):
-    countries = gallery(OCTOBER, **{"HX-Request": "true", "HX-Target": "locations"}).text
+    countries = gallery(OCTOBER, target="locations").text
     assert "United States" in countries
-    regions = gallery(OCTOBER + "&loc_country=US", **{"HX-Request": "true", "HX-Target": "locations"}).text
+    regions = gallery(OCTOBER + "&loc_country=US", target="locations").text
     assert "Top regions" in regions and "All countries" in regions
-    urls = gallery(OCTOBER + "&drill_domain=canvas.umn.edu", **{"HX-Request": "true", "HX-Target": "domains"}).text
+    urls = gallery(OCTOBER + "&drill_domain=canvas.umn.edu", target="domains").text
     assert 'href="https://canvas.umn.edu/courses/1/pages/week-1" target="_blank"' in urls
 
 
@@ -118,32 +105,30 @@ def test_people_table_search_sort_and_unknown_row(gallery):
     html = gallery(OCTOBER).text
     assert "Teacher Tester" in html and "not viewed" in html  # enrolled, no viewing
     assert ">Unknown<" in html
-    found = gallery(OCTOBER + "&q=teach", **{"HX-Request": "true", "HX-Target": "people"}).text
+    found = gallery(OCTOBER + "&q=teach", target="people").text
     assert "Teacher Tester" in found and ">Unknown<" not in found
 
 
 @pytest.mark.parametrize("person, status", [("ta", 200), ("designer", 200), ("student", 403), ("observer", 403)])
-def test_access(lti, db, registration, gallery, person, status):
-    token = session_token(lti.open(person).text)
-    response = lti.client.get(f"/courses/{gallery.course.id}/gallery/?{OCTOBER}", headers={"X-Session-Token": token})
+def test_access(launch_as, gallery, person, status):
+    response = launch_as(person).get(f"/courses/{gallery.course.id}/gallery/?{OCTOBER}")
     assert response.status_code == status
     if status == 403:
         assert "Player impressions" not in response.text and "Unknown" not in response.text
 
 
-def test_staff_of_another_course_see_nothing(lti, db, gallery):
-    token = session_token(lti.open("teacher", "course-b").text)
-    response = lti.client.get(f"/courses/{gallery.course.id}/gallery/", headers={"X-Session-Token": token})
+def test_staff_of_another_course_see_nothing(launch_as, gallery):
+    response = launch_as("teacher", "course-b").get(f"/courses/{gallery.course.id}/gallery/")
     assert response.status_code == 403 and "Player impressions" not in response.text
 
 
 def test_details_tables_sort_and_page(gallery):
-    block = gallery(OCTOBER + "&details=entries", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    block = gallery(OCTOBER + "&details=entries", target="timeline").text
     assert "By entry" in block and "1_e1" in block
-    dates = gallery(OCTOBER + "&details=dates&dsort=plays&ddir=desc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    dates = gallery(OCTOBER + "&details=dates&dsort=plays&ddir=desc", target="timeline").text
     rows = re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', dates.split("<caption>By date</caption>")[1])
     assert rows[0] == "2026-10-05" and len(rows) == 10
-    ascending = gallery(OCTOBER + "&details=dates&dsort=bucket&ddir=asc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    ascending = gallery(OCTOBER + "&details=dates&dsort=bucket&ddir=asc", target="timeline").text
     assert re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', ascending.split("<caption>By date</caption>")[1])[0] == "2026-10-01"
-    users = gallery(OCTOBER + "&details=users&dsort=name&ddir=asc", **{"HX-Request": "true", "HX-Target": "timeline"}).text
+    users = gallery(OCTOBER + "&details=users&dsort=name&ddir=asc", target="timeline").text
     assert "By user" in users

@@ -4,46 +4,41 @@ aborted, the error page is still ours."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
-from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import Category, CategoryEntry, Course, MediaEntry, Room
+from lti_tool.models import Room
 from lti_tool.models.types import utcnow
 
-from ..conftest import session_token
+from ..support.clients import Requests
+from ..support.factories import add_to_gallery, bearer, ingest
 from ..support.rows import row_counts
 
 FAR_RANGE = "range=custom&from=9990-01-01&to=9999-12-31"
 
 
 @pytest.fixture
-def course_pages(lti, db, registration, client):
+def course_pages(launch_as, db, registration):
     """A teacher's session on a course whose gallery holds entry 1_e1 (viewed yesterday) and which has
     room room-1; get(path, query) opens a page, api(name, query) a report with an ingest token."""
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
+    teacher = launch_as("teacher")
+    course = teacher.course
     yesterday = utcnow().replace(microsecond=0).timestamp() - 86400
-    accept(registration.id, [native_event({"id": "i1", "type": "impression", "time": yesterday, "entry_id": "1_e1",
-                                           "user": "sub:viewer"}),
-                             native_event({"id": "p1", "type": "play", "time": yesterday + 5, "entry_id": "1_e1",
-                                           "user": "sub:viewer", "play_id": "p", "position": 0})], "native")
-    gallery = db.session.scalar(select(Category).where(Category.course_id == course.id))
-    db.session.add(CategoryEntry(category_id=gallery.id, entry_id=db.session.scalar(select(MediaEntry.id))))
+    ingest(registration.id, [{"id": "i1", "type": "impression", "time": yesterday, "entry_id": "1_e1",
+                              "user": "sub:viewer"},
+                             {"id": "p1", "type": "play", "time": yesterday + 5, "entry_id": "1_e1",
+                              "user": "sub:viewer", "play_id": "p", "position": 0}])
     db.session.add(Room(registration_id=registration.id, external_id="room-1", name="Week 1", course_id=course.id,
                         created_at=utcnow()))
-    db.session.commit()
-    token = session_token(page.text)
-    _token, secret = tokens.create(registration.id, "reports")
+    add_to_gallery(db.session, course, "1_e1")
+    reports = Requests(teacher.client, bearer(registration.id, "reports"))
 
     def get(path: str, query: str = ""):
-        return client.get(f"/courses/{course.id}/{path}?{query}", headers={"X-Session-Token": token})
+        return teacher.get(f"/courses/{course.id}/{path}?{query}")
 
     def api(name: str, query: str):
-        return client.get(f"/api/v1/reports/{name}?{query}", headers={"Authorization": f"Bearer {secret}"})
+        return reports.get(f"/api/v1/reports/{name}?{query}")
 
-    get.course, get.api = course, api
+    get.course, get.api, get.teacher = course, api, teacher
     return get
 
 
@@ -105,18 +100,15 @@ def test_a_report_subject_with_nul_is_refused(course_pages, query):
 
 
 @pytest.mark.parametrize("course_id", ["2147483648", "99999999999999999999"])
-def test_a_course_id_in_the_address_that_cannot_exist(course_pages, client, course_id):
-    token = session_token(course_pages("gallery/").text)
-    response = client.get(f"/courses/{course_id}/gallery/", headers={"X-Session-Token": token})
+def test_a_course_id_in_the_address_that_cannot_exist(course_pages, course_id):
+    response = course_pages.teacher.get(f"/courses/{course_id}/gallery/")
     assert response.status_code in (403, 404)
 
 
 @pytest.mark.parametrize("path", ["gallery/", "embeds/audit", "rooms/room-1/", "entries/1_e1/"])
 @pytest.mark.parametrize("target", ["dashboard", "no-such-block", ""])
-def test_an_htmx_target_the_page_lacks_gets_the_whole_page(course_pages, client, path, target):
-    token = session_token(course_pages("gallery/").text)
-    response = client.get(f"/courses/{course_pages.course.id}/{path}",
-                          headers={"X-Session-Token": token, "HX-Request": "true", "HX-Target": target})
+def test_an_htmx_target_the_page_lacks_gets_the_whole_page(course_pages, path, target):
+    response = course_pages.teacher.htmx(target).get(f"/courses/{course_pages.course.id}/{path}")
     assert response.status_code == 200
 
 
@@ -146,10 +138,8 @@ def test_the_error_page_is_ours_when_the_transaction_was_aborted(course_pages, a
     ({"kind": "gallery-csv", "range": "custom", "from": "9990-01-01", "to": "9999-12-31"}, 422),
     ({"kind": "gallery-pdf", "owner": "99999999999999999999"}, 422),
 ])
-def test_an_export_asked_with_filters_that_cannot_be_used_is_refused(course_pages, client, db, form, status):
-    token = session_token(course_pages("gallery/").text)
+def test_an_export_asked_with_filters_that_cannot_be_used_is_refused(course_pages, db, form, status):
     before = row_counts(db)
-    response = client.post(f"/courses/{course_pages.course.id}/exports/", data=form,
-                           headers={"X-Session-Token": token, "HX-Request": "true"})
+    response = course_pages.teacher.htmx().post(f"/courses/{course_pages.course.id}/exports/", data=form)
     assert response.status_code == status, response.text[:300]
     assert row_counts(db) == before

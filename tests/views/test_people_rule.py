@@ -9,18 +9,15 @@ from flask import g
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from lti_tool.analytics.scopes import gallery_of
 from lti_tool.exports import pdf
 from lti_tool.exports.csv_export import gallery_sections
 from lti_tool.exports.selection import gallery_context, gallery_params
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import CategoryEntry, Course, MediaEntry, Person
+from lti_tool.models import Person
 from lti_tool.models.types import utcnow
 
-from ..conftest import session_token
 from ..ingest.dataset import EVENTS, P1
+from ..support.factories import add_to_gallery, entry, ingest
 
 OCT = {"range": "custom", "from": "2026-10-01", "to": "2026-10-10"}
 OUTSIDER, OUTSIDER_EMAIL = "Olga Outside", "olga@elsewhere.edu"
@@ -28,27 +25,22 @@ FOLDED = "Viewers outside this course"
 
 
 @pytest.fixture
-def course_world(lti, db, registration, canvas):
+def course_world(launch_as, db, registration, canvas):
     """Course A whose gallery holds 1_e1: the data set's viewers (p1 named Olga, with an email) are in no
     course of the tool; the enrolled student watched it twice."""
-    teacher = session_token(lti.open("teacher").text)
-    student = session_token(lti.open("student").text)
-    course = db.session.scalar(select(Course))
+    viewers = {"teacher": launch_as("teacher"), "student": launch_as("student")}
+    course = viewers["teacher"].course
     own = [dict(e, id=f"s-{e['id']}", user=f"sub:{canvas.sub('student')}", play_id=f"S{e.get('play_id')}",
                 load_id=f"s{e.get('load_id')}") for e in EVENTS[:6]]
-    accept(registration.id, [native_event(e) for e in EVENTS + own], "native")
+    ingest(registration.id, EVENTS + own)
     outsider = db.session.scalar(select(Person).where(Person.subject == P1[4:]))
     outsider.name, outsider.email = OUTSIDER, OUTSIDER_EMAIL
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
-    db.session.add(CategoryEntry(category_id=gallery_of(db.session, course).id, entry_id=entry.id))
-    db.session.commit()
+    add_to_gallery(db.session, course, "1_e1")
 
     def page(who, path, **args):
-        token = {"teacher": teacher, "student": student}[who]
-        return lti.client.get(f"/courses/{course.id}{path}", query_string={**OCT, **args},
-                              headers={"X-Session-Token": token})
-    return {"course": course, "entry": entry, "page": page, "db": db, "canvas": canvas, "registration": registration,
-            "client": lti.client}
+        return viewers[who].get(f"/courses/{course.id}{path}", query_string={**OCT, **args})
+    return {"course": course, "entry": entry(db.session, "1_e1"), "page": page, "db": db, "canvas": canvas,
+            "registration": registration, "client": viewers["teacher"].client}
 
 
 def assert_folded(text: str) -> None:
@@ -67,16 +59,14 @@ def test_gallery_people_table_and_top_viewers_fold_viewers_from_other_courses(co
     assert_folded(users[users.index('id="timeline"'):users.index('id="top"')])
 
 
-def test_single_media_page_uses_the_same_rule_for_staff_and_admins(course_world, lti):
+def test_single_media_page_uses_the_same_rule_for_staff_and_admins(course_world, launch_as):
     assert_folded(course_world["page"]("teacher", "/entries/1_e1/").text)
-    admin = session_token(lti.open("admin").text)
-    html = lti.client.get(f"/courses/{course_world['course'].id}/entries/1_e1/", query_string=OCT,
-                          headers={"X-Session-Token": admin}).text
+    admin = launch_as("admin")
+    html = admin.get(f"/courses/{course_world['course'].id}/entries/1_e1/", query_string=OCT).text
     assert_folded(html)
     outsider = course_world["db"].session.scalar(select(Person).where(Person.subject == P1[4:]))
-    heat = lti.client.get(f"/courses/{course_world['course'].id}/entries/1_e1/",
-                          query_string={**OCT, "person": outsider.id},
-                          headers={"X-Session-Token": admin, "HX-Request": "true", "HX-Target": "heatmap"}).text
+    heat = admin.htmx("heatmap").get(f"/courses/{course_world['course'].id}/entries/1_e1/",
+                                     query_string={**OCT, "person": outsider.id}).text
     assert OUTSIDER not in heat                        # no per-person heatmap of an outsider either
 
 

@@ -14,16 +14,13 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
-from lti_tool.analytics.scopes import gallery_of
 from lti_tool.exports import pdf
 from lti_tool.exports.selection import gallery_params
-from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import CategoryEntry, Course, MediaEntry, Person
+from lti_tool.models import Person
 from werkzeug.datastructures import MultiDict
 
-from ..conftest import session_token
+from ..support.clients import Requests
+from ..support.factories import add_to_gallery, bearer, entry, ingest, make_play
 
 TZ = "America/Chicago"                                         # the teacher's zone (tests/support/canvas.py)
 NOW = datetime(2026, 10, 3, 15, 0, tzinfo=timezone.utc)        # Oct 3, 10:00 in Chicago
@@ -45,12 +42,7 @@ VIEWS = [{**r, "compare": compare, "granularity": granularity}
 def play_events(day: date, index: int) -> list[dict]:
     """One player load and one 30-second play of 1_e1 at noon UTC on `day` (signed in every other time)."""
     at = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
-    stamp = lambda seconds: (at + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")  # noqa: E731
-    user = {"user": f"sub:viewer-{index % 3}"} if index % 2 else {}
-    base = {"entry_id": "1_e1", "duration": 100, **user}
-    return [dict(base, id=f"i{index}", type="impression", time=stamp(0), load_id=f"l{index}"),
-            dict(base, id=f"p{index}", type="play", time=stamp(5), play_id=f"P{index}", position=0, load_id=f"l{index}"),
-            dict(base, id=f"q{index}", type="pause", time=stamp(35), play_id=f"P{index}", position=30)]
+    return make_play(index, at, user=f"sub:viewer-{index % 3}" if index % 2 else None)
 
 
 # Plays every 9 days from the start of 2023 to the day before NOW: every compare period has some.
@@ -64,30 +56,26 @@ def fixed_clock(monkeypatch):
 
 
 @pytest.fixture
-def world(lti, db, registration, fixed_clock):
+def world(launch_as, db, registration, fixed_clock):
     """A teacher's course created at 00:00 UTC whose gallery holds 1_e1 (owned by the teacher), with plays
     spread over four years."""
-    page = lti.open("teacher")
-    course = db.session.scalar(select(Course))
+    teacher = launch_as("teacher")
+    course = teacher.course
     course.created_at = CREATED
     events = [e for k, day in enumerate(PLAY_DAYS) for e in play_events(day, k)]
-    accept(registration.id, [native_event(e) for e in events], "native")
-    entry = db.session.scalar(select(MediaEntry).where(MediaEntry.external_id == "1_e1"))
-    teacher = db.session.scalar(select(Person).where(Person.email == "teacher@test.edu"))
-    entry.owner_person_id = teacher.id
-    entry.entry_created_at = CREATED
-    db.session.add(CategoryEntry(category_id=gallery_of(db.session, course).id, entry_id=entry.id))
-    db.session.commit()
-    token = session_token(page.text)
-    api_token = tokens.create(registration.id)[1]
+    ingest(registration.id, events)
+    media = entry(db.session, "1_e1")
+    media.owner_person_id = db.session.scalar(select(Person.id).where(Person.email == "teacher@test.edu"))
+    media.entry_created_at = CREATED
+    add_to_gallery(db.session, course, "1_e1")
+    api = Requests(teacher.client, bearer(registration.id))
 
     def page_get(path: str, args: dict):
-        return lti.client.get(f"/courses/{course.id}{path}", query_string=args, headers={"X-Session-Token": token})
+        return teacher.get(f"/courses/{course.id}{path}", query_string=args)
 
     def api_get(name: str, args: dict):
-        return lti.client.get(f"/api/v1/reports/{name}", query_string={**args, "tz": TZ},
-                              headers={"Authorization": f"Bearer {api_token}"})
-    return {"course": course, "entry": entry, "page": page_get, "api": api_get, "db": db}
+        return api.get(f"/api/v1/reports/{name}", query_string={**args, "tz": TZ})
+    return {"course": course, "entry": media, "page": page_get, "api": api_get, "db": db}
 
 
 def timeline_table(html: str) -> list[list[str]]:

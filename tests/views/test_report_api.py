@@ -11,13 +11,11 @@ from sqlalchemy import select
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.scopes import gallery_of
 from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
 from lti_tool.models import Course, Enrollment, Person
-from lti_tool.registrations import RegistrationInput, upsert
 from lti_tool.views.api.reports import REPORTS
 
-from ..ingest.dataset import EVENTS, EXPECTED, P1, P2, P3
+from ..ingest.dataset import EVENTS, EXPECTED, LATE_PAUSE, LATE_PLAY, P1, P2, P3
+from ..support.factories import another_tenant, ingest
 
 # The data set's day, read in UTC unless a test says otherwise.
 DAY = {"range": "custom", "from": "2026-10-05", "to": "2026-10-05", "tz": "UTC"}
@@ -34,15 +32,9 @@ def auth(token):
 
 
 @pytest.fixture
-def course(db, lti, client, registration, auth):
+def course(db, gallery_course):
     """A launched course whose gallery holds 1_e1, with the data set's events stored."""
-    lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in EVENTS], "native")
-    gallery = gallery_of(db.session, course)
-    response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
-                          json={"kind": "gallery", "name": gallery.name, "course_id": course.id, "members": ["1_e1"]})
-    assert response.status_code == 200, response.text
+    course = gallery_course(EVENTS, ["1_e1"])
     # The data set's viewers are students of the course, so its people reports name them
     # (tests/views/test_people_rule.py: viewers from elsewhere are folded into one row).
     for person in db.session.scalars(select(Person).where(Person.subject.in_([P[4:] for P in (P1, P2, P3)]))):
@@ -183,7 +175,7 @@ def test_countries_drill_down_to_regions_and_cities(client, auth, course, regist
                 "location": {"country": "US", "region": region, "city": city}}
                for i, (region, city) in enumerate([("Minnesota", "Minneapolis"), ("Minnesota", "Duluth"),
                                                    ("Texas", "Austin")])]
-    accept(registration.id, [native_event(e) for e in located], "native")
+    ingest(registration.id, located)
     regions = data(client, auth, "countries", course=course.id, country="US")
     assert regions["level"] == "region"
     assert {r["value"]: r["impressions"] for r in regions["rows"]} == {"Minnesota": 2, "Texas": 1, None: 1}
@@ -213,7 +205,7 @@ def test_viewing_context_inside_and_outside_the_gallery_page(client, auth, cours
     gallery = gallery_of(db.session, course)
     inside = [dict(EVENTS[1], id="in-play", play_id="IN", playback_context=gallery.external_id),
               dict(EVENTS[2], id="in-pause", play_id="IN")]
-    accept(registration.id, [native_event(e) for e in inside], "native")
+    ingest(registration.id, inside)
     assert data(client, auth, "viewing-context", course=course.id) == {"inside": 1, "elsewhere": 4}
     inside_only = data(client, auth, "gallery-highlights", course=course.id, context="inside")["current"]
     outside = data(client, auth, "gallery-highlights", course=course.id, context="outside")["current"]
@@ -247,11 +239,7 @@ def test_compare_change_is_relative_to_the_previous_period(client, auth, course)
 
 def test_local_days_follow_the_time_zone(client, auth, course, registration):
     # A play at 23:30 on Oct 4 in Chicago is Oct 5 04:30 in UTC.
-    late = [{"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 0, "duration": 100},
-            {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
-             "position": 60}]
-    accept(registration.id, [native_event(e) for e in late], "native")
+    ingest(registration.id, [LATE_PLAY, LATE_PAUSE])
     two_days = {"from": "2026-10-04", "to": "2026-10-05"}
     chicago = get(client, auth, "gallery-timeline", course=course.id, tz="America/Chicago", **two_days).get_json()
     assert chicago["period"]["timezone"] == "America/Chicago"
@@ -276,13 +264,11 @@ def test_time_zone_defaults_to_the_course_then_the_registration(client, auth, co
 @pytest.fixture
 def other_registration(db, registration):
     """Another tenant with its own course and entry."""
-    host = "https://other.example.edu"
-    other, _ = upsert(RegistrationInput(issuer=host, client_id="other", auth_login_url=f"{host}/authorize",
-                                        auth_token_url=f"{host}/token", key_set_url=f"{host}/jwks"))
+    other = another_tenant()
     foreign_course = Course(registration_id=other.id, context_id="foreign", title="Foreign")
     db.session.add(foreign_course)
     db.session.commit()
-    accept(other.id, [native_event(dict(EVENTS[0], id="f1", entry_id="2_foreign"))], "native")
+    ingest(other.id, [dict(EVENTS[0], id="f1", entry_id="2_foreign")])
     return other, foreign_course
 
 

@@ -20,14 +20,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
-from lti_tool.analytics.scopes import gallery_of
-from lti_tool.ingest import tokens
-from lti_tool.ingest.pipeline import accept
-from lti_tool.ingest.schema import native_event
-from lti_tool.models import Course
-from lti_tool.registrations import RegistrationInput, upsert
+
+from ..support.factories import another_tenant, bearer, make_play
 
 CANVAS_PAGE = "https://canvas.umn.edu/courses/1/pages/a"
 OLD_PAGE = "https://canvas.umn.edu/courses/1/pages/old"
@@ -46,38 +41,15 @@ PLAYS = [  # (entry, page URL or None, days ago)
 
 def _events() -> list[dict]:
     now = datetime.now(UTC).replace(microsecond=0)
-    events = []
-    for i, (entry, url, days) in enumerate(PLAYS):
-        at = now - timedelta(days=days, minutes=i)
-        page = {"page_url": url} if url else {}
-        common = {"entry_id": entry, "duration": 100, "load_id": f"l{i}", "user": f"sub:viewer-{i % 3}"}
-        events += [
-            {"id": f"i{i}", "type": "impression", "time": at.isoformat(), **common, **page},
-            {"id": f"p{i}", "type": "play", "time": (at + timedelta(seconds=5)).isoformat(), "play_id": f"P{i}",
-             "position": 0, **common, **page},
-            {"id": f"q{i}", "type": "pause", "time": (at + timedelta(seconds=35)).isoformat(), "play_id": f"P{i}",
-             "position": 30, **common},
-        ]
-    return events
+    return [event for i, (entry, url, days) in enumerate(PLAYS)
+            for event in make_play(i, now - timedelta(days=days, minutes=i), entry=entry, user=f"sub:viewer-{i % 3}",
+                                   page_url=url)]
 
 
 @pytest.fixture
-def auth(registration):
-    return {"Authorization": f"Bearer {tokens.create(registration.id)[1]}"}
-
-
-@pytest.fixture
-def course(db, lti, client, registration, auth):
+def course(gallery_course):
     """A launched course whose gallery holds 1_e1 and 1_e2, with the plays above stored."""
-    lti.open("teacher")
-    course = db.session.scalar(select(Course))
-    accept(registration.id, [native_event(e) for e in _events()], "native")
-    gallery = gallery_of(db.session, course)
-    response = client.put(f"/api/v1/categories/{gallery.external_id}", headers=auth,
-                          json={"kind": "gallery", "name": gallery.name, "course_id": course.id,
-                                "members": ["1_e1", "1_e2"]})
-    assert response.status_code == 200, response.text
-    return course
+    return gallery_course(_events(), ["1_e1", "1_e2"])
 
 
 def get(client, auth, name, **args):
@@ -233,10 +205,7 @@ def test_embed_reports_are_documented(client):
 @pytest.fixture
 def other_auth(db, registration):
     """A token of another registration."""
-    host = "https://other.example.edu"
-    other, _ = upsert(RegistrationInput(issuer=host, client_id="other", auth_login_url=f"{host}/authorize",
-                                        auth_token_url=f"{host}/token", key_set_url=f"{host}/jwks"))
-    return {"Authorization": f"Bearer {tokens.create(other.id)[1]}"}
+    return bearer(another_tenant().id)
 
 
 @pytest.mark.parametrize("name, args", [
