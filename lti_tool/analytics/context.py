@@ -12,11 +12,12 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.embed_rules import Rules, current_rules
-from lti_tool.models import Course, MediaEntry, Room, RoomSession, find_entry
+from lti_tool.models import Course, MediaEntry, Registration, Room, RoomSession, find_entry
 
 from . import filters as filter_rules
 from . import reports, rooms
@@ -130,6 +131,36 @@ class Context:
     def breakdown(self, scope: Scope, dimension: str):
         """reports.breakdown, computed once per request for the same scope and dimension."""
         return self.cached(("breakdown", scope, dimension), lambda: reports.breakdown(self.session, scope, dimension))
+
+
+def find_subject(session: Session, registration_id: int, kind: str, subject_id: int | str,
+                 room_session: str | None = None) -> Subject:
+    """The course (its tool id), entry or room (their external ids, a room with one of its main sessions
+    when `room_session` is given) of this registration only, so another tenant's id reads exactly as one
+    that does not exist. LookupError names what is missing."""
+    if kind == "course":
+        course = session.scalar(select(Course).where(Course.registration_id == registration_id,
+                                                     Course.id == subject_id))
+        if course is None:
+            raise LookupError("no such course")
+        return Subject.of_course(course)
+    if kind == "entry":
+        entry = find_entry(session, registration_id, subject_id)
+        if entry is None:
+            raise LookupError("no such entry")
+        return Subject.of_entry(entry)
+    room = session.scalar(select(Room).where(Room.registration_id == registration_id, Room.external_id == subject_id))
+    if room is None:
+        raise LookupError("no such room")
+    chosen = rooms.main_session(session, room, room_session) if room_session else None
+    if room_session and chosen is None:
+        raise LookupError("no such session in that room")
+    return Subject.of_room(room, chosen, session.get(Course, room.course_id) if room.course_id else None)
+
+
+def registration_timezone(session: Session, registration_id: int) -> str | None:
+    """The registration's default zone (the report API's zone when neither tz= nor the course names one)."""
+    return session.scalar(select(Registration.default_timezone).where(Registration.id == registration_id))
 
 
 def entry_subject(session: Session, course: Course, external_id: str, viewer) -> Subject:

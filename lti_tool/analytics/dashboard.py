@@ -38,9 +38,14 @@ def data_as_of(session: Session, scope: Scope) -> datetime | None:
     return max([t for t in (newest_play, newest_load) if t is not None], default=None)
 
 
+# The highlight cards of the page and the PDF, in order: each is a metric of `metrics.Highlights`.
+HIGHLIGHT_CARDS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "avg_minutes_per_play",
+                   "avg_completion_rate")
+
+
 def highlights_block(ctx: Context):
     return {"change": reports.highlights_with_change(ctx.session, ctx.scope, ctx.compare_scope),
-            "as_of": data_as_of(ctx.session, ctx.scope)}
+            "as_of": data_as_of(ctx.session, ctx.scope), "cards": HIGHLIGHT_CARDS}
 
 
 def context_block(ctx: Context):

@@ -108,6 +108,7 @@ class GallerySummary:
     timezone: str
     generated: str
     highlights: Change
+    cards: tuple[str, ...]                     # the highlight cards' metrics, in the page's order
     as_of: str                                 # local time of the newest data, or "—"
     timeline_chart: charts.Chart
     top_entries: tuple[EntryRow, ...]
@@ -305,8 +306,9 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 # -- gallery ---------------------------------------------------------------------------------------
 
 GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
-GALLERY_METRICS = ("impressions", "plays", "played_entries", "unique_viewers", "minutes_viewed",
-                   "avg_minutes_per_play", "avg_completion_rate", "engagement_ranking")
+# Defined at the PDF's end: its highlight cards, the plays' "out of" line and the top videos' score, then
+# the metrics of every block it prints as a table.
+GALLERY_METRICS = (*dashboard.HIGHLIGHT_CARDS, "played_entries", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
                 "city": "City", "domain": "Domain", "device": "Device", "context": "Viewing context"}
 
@@ -412,7 +414,7 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         course_title=course.title or course.label or course.context_id,
         when=f"{long_date(period.first_day)} – {long_date(period.last_day)}", compare_when=compare_when,
         filters=_filters_in_use(ctx, session), timezone=tz, generated=localtime(utcnow(), tz),
-        highlights=highlights["change"],
+        highlights=highlights["change"], cards=tuple(highlights["cards"]),
         as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else charts.NO_VALUE,
         timeline_chart=timeline_chart, top_entries=tuple(top["entries"]), top_viewers=tuple(top["viewers"]),
         locations_level=locations["level"], locations=tuple(locations["rows"][:TOP_PLACES]),

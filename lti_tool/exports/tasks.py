@@ -368,6 +368,12 @@ def file_of(export: Export) -> Path | None:
     return path
 
 
+def linked_export(session: Session, export_id: str) -> tuple[Export | None, Path | None]:
+    """The export a signed download link names, and its file (None when either is gone)."""
+    export = session.get(Export, export_id[:40])
+    return export, (file_of(export) if export is not None else None)
+
+
 def own_export(session: Session, export_id: str, course_id: int, person_id: int) -> Export | None:
     """The person's own export in this course (None for an unknown id or anyone else's)."""
     export = session.get(Export, export_id[:40])

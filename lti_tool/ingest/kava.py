@@ -340,6 +340,13 @@ def check_registration(registration_id: int) -> None:
         raise UnknownRegistration(f"no registration with id {registration_id}")
 
 
+def partner_registration(partner_id: str):
+    """(registration id, whether it takes beacons without a player token) of the registration whose Kaltura
+    partner id this is, or None."""
+    return db.session.execute(select(Registration.id, Registration.allow_anonymous_beacons)
+                              .where(Registration.player_partner_id == partner_id)).first()
+
+
 def live_engagement(registration_id: int, events: list[IncomingEvent]) -> int:
     """The Kava format's step after accept: `pipeline.accept` runs it in its transaction, after the
     stream assignment gave the VIEWs their seconds.

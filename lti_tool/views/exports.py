@@ -11,7 +11,7 @@ from htmx_flask import request
 from lti_tool.exports import KINDS, AlreadyInProgress, ExportError, file_of, mask_email, start_export
 from lti_tool.exports import links, mail
 from lti_tool.exports.holder import reap
-from lti_tool.exports.tasks import Kind, QueueUnavailable, own_export, recent_exports
+from lti_tool.exports.tasks import Kind, QueueUnavailable, linked_export, own_export, recent_exports
 from lti_tool.exports.selection import page_args
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
@@ -192,8 +192,7 @@ def download(token: str):
         return _link_problem(403, "This download link is not valid",
                              "The address may be incomplete or changed. Use the link from the email exactly as "
                              "it is, or export the report again from the tool.")
-    export = db.session.get(Export, export_id)
-    path = file_of(export) if export is not None else None
+    export, path = linked_export(db.session, export_id)
     if path is None:
         return _link_problem(410, "This file is no longer available",
                              "It has been removed. Open the tool from Canvas and export the report again.")

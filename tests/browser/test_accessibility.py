@@ -1,5 +1,6 @@
 """Pages this release changed, checked with axe-core (WCAG 2.1 A and AA) in headless Chromium, with
-keyboard focus visible: the gallery with a compare period, the beacon queue's admin page, a room.
+keyboard focus visible: the gallery with a compare period, the beacon queue's admin page, a room, the
+single-media page with its performance over time.
 
 axe-core comes with axe-playwright-python (installed with the tests); nothing is loaded from a CDN.
 """
@@ -30,7 +31,7 @@ def focus_is_visible(page, presses: int = 12) -> None:
     for _ in range(presses):
         page.keyboard.press("Tab")
         style = page.evaluate("""() => { const e = document.activeElement; const s = getComputedStyle(e);
-            return {tag: e.tagName, text: (e.innerText || e.value || '').slice(0, 40), outline: s.outlineStyle,
+            return {tag: e.tagName, name: e.name || e.id || '', type: e.type || '', text: (e.innerText || e.value || '').slice(0, 40), outline: s.outlineStyle,
                     width: parseFloat(s.outlineWidth), shadow: s.boxShadow}; }""")
         if style["tag"] == "BODY":
             break
@@ -72,3 +73,18 @@ def test_room_page_with_its_breakdowns(browser_page, live_server):
     page.wait_for_load_state("networkidle")
     no_violations(page)
     focus_is_visible(page)
+
+
+def test_single_media_page_with_its_performance_over_time_and_export(browser_page, live_server):
+    """The single-media page this release extended: Video performance over time, its details by date
+    (swapped by htmx), and the page's Export toolbar."""
+    page = browser_page
+    launch(page, live_server, "teacher")
+    page.locator("#top a[href*='/entries/']").first.click()
+    expect(page.locator("#timeline h2")).to_have_text("Video performance over time")
+    page.locator("#timeline").get_by_role("link", name="Dates").click()
+    expect(page.locator("#timeline caption", has_text="By date")).to_have_count(1)
+    expect(page.locator("h1")).to_have_count(1)
+    no_violations(page)
+    focus_is_visible(page, presses=20)
+    screenshot(page, "entry-performance-over-time")

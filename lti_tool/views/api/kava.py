@@ -12,19 +12,16 @@ registry sets up. Storing one runs the format's step after accept like every oth
 from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.extensions import db
-from lti_tool.ingest import player_tokens
-from lti_tool.ingest import beacon_queue
+from lti_tool.ingest import beacon_queue, player_tokens
 from lti_tool.ingest.kava import (
-    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, parse_beacon,
+    PARAMS_READ, SOURCE, UnknownRegistration, beacon_to_event, check_registration, parse_beacon, partner_registration,
 )
 from lti_tool.ingest.pipeline import accept
 from lti_tool.ingest.schema import InvalidEvent, load_json, text as checked_text
 from lti_tool.launch.session import current_viewer
-from lti_tool.models import Registration
 from lti_tool.models.types import utcnow
 from lti_tool.outages import database_unavailable
 
@@ -116,8 +113,7 @@ def beacon_viewer(params: dict[str, str]):
         checked_text(partner_id, "partnerId", limit=32)
     except InvalidEvent as exc:
         return None, problem(400, str(exc))
-    found = db.session.execute(select(Registration.id, Registration.allow_anonymous_beacons)
-                               .where(Registration.player_partner_id == partner_id)).first()
+    found = partner_registration(partner_id)
     if found is None:
         return None, problem(404, "unknown partnerId")
     if not found.allow_anonymous_beacons:

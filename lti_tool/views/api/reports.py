@@ -12,16 +12,14 @@ from datetime import date, datetime
 from typing import Callable
 
 from flask import g, jsonify, request
-from sqlalchemy import select
 
 from lti_tool.analytics import dashboard, embeds, metrics, reports, room_blocks, rooms
-from lti_tool.analytics.context import Context, Subject, build_context, timezone_of
+from lti_tool.analytics.context import Context, Subject, build_context, find_subject, registration_timezone, timezone_of
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.analytics.filters import FilterError, Period
 from lti_tool.analytics.tables import TableError, paginate_rows
 from lti_tool.embed_rules import Classification
 from lti_tool.extensions import db
-from lti_tool.models import Course, MediaEntry, Registration, Room
 from lti_tool.models.types import MAX_INTEGER, utcnow
 
 from . import bp, problem, token_required
@@ -335,44 +333,30 @@ def _context(chosen: Report) -> Context:
     """The Context of this request: its subject in this token's registration, the zone (tz=, else the
     course's, else the registration's default), filters and period, by `context.build_context`."""
     subject = _subject(chosen)
-    registration = db.session.get(Registration, g.registration_id)
     tz = timezone_of(asked=request.args.get("tz"), course=subject.course,
-                     registration_default=registration.default_timezone)
+                     registration_default=registration_timezone(db.session, g.registration_id))
     return build_context(db.session, subject, request.args, tz, utcnow(), dict(chosen.defaults))
 
 
 def _subject(chosen: Report) -> Subject:
-    """The one subject (course=, entry= or room= with an optional session=) this report accepts. Only this
-    registration is looked in: another tenant's id is answered exactly as an id that does not exist."""
+    """The one subject (course=, entry= or room= with an optional session=) this report accepts, looked up in
+    this token's registration only (`context.find_subject`)."""
     given = [kind for kind in ("course", "entry", "room") if request.args.get(kind)]
     if len(given) != 1 or given[0] not in chosen.subjects:
         wanted = " or ".join(f"{kind}=" for kind in chosen.subjects)
         raise BadArgument(f"this report needs exactly one subject: {wanted}")
     kind, raw = given[0], request.args.get(given[0])
-    if kind == "course":
-        if not _is_number(raw):
-            raise BadArgument("course must be the tool's course id (an integer)")
-        found = db.session.scalar(select(Course).where(Course.registration_id == g.registration_id,
-                                                       Course.id == int(raw))) if int(raw) <= MAX_INTEGER else None
-        if found is None:
-            raise Missing("no such course")
-        return Subject.of_course(found)
-    if len(raw) > 255:
+    if kind == "course" and not _is_number(raw):
+        raise BadArgument("course must be the tool's course id (an integer)")
+    if kind != "course" and len(raw) > 255:
         raise BadArgument(f"{kind} must be {'an entry' if kind == 'entry' else 'a room'} id of at most 255 characters")
-    if kind == "entry":
-        found = db.session.scalar(select(MediaEntry).where(MediaEntry.registration_id == g.registration_id,
-                                                           MediaEntry.external_id == raw))
-        if found is None:
-            raise Missing("no such entry")
-        return Subject.of_entry(found)
-    room = db.session.scalar(select(Room).where(Room.registration_id == g.registration_id, Room.external_id == raw))
-    if room is None:
-        raise Missing("no such room")
-    session_arg = request.args.get("session")
-    chosen_session = rooms.main_session(db.session, room, session_arg) if session_arg else None
-    if session_arg and chosen_session is None:
-        raise Missing("no such session in that room")
-    return Subject.of_room(room, chosen_session, db.session.get(Course, room.course_id) if room.course_id else None)
+    if kind == "course" and int(raw) > MAX_INTEGER:
+        raise Missing("no such course")
+    try:
+        return find_subject(db.session, g.registration_id, kind, int(raw) if kind == "course" else raw,
+                            request.args.get("session") if kind == "room" else None)
+    except LookupError as exc:
+        raise Missing(str(exc)) from exc
 
 
 def _subject_json(subject: Subject) -> dict:
