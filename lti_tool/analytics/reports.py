@@ -179,7 +179,8 @@ def milestone_reach(session: Session, scope: Scope, milestone: int, course_id: i
     entry_names = {e.id: e.display_name for e in session.scalars(select(MediaEntry).where(
         MediaEntry.id.in_(list(by_entry) or [-1])))}
     person_ids = [k for k in by_person if isinstance(k, int)]
-    person_names = {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_(person_ids or [-1])))}
+    person_names = {p.id: p.display_name
+                    for p in session.scalars(select(Person).where(Person.id.in_(person_ids or [-1])))}
     entries = [ReachRow(k, entry_names.get(k, "Unknown"), *n) for k, n in by_entry.items() if n[0]]
     people = [ReachRow(k if isinstance(k, int) else None,
                        person_names.get(k, "Unknown") if isinstance(k, int) else (k or "Unknown"), *n)
