@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import screenshot
+from .conftest import ARTIFACTS, screenshot
 from .test_accessibility import course_url, focus_is_visible, no_violations
 from .test_dashboards import card, number
 from .test_demo_launch import launch
@@ -40,6 +40,7 @@ def test_a_custom_range_is_checked_beside_its_fields(browser_page, live_server):
     expect(page.locator("[data-range-message]")).to_have_count(1)
     expect(page.locator(".flash-error")).to_have_count(0)         # no generic "That did not work" notes
     no_violations(page)
+    page.locator("#filters").screenshot(path=str(ARTIFACTS / "filter-bar-refused-range.png"))
 
     start.fill("2020-02-01")
     expect(page).to_have_url(re.compile(r"range=custom&from=2020-02-01&to=2021-01-01"))
@@ -69,7 +70,7 @@ def test_places_and_domains_are_searchable_choices(browser_page, live_server):
 
     no_violations(page)
     focus_is_visible(page, presses=40)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    screenshot(page, "filter-bar-1280")
-    page.set_viewport_size({"width": 768, "height": 900})
-    screenshot(page, "filter-bar-768")
+    for width in (1280, 768):
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(page, f"filter-bar-{width}")
+        page.locator("#filters").screenshot(path=str(ARTIFACTS / f"filter-bar-{width}-form.png"))

@@ -88,3 +88,9 @@ def test_the_timeline_says_when_the_compare_period_precedes_the_course(gallery, 
     gallery.course.created_at = datetime(2026, 10, 3, 17, tzinfo=timezone.utc)   # Oct 3 in Chicago
     db.session.commit()
     assert (NOTE in gallery(query)) is shown
+
+
+def test_media_types_and_devices_are_offered(gallery):
+    html = gallery(OCTOBER)
+    assert set(checkboxes(html, "media_type")) >= {"video", "audio"}
+    assert set(checkboxes(html, "device")) == {"desktop", "mobile", "tablet", "other"}
