@@ -73,7 +73,8 @@
     if (!parts || event.detail.xhr.status !== 400) return;
     var page = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
     var hint = page.getElementById("error-hint");
-    say(parts, hint ? hint.textContent.trim() : "These filters cannot be used.", []);
+    var reason = hint ? hint.textContent.trim() : "These filters cannot be used.";
+    say(parts, reason.charAt(0).toUpperCase() + reason.slice(1), []);
   });
 
   function narrow(find) {

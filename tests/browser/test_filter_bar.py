@@ -34,7 +34,7 @@ def test_a_custom_range_is_checked_beside_its_fields(browser_page, live_server):
     # Days the browser accepts but the server refuses (more than ten years): its own reason, once.
     start.fill("2001-01-01")
     end.fill("2020-01-01")
-    expect(message).to_contain_text("the custom range must end after it starts, span at most ten years")
+    expect(message).to_contain_text("The custom range must end after it starts, span at most ten years")
     end.fill("2021-01-01")
     expect(message).to_contain_text("span at most ten years")
     expect(page.locator("[data-range-message]")).to_have_count(1)
