@@ -8,7 +8,7 @@ Blocks (`analytics.blocks`) are functions of one Context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -121,6 +121,16 @@ class Context:
     @property
     def every_viewer(self) -> bool:
         return self.subject.every_viewer
+
+    @property
+    def compare_starts_before_creation(self) -> date | None:
+        """The subject's local creation date when the compare period starts before it (so the compare
+        line has no data before that day), else None."""
+        since, compare = self.subject.since, self.period.compare
+        if since is None or compare is None:
+            return None
+        created = since.astimezone(ZoneInfo(self.timezone)).date()
+        return created if compare.first_day < created else None
 
     def cached(self, key, compute):
         """compute() once per request for the same key (blocks of one page share their results)."""

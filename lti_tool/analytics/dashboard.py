@@ -6,6 +6,7 @@ function of one Context (`context.build_context`), built once per request from t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -148,15 +149,29 @@ def entry_heatmap_block(ctx: Context):
             "levels": person_heat(ctx.session, ctx.scope, person) if name else None}
 
 
-def filter_options(ctx: Context) -> dict:
-    """Choices for the filter bar: domains seen and tags of the entries in scope (ignoring those filters)."""
+@dataclass(frozen=True)
+class Choice:
+    """One value a filter offers: its URL value, what the viewer reads, and whether it is chosen."""
+    value: str
+    label: str
+    selected: bool
+
+
+MAX_CHOICES = 100   # per filter: the values with the most plays
+
+
+def filter_options(ctx: Context) -> dict[str, list[Choice]]:
+    """Choices for the filter bar: the domains, countries, regions and cities seen and the tags and owners
+    of the entries in scope, each ignoring its own filter (so choosing one keeps the others offered).
+    Values chosen in the URL stay offered even without plays, so they can be unchosen."""
     if ctx.subject.kind == "room":
-        return {"domains": [], "tags": [], "owners": []}   # a room's page filters by dates and session only
-    from lti_tool.models import MediaEntry
+        return {name: [] for name in ("domains", "countries", "regions", "cities", "tags", "owners")}
+    from lti_tool.models import MediaEntry, Person
 
-    from lti_tool.models import Person
-
-    domains = [embeds.domain_key(r.value) for r in ctx.breakdown(_narrow(ctx.scope, domains=()), "domain")][:100]
+    filters = ctx.filters
+    places = {name: [r.value for r in ctx.breakdown(_narrow(ctx.scope, **{name: ()}), dimension) if r.value]
+              for name, dimension in (("countries", "country"), ("regions", "region"), ("cities", "city"))}
+    domains = [embeds.domain_key(r.value) for r in ctx.breakdown(_narrow(ctx.scope, domains=()), "domain")]
     tags, owner_ids = set(), set()
     if ctx.scope.entry_ids:
         for entry_tags, owner in ctx.session.execute(select(MediaEntry.tags, MediaEntry.owner_person_id)
@@ -164,9 +179,22 @@ def filter_options(ctx: Context) -> dict:
             tags.update(entry_tags or [])
             if owner:
                 owner_ids.add(owner)
-    owners = sorted(((p.id, p.display_name) for p in ctx.session.scalars(select(Person).where(Person.id.in_(owner_ids)))),
+    owners = sorted(((str(p.id), p.display_name) for p in ctx.session.scalars(select(Person).where(Person.id.in_(owner_ids)))),
                     key=lambda o: o[1].lower()) if owner_ids else []
-    return {"domains": domains, "tags": sorted(tags), "owners": owners}
+    return {"domains": _choices([(d, "(no page URL)" if d == embeds.UNKNOWN_DOMAIN else d) for d in domains],
+                                filters.domains),
+            **{name: _choices([(v, v) for v in values], getattr(filters, name)) for name, values in places.items()},
+            "tags": _choices([(t, t) for t in sorted(tags)], filters.tags),
+            "owners": _choices(owners, tuple(str(o) for o in filters.owners))}
+
+
+def _choices(offered: list[tuple[str, str]], chosen: tuple[str, ...]) -> list[Choice]:
+    """The first MAX_CHOICES offered (value, label) pairs, then any chosen value not among them; a value
+    is chosen whatever its case, as the filters match places case-insensitively."""
+    chosen_keys = {c.lower() for c in chosen}
+    choices = [Choice(value, label, value.lower() in chosen_keys) for value, label in offered[:MAX_CHOICES]]
+    seen = {c.value.lower() for c in choices}
+    return choices + [Choice(value, value, True) for value in chosen if value.lower() not in seen]
 
 
 def _int(value, default):

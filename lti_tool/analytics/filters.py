@@ -103,6 +103,9 @@ def parse(args) -> Filters:
         if len(raw) > MAX_VALUES or any(len(v) > 255 for v in raw):
             raise FilterError(f"at most {MAX_VALUES} {arg} values of at most 255 characters")
         values[name] = tuple(dict.fromkeys(raw))
+    # Country codes are stored upper case (ISO 3166): "us" means US. Regions and cities keep their
+    # spelling here and are matched case-insensitively by Scope.where.
+    values["countries"] = tuple(dict.fromkeys(v.upper() for v in values["countries"]))
     if any(v not in MEDIA_TYPES for v in values["media_types"]):
         raise FilterError(f"media_type must be among {', '.join(MEDIA_TYPES)}")
     if any(v not in DEVICES for v in values["devices"]):

@@ -54,11 +54,14 @@ class Scope:
             known = [d for d in self.domains if d != UNKNOWN_DOMAIN]
             clauses.append(or_(model.domain.in_(known), model.domain.is_(None)) if len(known) < len(self.domains)
                            else model.domain.in_(known))
-        for column, values in ((model.device_type, self.devices),
-                               (model.country, self.countries), (model.region, self.regions),
-                               (model.city, self.cities), (model.person_id, self.person_ids)):
+        for column, values in ((model.device_type, self.devices), (model.country, self.countries),
+                               (model.person_id, self.person_ids)):
             if values:
                 clauses.append(column.in_(values))
+        # Place names are typed or chosen by people: "paris" finds the plays located in "Paris".
+        for column, values in ((model.region, self.regions), (model.city, self.cities)):
+            if values:
+                clauses.append(func.lower(column).in_({v.lower() for v in values}))
         return clauses
 
 

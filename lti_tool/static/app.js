@@ -6,12 +6,18 @@
     url.searchParams.delete("handoff");
     window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
   }
+  // One note for the latest failed request, replaced rather than stacked. A filter form's 400 is the
+  // server's reason for refusing the filters, shown beside the fields by filters.js instead.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     var main = document.getElementById("main");
-    if (!main) return;
+    var elt = event.detail.elt;
+    if (!main || (status === 400 && elt.matches && elt.matches("form") && elt.querySelector("[data-date-range]"))) return;
+    var earlier = main.querySelector("[data-response-error]");
+    if (earlier) earlier.remove();
     var note = document.createElement("p");
     note.className = "flash flash-error";
+    note.setAttribute("data-response-error", "");
     note.setAttribute("role", "alert");
     note.textContent = status === 401
       ? "Your session has ended. Open the tool again from your course's navigation in Canvas."

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from lti_tool.analytics.dashboard import TIMELINE_METRICS
+from lti_tool.analytics.filters import DEVICES, EARLIEST, LATEST, MEDIA_TYPES
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.render import charts
 from lti_tool.render.formatting import (counted, country_name, delta, fraction_percent, long_date, metric_format,
@@ -24,6 +25,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda steps: [(s.label, s.count) for s in steps], "steps")
     app.add_template_filter(lambda rows: [((r.value or "other").capitalize(), r.plays) for r in rows], "device_parts")
     app.add_template_global(url_with)
+    app.add_template_global(EARLIEST.isoformat(), "earliest_day")   # the days a custom range may cover
+    app.add_template_global(LATEST.isoformat(), "latest_day")
+    # The filter bar's macro is imported without the page's context, so its fixed choices are globals.
+    app.add_template_global(MEDIA_TYPES, "media_types")
+    app.add_template_global(DEVICES, "device_types")
     app.add_template_global(lambda name: METRICS[name].label, "metric_label")
     app.add_template_global(lambda name: METRICS[name].definition, "metric_definition")
     app.add_template_global(metric_format)
