@@ -109,6 +109,31 @@ def test_people_table_search_sort_and_unknown_row(gallery):
     assert "Teacher Tester" in found and ">Unknown<" not in found
 
 
+def header_link(html: str, label: str) -> str:
+    """The href of the sort link in the column header named `label` (entities unescaped)."""
+    match = re.search(rf'<th scope="col"[^>]*>\s*<a href="([^"]+)"[^>]*>{re.escape(label)}</a>', html)
+    assert match, label
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_people_sort_by_name_starts_a_to_z_and_the_unknown_row_sits_by_its_numbers(gallery):
+    block = gallery(OCTOBER, target="people").text
+    assert "sort=name" in header_link(block, "Name") and "dir=asc" in header_link(block, "Name")
+    assert "dir=desc" in header_link(block, "Player impressions")   # numbers: largest first
+    by_name = gallery(OCTOBER + "&sort=name&dir=asc", target="people").text
+    assert "dir=desc" in header_link(by_name, "Name")             # the second click reverses
+    names = row_names(by_name)
+    assert names == sorted(names, key=str.lower) and "Unknown" in names
+    # By plays the anonymous "Unknown" row (2 plays) comes before the teacher (none), not after everyone.
+    by_plays = gallery(OCTOBER + "&sort=plays&dir=desc", target="people").text
+    assert row_names(by_plays) == ["Viewers outside this course", "Unknown", "Teacher Tester"]
+
+
+def row_names(html: str) -> list[str]:
+    """The names in the row headers of a people table, top to bottom."""
+    return re.findall(r'<th scope="row">(?:<[^>]+>)?([^<]+)<', html)
+
+
 @pytest.mark.parametrize("person, status", [("ta", 200), ("designer", 200), ("student", 403), ("observer", 403)])
 def test_access(launch_as, gallery, person, status):
     response = launch_as(person).get(f"/courses/{gallery.course.id}/gallery/?{OCTOBER}")
