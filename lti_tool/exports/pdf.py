@@ -109,7 +109,7 @@ class GallerySummary:
     generated: str
     highlights: Change
     cards: tuple[str, ...]                     # the highlight cards' metrics, in the page's order
-    as_of: str                                 # local time of the newest data, or "—"
+    as_of: str                                 # local time of the newest data, or "" when none arrived
     timeline_chart: charts.Chart
     top_entries: tuple[EntryRow, ...]
     top_viewers: tuple[ViewerRow, ...]
@@ -415,7 +415,7 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         when=f"{long_date(period.first_day)} – {long_date(period.last_day)}", compare_when=compare_when,
         filters=_filters_in_use(ctx, session), timezone=tz, generated=localtime(utcnow(), tz),
         highlights=highlights["change"], cards=tuple(highlights["cards"]),
-        as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else charts.NO_VALUE,
+        as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else "",
         timeline_chart=timeline_chart, top_entries=tuple(top["entries"]), top_viewers=tuple(top["viewers"]),
         locations_level=locations["level"], locations=tuple(locations["rows"][:TOP_PLACES]),
         device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),

@@ -139,7 +139,7 @@ def test_gallery_summary_holds_the_gallery_numbers(app, db, registration, tmp_pa
     # tests/ingest/dataset.py: 6 impressions, 4 plays of 1 entry, 2 known viewers (1 anonymous play of 4 = 25 %),
     # (50 + 60 + 20 + 25) s = 2.6 min, completion (51 + 61 + 22 + 26) / 4 = 40 %.
     assert "Player impressions 6" in text
-    assert "Plays 4 out of 1 played entries" in text
+    assert "Plays 4 Played entries: 1" in text
     assert "Unique viewers 2 + Unknown: 25% of plays" in text
     assert "Minutes viewed 2.6 min" in text
     assert "Avg. completion rate 40%" in text

@@ -157,3 +157,14 @@ def test_details_tables_sort_and_page(gallery):
     assert re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', ascending.split("<caption>By date</caption>")[1])[0] == "2026-10-01"
     users = gallery(OCTOBER + "&details=users&dsort=name&ddir=asc", target="timeline").text
     assert "By user" in users
+
+
+def test_counts_and_empty_states_read_as_sentences(gallery):
+    empty = gallery("range=custom&from=2025-01-01&to=2025-01-31", target="highlights").text
+    assert "none of plays" not in empty and "Data as of —" not in empty
+    assert "No plays, so no anonymous viewing." in empty
+    # One day holding exactly one play (the late one): "1 play", never "1 plays".
+    top = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="top").text
+    assert "1 plays" not in top and '<span class="muted">1 play · ' in top
+    cards = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="highlights").text
+    assert "out of 1 " not in cards and "Data as of" in cards
