@@ -189,8 +189,8 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
             detail = rooms.interaction_detail(session, row.interaction_id)
             for option in detail.options:
                 yield detail.question, option.option, option.participants, option.rate, option.correct
-            for text in detail.text_answers:
-                yield detail.question, text, None, None, None
+            for answer in detail.text_answers:
+                yield detail.question, answer.option, answer.participants, answer.rate, None
 
     def recordings():
         result = rooms.recordings(session, scope)

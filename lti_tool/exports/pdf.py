@@ -33,7 +33,7 @@ from lti_tool.render.formatting import counted, country_name, long_date, metric_
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
 TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first
-MAX_TEXT_ANSWERS = 50         # open questions' answers listed per question
+MAX_TEXT_ANSWERS = 50         # different answers to an open question listed per question
 TOP_PLACES = 20               # countries, devices and domains rows
 CHART_WIDTH = 720             # the charts' drawing units; the PDF scales them to the page width
 
@@ -59,7 +59,7 @@ class InteractionSummary:
     kind: str                                  # a label such as "Rating scale"
     launched_at: datetime
     detail: rooms.InteractionDetail
-    text_answers_left_out: int                 # open answers beyond MAX_TEXT_ANSWERS
+    text_answers_left_out: int                 # different open answers beyond MAX_TEXT_ANSWERS
 
 
 @dataclass(frozen=True)
