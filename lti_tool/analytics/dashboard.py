@@ -82,7 +82,13 @@ def insights_block(ctx: Context):
 
 
 def funnel_block(ctx: Context):
-    return {"steps": reports.funnel(ctx.session, ctx.scope)}
+    """The funnel; milestone=25|50|75|100 also lists who reached that milestone: the entries, and the
+    people the page may name (the others folded, as in the people table)."""
+    milestone = _int(ctx.options.get("milestone"), None)
+    reach = None
+    if milestone in reports.MILESTONES:
+        reach = reports.milestone_reach(ctx.session, ctx.scope, milestone, ctx.course_id, ctx.every_viewer)
+    return {"steps": reports.funnel(ctx.session, ctx.scope), "milestones": reports.MILESTONES, "reach": reach}
 
 
 def locations_block(ctx: Context):

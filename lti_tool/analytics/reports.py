@@ -137,6 +137,68 @@ def funnel(session: Session, scope: Scope) -> list[FunnelStep]:
             *[FunnelStep(f"Reached {q} %", n) for q, n in zip((25, 50, 75, 100), quartiles)]]
 
 
+MILESTONES = (25, 50, 75, 100)   # the funnel's playthrough milestones, percent of the media (0-100)
+
+
+@dataclass(frozen=True)
+class ReachRow:
+    """An entry or a person with how many of its plays in scope reached a milestone."""
+
+    key: int | None        # MediaEntry.id or Person.id; None for a row that stands for several people
+    name: str
+    reached: int           # plays that reached the milestone
+    plays: int             # all its plays in scope
+
+
+@dataclass(frozen=True)
+class MilestoneReach:
+    """Who reached a playthrough milestone: entries and people, most plays reaching it first."""
+
+    milestone: int                     # percent, one of MILESTONES
+    entries: tuple[ReachRow, ...]
+    people: tuple[ReachRow, ...]       # named people; others folded (people.named_people)
+
+
+def milestone_reach(session: Session, scope: Scope, milestone: int, course_id: int | None = None,
+                    every_viewer: bool = False) -> MilestoneReach:
+    """The entries and people whose plays reached `milestone` percent (a play reaches it when its
+    highest quartile is at least that, as `funnel` counts them). People the dashboard may not name
+    are one OUTSIDE_COURSE row and plays by people not signed in one "Unknown" row, as in the people table."""
+    if milestone not in MILESTONES:
+        raise ValueError(f"a milestone is one of {MILESTONES}")
+    reached = func.coalesce(func.sum(case((Play.highest_quartile >= milestone, 1), else_=0)), 0)
+    rows = session.execute(select(Play.entry_id, Play.person_id, func.count(Play.id), reached)
+                           .where(*scope.where(Play, Play.started_at)).group_by(Play.entry_id, Play.person_id)).all()
+    named = named_people(session, course_id, every_viewer)
+    by_entry: dict[int, list[int]] = {}
+    by_person: dict[int | str | None, list[int]] = {}
+    for entry_id, person_id, plays, hits in rows:
+        _add(by_entry, entry_id, hits, plays)
+        folded = person_id is not None and named is not None and person_id not in named
+        _add(by_person, OUTSIDE_COURSE if folded else person_id, hits, plays)
+    entry_names = {e.id: e.display_name for e in session.scalars(select(MediaEntry).where(
+        MediaEntry.id.in_(list(by_entry) or [-1])))}
+    person_ids = [k for k in by_person if isinstance(k, int)]
+    person_names = {p.id: p.display_name
+                    for p in session.scalars(select(Person).where(Person.id.in_(person_ids or [-1])))}
+    entries = [ReachRow(k, entry_names.get(k, "Unknown"), *n) for k, n in by_entry.items() if n[0]]
+    people = [ReachRow(k if isinstance(k, int) else None,
+                       person_names.get(k, "Unknown") if isinstance(k, int) else (k or "Unknown"), *n)
+              for k, n in by_person.items() if n[0]]
+    return MilestoneReach(milestone, _by_reach(entries), _by_reach(people))
+
+
+def _add(totals: dict, key, reached: int, plays: int) -> None:
+    counts = totals.setdefault(key, [0, 0])
+    counts[0] += reached
+    counts[1] += plays
+
+
+def _by_reach(rows: list[ReachRow]) -> tuple[ReachRow, ...]:
+    """Most plays reaching the milestone first; a folded row is placed by its numbers like any other."""
+    return tuple(sorted(rows, key=lambda r: (-r.reached, -r.plays, r.name.lower())))
+
+
 DIMENSIONS = {
     "country": "country", "region": "region", "city": "city", "device": "device_type", "os": "os",
     "browser": "browser", "domain": "domain", "url": "url",

@@ -1,9 +1,11 @@
-"""PDF summaries ("Download Report"): a room's session (or date range) and a course's Media Gallery page.
+"""PDF summaries ("Download Report"): a room's session (or date range), a course's Media Gallery page and
+the single-media page.
 
 Data first, drawing second. `room_summary()` and `gallery_summary()` read everything a PDF shows
 through the same analytics functions the pages call, into frozen dataclasses holding no ORM objects,
 so a job can close its database session before the slow part; `render_pdf()` then draws a template
-under templates/exports/pdf/ with WeasyPrint. `room_summary_pdf()` and `gallery_summary_pdf()` do both.
+under templates/exports/pdf/ with WeasyPrint. `room_summary_pdf()`, `gallery_summary_pdf()` and
+`entry_summary_pdf()` do both (the latter from a Context: `entry_summary()`).
 
 Needs an app context (templates, filters), never a request context: it runs in an RQ worker.
 WeasyPrint fetches nothing: the stylesheet is inline, charts are inline SVG from render/charts.py,
@@ -124,6 +126,29 @@ class GallerySummary:
     definitions: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class EntrySummary:
+    """The single-media page as the PDF prints it, from the page's own blocks (dashboard.ENTRY_BLOCKS)."""
+
+    entry_name: str
+    entry_id: str                              # the entry's external id
+    media_type: str
+    duration: str | None                       # m:ss, None when the catalog has not said
+    when: str
+    compare_when: str | None
+    filters: tuple[tuple[str, str], ...]
+    timezone: str
+    generated: str
+    highlights: Change
+    cards: tuple[str, ...]
+    as_of: str                                 # local time of the newest data, or "" when none arrived
+    timeline_chart: charts.Chart               # "Video performance over time"
+    heatmap_chart: charts.Chart                # plays and viewers over the media's own timeline
+    funnel_chart: charts.Chart
+    tables: tuple[SheetTable, ...]             # top countries, devices, operating systems, browsers, domains
+    definitions: tuple[tuple[str, str], ...]
+
+
 # -- rendering -------------------------------------------------------------------------------------
 
 def url_fetcher():
@@ -164,6 +189,11 @@ def room_summary_pdf(session: Session, room_id: int, session_id: int | None, sta
 def gallery_summary_pdf(session: Session, course_id: int, query_args: dict, tz: str) -> bytes:
     """The course's Media Gallery page summary over the page's own URL arguments (range, filters)."""
     return render_pdf("exports/pdf/gallery.html", summary=gallery_summary(session, course_id, query_args, tz))
+
+
+def entry_summary_pdf(ctx: Context) -> bytes:
+    """The single-media page summary for its Context (an entry subject, as `tasks._entry_context` builds it)."""
+    return render_pdf("exports/pdf/entry.html", summary=entry_summary(ctx))
 
 
 # -- room ------------------------------------------------------------------------------------------
@@ -306,7 +336,7 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 # -- gallery ---------------------------------------------------------------------------------------
 
 GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
-# Defined at the PDF's end: its highlight cards, the plays' "out of" line and the top videos' score, then
+# Defined at the PDF's end: its highlight cards, the plays' played-entries line and the top videos' score, then
 # the metrics of every block it prints as a table.
 GALLERY_METRICS = (*dashboard.HIGHLIGHT_CARDS, "played_entries", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
@@ -319,13 +349,15 @@ def _gallery_metrics() -> tuple[str, ...]:
     return tuple(dict.fromkeys((*GALLERY_METRICS, *extra)))
 
 
-def sheet_table(sheet: Sheet, tz: str) -> SheetTable:
-    """The first TOP_PLACES rows of a block's sheet, each cell as the page would write it."""
+def sheet_table(sheet: Sheet, tz: str, omit: tuple[str, ...] = ()) -> SheetTable:
+    """The first TOP_PLACES rows of a block's sheet, each cell as the page would write it, without the
+    columns whose field is in `omit` (the CSV keeps every column)."""
     rows = list(sheet.rows())
-    cells = tuple(tuple(_cell(value, column, tz) for value, column in zip(row, sheet.columns))
-                  for row in rows[:TOP_PLACES])
-    headers = tuple(METRICS[c.metric].label if c.metric else c.label for c in sheet.columns)
-    return SheetTable(sheet.title, headers, tuple(c.metric is not None for c in sheet.columns), cells,
+    kept = [i for i, column in enumerate(sheet.columns) if column.field not in omit]
+    columns = [sheet.columns[i] for i in kept]
+    cells = tuple(tuple(_cell(row[i], sheet.columns[i], tz) for i in kept) for row in rows[:TOP_PLACES])
+    headers = tuple(METRICS[c.metric].label if c.metric else c.label for c in columns)
+    return SheetTable(sheet.title, headers, tuple(c.metric is not None for c in columns), cells,
                       max(0, len(rows) - TOP_PLACES))
 
 
@@ -396,23 +428,13 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
     highlights, timeline, top, locations, devices, domains = (
         dashboard.GALLERY_BLOCKS[name].fn(ctx) for name in GALLERY_BLOCKS)
 
-    metric = timeline["metric"]
-    series = [series_of(timeline["points"], metric, "This period")]
-    if timeline["compare"]:
-        series.append(series_of(timeline["compare"], metric, "Compare period", "compare"))
-    timeline_chart = charts.line_chart(
-        f"{METRICS[metric].label} by {ctx.period.granularity}",
-        bucket_labels([p.bucket for p in timeline["points"]]), series, value_format=metric_format(metric),
-        width=CHART_WIDTH, height=220)
+    timeline_chart = _timeline_chart(ctx, timeline)
     device_chart = charts.share_bar("Plays by device type",
                                     [((r.value or "other").capitalize(), r.plays) for r in devices["types"]],
                                     width=CHART_WIDTH, label_header="Device")
-    period = ctx.period
-    compare_when = (f"{long_date(period.compare.first_day)} – {long_date(period.compare.last_day)}"
-                    if period.compare else None)
+    when, compare_when = _period_when(ctx)
     return GallerySummary(
-        course_title=course.title or course.label or course.context_id,
-        when=f"{long_date(period.first_day)} – {long_date(period.last_day)}", compare_when=compare_when,
+        course_title=course.title or course.label or course.context_id, when=when, compare_when=compare_when,
         filters=_filters_in_use(ctx, session), timezone=tz, generated=localtime(utcnow(), tz),
         highlights=highlights["change"], cards=tuple(highlights["cards"]),
         as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else "",
@@ -426,3 +448,57 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in _gallery_metrics()),
     )
 
+
+
+def _timeline_chart(ctx: Context, timeline: dict) -> charts.Chart:
+    """The timeline block's chosen metric per day or month, with the compare period's line when there is one."""
+    metric = timeline["metric"]
+    series = [series_of(timeline["points"], metric, "This period")]
+    if timeline["compare"]:
+        series.append(series_of(timeline["compare"], metric, "Compare period", "compare"))
+    return charts.line_chart(
+        f"{METRICS[metric].label} by {ctx.period.granularity}",
+        bucket_labels([p.bucket for p in timeline["points"]]), series, value_format=metric_format(metric),
+        width=CHART_WIDTH, height=220)
+
+
+def _period_when(ctx: Context) -> tuple[str, str | None]:
+    """The period's days, and the compare period's (None without one)."""
+    period = ctx.period
+    compare = (f"{long_date(period.compare.first_day)} – {long_date(period.compare.last_day)}"
+               if period.compare else None)
+    return f"{long_date(period.first_day)} – {long_date(period.last_day)}", compare
+
+
+# -- single media ----------------------------------------------------------------------------------
+
+ENTRY_TABLE_BLOCKS = ("locations", "devices", "domains")   # printed as their sheets' first TOP_PLACES rows
+# Left out of those tables: of one media, played entries is 0 or 1, and the last-seen time crowds the page.
+ENTRY_TABLE_OMIT = ("played_entries", "last_seen_at")
+
+
+def entry_summary(ctx: Context) -> EntrySummary:
+    """Everything the single-media PDF shows, from the entry page's own blocks over its Context."""
+    blocks = dashboard.ENTRY_BLOCKS
+    highlights, timeline, heat, funnel = (blocks[name].fn(ctx) for name in ("highlights", "timeline", "heatmap",
+                                                                             "funnel"))
+    entry = ctx.subject.entry
+    duration = entry.duration_seconds
+    heatmap_chart = charts.timeline_heatmap(
+        "Plays and unique viewers over the media's timeline", [p.plays for p in heat["points"]],
+        [p.viewers for p in heat["points"]], duration_seconds=duration, width=CHART_WIDTH, height=160)
+    funnel_chart = charts.funnel_chart("Impressions to plays to milestones",
+                                       [(step.label, step.count) for step in funnel["steps"]], width=CHART_WIDTH)
+    tables = tuple(sheet_table(sheet, ctx.timezone, ENTRY_TABLE_OMIT) for name in ENTRY_TABLE_BLOCKS
+                   for sheet in blocks[name].sheets(ctx))
+    metrics = (*dashboard.HIGHLIGHT_CARDS, *(m for name in ENTRY_TABLE_BLOCKS for m in blocks[name].metrics))
+    when, compare_when = _period_when(ctx)
+    return EntrySummary(
+        entry_name=entry.display_name, entry_id=entry.external_id, media_type=entry.media_type,
+        duration=charts.fmt_clock(duration) if duration else None, when=when, compare_when=compare_when,
+        filters=_filters_in_use(ctx, ctx.session), timezone=ctx.timezone, generated=localtime(utcnow(), ctx.timezone),
+        highlights=highlights["change"], cards=tuple(highlights["cards"]),
+        as_of=localtime(highlights["as_of"], ctx.timezone) if highlights["as_of"] else "",
+        timeline_chart=_timeline_chart(ctx, timeline), heatmap_chart=heatmap_chart, funnel_chart=funnel_chart,
+        tables=tables, definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in dict.fromkeys(metrics)),
+    )

@@ -247,6 +247,16 @@ def _build_entry_csv(session: Session, export: Export, course: Course, directory
     return path
 
 
+def _build_entry_pdf(session: Session, export: Export, course: Course, directory: Path) -> Path:
+    from .pdf import entry_summary_pdf
+
+    ctx = _entry_context(session, course, export.params, export.person_id)
+    entry = ctx.subject.entry
+    path = directory / f"media-{_slug(entry.display_name)}-{_span(ctx.period.first_day, ctx.period.last_day)}.pdf"
+    path.write_bytes(entry_summary_pdf(ctx))
+    return path
+
+
 # -- custom room reports (lti_tool.exports.custom: the "Custom report" window) ---------------------------
 
 def _check_custom(session: Session, course: Course, params: dict) -> dict:
@@ -346,6 +356,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("room-pdf", "Room session summary (PDF)", _check_room, _build_room_pdf, ROOM_PAGE, offer="download"),
     Kind("gallery-pdf", "Media Gallery summary (PDF)", _check_gallery, _build_gallery_pdf, GALLERY_PAGE,
          offer="download"),
+    Kind("entry-pdf", "Single media summary (PDF)", _check_entry, _build_entry_pdf, ENTRY_PAGE, offer="download"),
     Kind("custom", "Custom room reports", _check_custom, _build_custom, ROOM_PAGE, offer="window", form=_custom_form),
 )}
 

@@ -21,7 +21,7 @@ class Export(db.Model):
     course_id: Mapped[int] = Column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
     # Who asked: the only person who sees it in the tool, and the one it is emailed to.
     person_id: Mapped[int] = Column(ForeignKey("person.id", ondelete="CASCADE"))
-    kind: Mapped[str] = Column(String(32))            # room-csv, gallery-csv, room-pdf, gallery-pdf, custom
+    kind: Mapped[str] = Column(String(32))            # a key of exports.tasks.KINDS (room-csv, entry-pdf, ...)
     # What the page showed: its filters and options (JSON), enough to make the same report again.
     params: Mapped[dict] = Column(JSONType, default=dict)
     delivery: Mapped[str] = Column(String(16), default="download")  # email or download

@@ -39,7 +39,8 @@ def test_the_entry_page_offers_its_report_for_its_entry(gallery, exports_config)
     page = _on_the_entry_page(gallery)
     assert 'hx-include="#filters"' in page and ">Export</a>" in page
     assert '"entry": "1_e1"' in page and '"kind": "entry-csv"' in page
-    assert "Download Report" not in page and "Custom report" not in page   # no PDF or custom report here
+    assert "Download Report" in page and '"kind": "entry-pdf"' in page     # its PDF (tests/exports/test_entry_pdf.py)
+    assert "Custom report" not in page                                      # the room pages' own
     dialog = gallery.teacher.htmx("export-dialog").get(
         f"/courses/{gallery.course.id}/exports/new?kind=entry-csv&entry=1_e1&{OCTOBER}")
     assert dialog.status_code == 200

@@ -106,6 +106,13 @@ def test_timeline_top_entries_funnel_and_context(client, auth, course):
         ("Player impressions", 6), ("Plays", 4), ("Reached 25 %", 4), ("Reached 50 %", 3), ("Reached 75 %", 2),
         ("Reached 100 %", 1)]
     assert data(client, auth, "viewing-context", course=course.id) == {"inside": 0, "elsewhere": 4}
+    reach = data(client, auth, "funnel", course=course.id, milestone="75")["reach"]   # as the page's milestone list
+    assert reach["milestone"] == 75
+    assert [(r["name"], r["reached"], r["plays"]) for r in reach["entries"]] == [("1_e1", 2, 4)]     # plays B and C
+    # The data set's viewers are enrolled here: p1 (play B of A and B), then p2 (play C), each by id.
+    assert [(r["reached"], r["plays"]) for r in reach["people"]] == [(1, 2), (1, 1)]
+    assert all(r["key"] for r in reach["people"])
+    assert data(client, auth, "funnel", course=course.id)["reach"] is None
 
 
 def test_user_engagement_lists_each_person_and_the_enrolled_who_watched_nothing(client, auth, course, db):

@@ -188,8 +188,9 @@ REPORTS = {
     "entry-timeline": Report("One entry per local day or month", ("entry",), timeline_report, dashboard.TIMELINE.metrics),
     "top-entries": Report("The gallery's entries ranked by engagement", ("course",), top_entries_report,
                           (*ROW_METRICS, "engagement_ranking"), ("limit",)),
-    "funnel": Report("Impressions, plays, and plays reaching 25, 50, 75 and 100 %", BOTH, funnel_report,
-                     ("impressions", "plays")),
+    "funnel": Report("Impressions, plays, and plays reaching 25, 50, 75 and 100 %; milestone=25|50|75|100 also "
+                     "lists the entries and people whose plays reached it", BOTH, funnel_report,
+                     ("impressions", "plays"), ("milestone",)),
     "viewing-context": Report("Plays inside the gallery page and embedded elsewhere", ("course",),
                               viewing_context_report, ("plays",)),
     "user-engagement": Report("People's engagement, including enrolled people who watched nothing", BOTH,
