@@ -26,8 +26,7 @@ TIMELINE_METRICS = ("impressions", "plays", "unique_viewers", "minutes_viewed", 
 PEOPLE_SORTS = ("plays", "name", "impressions", "minutes_viewed", "avg_completion_rate", "total_completion_rate",
                 "last_viewed_at")
 PEOPLE_TABLE = TableSpec(PEOPLE_SORTS, "plays", search=("name", "email"),
-                         value=lambda row, column: getattr(row.engagement, column),
-                         unknown=lambda row: row.engagement.person_id is None)
+                         value=lambda row, column: getattr(row.engagement, column))
 DETAILS_TABLE = TableSpec((), "", prefix="d")   # the timeline's details keep their order
 
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Course, Enrollment, Person
 
-LEVEL_ORDER = {"owner": 0, "co-editor": 1, "viewer": 2, "none": 3}
+LEVEL_ORDER = {"owner": 0, "co-editor": 1, "admin": 2, "viewer": 3, "none": 4}
 # The one row that stands for viewers a dashboard may not name (see named_people).
 OUTSIDE_COURSE = "Viewers outside this course"
 
@@ -53,14 +54,18 @@ class CourseRow:
     last_launch_at: datetime
 
 
-def course_people(session: Session, course_id: int) -> list[PersonRow]:
-    """Everyone who has launched the tool in the course, staff first, then by name."""
+def course_people(session: Session, course_id: int, access: Callable[[list[str]], str]) -> list[PersonRow]:
+    """Everyone the course's roster lists or who has launched the tool in it, staff first, then by name.
+
+    `access(roles)` is the role policy's level for an enrollment's roles: a person without a course role
+    (level "none") may still open the course as an account admin, and is shown with that access."""
     rows = session.execute(
         select(Person, Enrollment).join(Enrollment, Enrollment.person_id == Person.id)
         .where(Enrollment.course_id == course_id)
     ).all()
     people = [
-        PersonRow(p.id, p.display_name, p.email, e.role_label or e.level, e.level, e.launch_count, e.last_launch_at)
+        PersonRow(p.id, p.display_name, p.email, e.role_label or e.level,
+                  access(e.roles or []) if e.level == "none" else e.level, e.launch_count, e.last_launch_at)
         for p, e in rows
     ]
     return sorted(people, key=lambda r: (LEVEL_ORDER.get(r.level, 9), r.name.lower()))

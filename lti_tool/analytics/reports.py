@@ -246,7 +246,7 @@ class EngagementRow:
 
 def people_engagement(session: Session, scope: Scope, course_id: int | None = None,
                       every_viewer: bool = False) -> list[EngagementRow]:
-    """Engagement per person; enrolled people of the course who watched nothing are listed as not viewed.
+    """Engagement per person; members of the course (a course role) who watched nothing are listed as not viewed.
 
     People the dashboard may not name (people.named_people: with a course, those not enrolled in it,
     unless `every_viewer`) are folded into one "Viewers outside this course" row: no names, only numbers.
@@ -254,13 +254,15 @@ def people_engagement(session: Session, scope: Scope, course_id: int | None = No
     rows = per_person(session, scope)
     roles: dict[int, str] = {}
     if course_id is not None:
-        enrolled = session.execute(select(Enrollment.person_id, Enrollment.role_label, Person)
+        enrolled = session.execute(select(Enrollment.person_id, Enrollment.role_label, Enrollment.level, Person)
                                    .join(Person, Person.id == Enrollment.person_id)
                                    .where(Enrollment.course_id == course_id)).all()
-        roles = {pid: label for pid, label, _p in enrolled}
+        roles = {pid: label for pid, label, _level, _p in enrolled}
         seen = {r.person_id for r in rows}
-        for pid, _label, person in enrolled:
-            if pid not in seen:
+        for pid, _label, level, person in enrolled:
+            # Only members with a course role are missed when they watched nothing: an account admin who
+            # opened the tool here to administer it (course level "none") is no member to list as not viewed.
+            if pid not in seen and level != "none":
                 rows.append(PersonEngagement(pid, person.display_name, person.email, 0, 0, 0.0, None, None, None))
         if named_people(session, course_id, every_viewer) is not None:
             outside = [r for r in rows if r.person_id is not None and r.person_id not in roles]

@@ -151,7 +151,10 @@ class InteractionDetail:
     unique_participants: int
     options: tuple[OptionRow, ...]
     correct_option: str | None
-    text_answers: tuple[str, ...]         # open questions' answers, oldest first
+    # An open question's answers, equal ones grouped whatever their case or surrounding spaces (shown as first
+    # written), each with the participants who gave it: most participants first, then as first given.
+    text_answers: tuple[OptionRow, ...]
+    several_answers: bool                 # a participant may choose several options: rates add up past 100 %
 
 
 @dataclass(frozen=True)
@@ -557,6 +560,10 @@ def interactions(session: Session, scope: RoomScope) -> list[InteractionRow]:
     return [InteractionRow(*row) for row in session.execute(query).all()]
 
 
+# Interaction kinds where one participant may choose several options.
+MULTI_SELECT_KINDS = frozenset({"crowd_vote"})
+
+
 def interaction_detail(session: Session, interaction_id: int) -> InteractionDetail:
     interaction = session.get(Interaction, interaction_id)
     if interaction is None:
@@ -575,7 +582,22 @@ def interaction_detail(session: Session, interaction_id: int) -> InteractionDeta
         for option in interaction.options or [])
     return InteractionDetail(interaction.id, interaction.question, interaction.kind, len(interaction.options or []),
                              len(answered), options, interaction.correct_option,
-                             tuple(text for _person, _option, text in answers if text))
+                             _grouped_text(answers, len(answered)), interaction.kind in MULTI_SELECT_KINDS)
+
+
+def _grouped_text(answers, answered: int) -> tuple[OptionRow, ...]:
+    """Open answers (person, option, text rows, oldest first) grouped by their text ignoring case and
+    surrounding spaces, each with the participants who gave it and their share of those who answered."""
+    spelling: dict[str, str] = {}
+    giving: dict[str, set[int]] = defaultdict(set)
+    for person, _option, text in answers:
+        if text and text.strip():
+            key = text.strip().casefold()
+            spelling.setdefault(key, text.strip())
+            giving[key].add(person)
+    order = sorted(spelling, key=lambda key: -len(giving[key]))   # stable: ties stay in the order first given
+    return tuple(OptionRow(spelling[key], len(giving[key]), d.ratio(len(giving[key]), answered), False)
+                 for key in order)
 
 
 # -- recordings, countries, devices ---------------------------------------------------------------

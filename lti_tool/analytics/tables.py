@@ -1,7 +1,8 @@
 """Tables of rows: searched, sorted and cut into pages by one rule, on pages and in the report API.
 
-The rule: rows whose sort value is missing (None) come last whichever the direction, ties go by
-name, and the "Unknown" row (anonymous viewing) comes last unless the table is sorted by name.
+The rule: rows whose sort value is missing (None) come last whichever the direction, and ties go by
+name. Every row is placed by its values, the "Unknown" row (anonymous viewing, often the largest)
+included, so it sits where its numbers put it rather than on the last page.
 A page is lenient (an unknown sort or page falls back to the default, a page past the last shows
 the last); the API is strict (a `TableError` names the bad argument, answered 400) and answers no
 rows past the last page, so a client pages until it gets none.
@@ -37,7 +38,6 @@ class TableSpec:
     value: Callable = _attribute               # the value of a column in a row
     match: Callable | None = None              # (row, lowercased search) -> bool; default: any search column
                                                # contains it
-    unknown: Callable | None = None            # is this the "Unknown" row?
     name: str = "name"                         # the column ties are broken by
 
     def default_dir(self, sort: str) -> str:
@@ -106,10 +106,7 @@ def _ordered(rows: list, spec: TableSpec, sort: str, descending: bool) -> list:
     rows.sort(key=name)
     known = sorted((r for r in rows if spec.value(r, sort) is not None),
                    key=lambda r: comparable(spec.value(r, sort)), reverse=descending)
-    ordered = known + [r for r in rows if spec.value(r, sort) is None]
-    if spec.unknown is not None and sort != spec.name:
-        ordered.sort(key=lambda r: bool(spec.unknown(r)))   # stable: "Unknown" last, the rest as they were
-    return ordered
+    return known + [r for r in rows if spec.value(r, sort) is None]
 
 
 def _page(raw, strict: bool) -> int:

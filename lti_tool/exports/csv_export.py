@@ -2,10 +2,11 @@
 analytics functions the page calls, written row by row to a file.
 
 One file holds every section: a line with the section's title, a header line, its rows, an empty
-line. Headers are descriptive (the metric labels of `analytics.definitions.METRICS`, naming the
-metric's unit when it is a percent or a fraction) or raw (the analytics field names). Values are the
-analytics values, identical under both headers: a metric's value is in its unit (percent 0-100,
-fraction 0-1, minutes), times are ISO 8601 in the page's time zone.
+line. Headers are descriptive (the metric labels of `analytics.definitions.METRICS`, "(%)" after a
+share) or raw (the analytics field names). Values are identical under both headers: every share is a
+percentage 0-100, whether its metric is kept as a percent or as a fraction 0-1 (a fraction is written
+times 100), as in the custom room reports (exports/custom.py); minutes are minutes; times are ISO 8601
+in the page's time zone.
 
 Rows are produced lazily and written as they come, so memory stays flat however many rows a
 section has (the player-events section streams from the database with a server-side cursor).
@@ -28,8 +29,8 @@ from lti_tool.analytics.definitions import METRICS, Unit
 
 from .selection import RoomSelection
 
-# The unit a descriptive header names, for the units whose values could be read either way.
-HEADER_UNITS = {Unit.PERCENT: "%", Unit.FRACTION: "0-1"}
+# Shares, written as percentages 0-100 in every CSV: a descriptive header says "(%)".
+SHARES = (Unit.PERCENT, Unit.FRACTION)
 # Spreadsheets run cells that start with these as formulas; such text is written with a leading '.
 FORMULA_STARTS = frozenset("=+-@\t\r")
 
@@ -38,12 +39,12 @@ FORMULA_STARTS = frozenset("=+-@\t\r")
 class Column:
     field: str                 # the raw header: the analytics field name
     label: str                 # the descriptive header
-    unit: Unit | None = None   # a metric's unit; percent and fraction are named in the descriptive header
+    unit: Unit | None = None   # a metric's unit; a share is named "(%)" in the descriptive header
 
     def header(self, descriptive: bool) -> str:
         if not descriptive:
             return self.field
-        return f"{self.label} ({HEADER_UNITS[self.unit]})" if self.unit in HEADER_UNITS else self.label
+        return f"{self.label} (%)" if self.unit in SHARES else self.label
 
 
 def metric(field: str, name: str | None = None) -> Column:
@@ -100,11 +101,23 @@ def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: boo
         for section in sections:
             out.writerow([section.title])
             out.writerow([c.header(descriptive) for c in section.columns])
+            fractions = [i for i, c in enumerate(section.columns) if c.unit is Unit.FRACTION]
             for row in section.rows():
+                if fractions:
+                    row = _as_percent(row, fractions)
                 out.writerow([writer_cells.cell(v) for v in row])
                 written += 1
             out.writerow([])
     return written
+
+
+def _as_percent(row: tuple, fractions: list[int]) -> list:
+    """The row with its fraction cells (0-1) as percentages (0-100)."""
+    cells = list(row)
+    for i in fractions:
+        if cells[i] is not None:
+            cells[i] = cells[i] * 100
+    return cells
 
 
 def _values(obj, columns: tuple[Column, ...]) -> tuple:
@@ -176,8 +189,8 @@ def room_sections(session: Session, selection: RoomSelection) -> list[Section]:
             detail = rooms.interaction_detail(session, row.interaction_id)
             for option in detail.options:
                 yield detail.question, option.option, option.participants, option.rate, option.correct
-            for text in detail.text_answers:
-                yield detail.question, text, None, None, None
+            for answer in detail.text_answers:
+                yield detail.question, answer.option, answer.participants, answer.rate, None
 
     def recordings():
         result = rooms.recordings(session, scope)

@@ -35,7 +35,7 @@ from lti_tool.render.formatting import counted, country_name, long_date, metric_
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
 TOP_RECORDING_VIEWERS = 20    # people listed in the recordings table, most plays first
-MAX_TEXT_ANSWERS = 50         # open questions' answers listed per question
+MAX_TEXT_ANSWERS = 50         # different answers to an open question listed per question
 TOP_PLACES = 20               # countries, devices and domains rows
 CHART_WIDTH = 720             # the charts' drawing units; the PDF scales them to the page width
 
@@ -61,7 +61,7 @@ class InteractionSummary:
     kind: str                                  # a label such as "Rating scale"
     launched_at: datetime
     detail: rooms.InteractionDetail
-    text_answers_left_out: int                 # open answers beyond MAX_TEXT_ANSWERS
+    text_answers_left_out: int                 # different open answers beyond MAX_TEXT_ANSWERS
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class GallerySummary:
     generated: str
     highlights: Change
     cards: tuple[str, ...]                     # the highlight cards' metrics, in the page's order
-    as_of: str                                 # local time of the newest data, or "—"
+    as_of: str                                 # local time of the newest data, or "" when none arrived
     timeline_chart: charts.Chart
     top_entries: tuple[EntryRow, ...]
     top_viewers: tuple[ViewerRow, ...]
@@ -141,7 +141,7 @@ class EntrySummary:
     generated: str
     highlights: Change
     cards: tuple[str, ...]
-    as_of: str
+    as_of: str                                 # local time of the newest data, or "" when none arrived
     timeline_chart: charts.Chart               # "Video performance over time"
     heatmap_chart: charts.Chart                # plays and viewers over the media's own timeline
     funnel_chart: charts.Chart
@@ -336,7 +336,7 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
 # -- gallery ---------------------------------------------------------------------------------------
 
 GALLERY_BLOCKS = ("highlights", "timeline", "top", "locations", "devices", "domains")   # the page's, in its order
-# Defined at the PDF's end: its highlight cards, the plays' "out of" line and the top videos' score, then
+# Defined at the PDF's end: its highlight cards, the plays' played-entries line and the top videos' score, then
 # the metrics of every block it prints as a table.
 GALLERY_METRICS = (*dashboard.HIGHLIGHT_CARDS, "played_entries", "engagement_ranking")
 FILTER_NAMES = {"media_type": "Media type", "tag": "Tag", "owner": "Owner", "country": "Country", "region": "Region",
@@ -437,7 +437,7 @@ def gallery_summary(session: Session, course_id: int, query_args, tz: str) -> Ga
         course_title=course.title or course.label or course.context_id, when=when, compare_when=compare_when,
         filters=_filters_in_use(ctx, session), timezone=tz, generated=localtime(utcnow(), tz),
         highlights=highlights["change"], cards=tuple(highlights["cards"]),
-        as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else charts.NO_VALUE,
+        as_of=localtime(highlights["as_of"], tz) if highlights["as_of"] else "",
         timeline_chart=timeline_chart, top_entries=tuple(top["entries"]), top_viewers=tuple(top["viewers"]),
         locations_level=locations["level"], locations=tuple(locations["rows"][:TOP_PLACES]),
         device_chart=device_chart, operating_systems=tuple(r for r in devices["os"] if r.plays),
@@ -498,7 +498,7 @@ def entry_summary(ctx: Context) -> EntrySummary:
         duration=charts.fmt_clock(duration) if duration else None, when=when, compare_when=compare_when,
         filters=_filters_in_use(ctx, ctx.session), timezone=ctx.timezone, generated=localtime(utcnow(), ctx.timezone),
         highlights=highlights["change"], cards=tuple(highlights["cards"]),
-        as_of=localtime(highlights["as_of"], ctx.timezone) if highlights["as_of"] else charts.NO_VALUE,
+        as_of=localtime(highlights["as_of"], ctx.timezone) if highlights["as_of"] else "",
         timeline_chart=_timeline_chart(ctx, timeline), heatmap_chart=heatmap_chart, funnel_chart=funnel_chart,
         tables=tables, definitions=tuple((METRICS[m].label, METRICS[m].definition) for m in dict.fromkeys(metrics)),
     )

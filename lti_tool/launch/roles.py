@@ -68,6 +68,14 @@ class RolePolicy:
             admin.append((rule["role"], rule.get("label", "Admin")))
         return cls(tuple(course), tuple(admin))
 
+    def labels_that_can(self, capability: str) -> tuple[str, ...]:
+        """The role labels (course roles first, then admin roles, in policy order, each once) whose level
+        grants `capability`: who may see what, said in the words people know their roles by."""
+        labels = [label for _role, level, label in self.course_rules if capability in CAPABILITIES[level]]
+        if capability in CAPABILITIES["admin"]:
+            labels += [label for _role, label in self.admin_rules]
+        return tuple(dict.fromkeys(labels))
+
     def decide(self, roles: list[str]) -> Decision:
         present = {SHORT_CONTEXT_ROLES.get(r, r) for r in roles if isinstance(r, str)}
         course_level, course_label = "none", "No course role"

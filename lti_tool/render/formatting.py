@@ -40,6 +40,14 @@ def counted(value: int | None, singular: str, plural: str | None = None) -> str:
     return f"{charts.fmt_number(n)} {singular if n == 1 else (plural or singular + 's')}"
 
 
+def listed(words, last: str = "and") -> str:
+    """("TA", "Teacher", "Designer") -> "TA, Teacher and Designer"; `last` joins the last two."""
+    words = [str(w) for w in words]
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
 def long_date(value: date) -> str:
     return f"{value:%b} {value.day}, {value.year}"
 

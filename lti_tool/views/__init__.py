@@ -82,4 +82,5 @@ def register_views(app: Flask) -> None:
         ]
         # A course's own time zone setting wins over each person's Canvas time zone.
         timezone = course.timezone or viewer.session.timezone
-        return {"viewer": viewer, "course": course, "navigation": items, "timezone": timezone}
+        return {"viewer": viewer, "course": course, "navigation": items, "timezone": timezone,
+                "owns_media": lambda: _owns_media(viewer)}

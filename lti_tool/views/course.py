@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
 from lti_tool import jobs
 from lti_tool.analytics.people import course_people, level_counts
@@ -19,7 +19,8 @@ bp = Blueprint("course", __name__, url_prefix="/courses/<int:course_id>")
 @bp.get("/")
 @require("course.view")
 def home(course_id: int):
-    people = course_people(db.session, course_id)
+    policy = current_app.extensions["role_policy"]
+    people = course_people(db.session, course_id, lambda roles: policy.decide(roles).level)
     return render_template("course/home.html", people=people, counts=level_counts(people))
 
 

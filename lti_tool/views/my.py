@@ -1,7 +1,7 @@
 """A person's own pages: "My viewing" (what they watched) and "My Analytics" (media they own or co-edit)."""
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g
 
 from lti_tool.analytics.dashboard import MY_BLOCKS, VIEWING_BLOCKS
 from lti_tool.analytics.context import Subject
@@ -19,7 +19,10 @@ def viewing(course_id: int):
     ctx = dashboard_context(Subject.of_viewer(g.course, g.viewer.session.person_id))
     if ctx is None:
         return filter_error_page()
-    return render_dashboard("my/viewing.html", VIEWING_BLOCKS, ctx, person=g.viewer.session.person, title="My viewing")
+    # Who else sees a person's viewing: every role whose level may open people's viewing detail.
+    seen_by = current_app.extensions["role_policy"].labels_that_can("user_detail")
+    return render_dashboard("my/viewing.html", VIEWING_BLOCKS, ctx, person=g.viewer.session.person, title="My viewing",
+                            seen_by=seen_by)
 
 
 @bp.get("/my-analytics/")

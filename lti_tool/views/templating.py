@@ -7,8 +7,8 @@ from lti_tool.analytics.dashboard import TIMELINE_METRICS
 from lti_tool.analytics.filters import DEVICES, EARLIEST, LATEST, MEDIA_TYPES
 from lti_tool.analytics.definitions import METRICS
 from lti_tool.render import charts
-from lti_tool.render.formatting import (counted, country_name, delta, fraction_percent, long_date, metric_format,
-                                        metric_value, series_of)
+from lti_tool.render.formatting import (counted, country_name, delta, fraction_percent, listed, long_date,
+                                        metric_format, metric_value, series_of)
 
 from .dashboards import url_with
 
@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(metric_value)   # {{ value|metric_value("name") }}: formatted by the metric's unit
     app.add_template_filter(long_date, "longdate")
     app.add_template_filter(counted)
+    app.add_template_filter(listed)
     app.add_template_filter(country_name, "country_name")
     app.add_template_filter(lambda steps: [(s.label, s.count) for s in steps], "steps")
     app.add_template_filter(lambda rows: [((r.value or "other").capitalize(), r.plays) for r in rows], "device_parts")

@@ -74,9 +74,10 @@ def test_room_session_summary_holds_the_session_numbers(app, db, loaded, tmp_pat
     assert "A 1 50% B 1 50% C 0 0%" in text
     assert "2. 2 + 2? Quiz question · 2 options · 1 unique participant" in text
     assert "3 0 0% 4 CORRECT 1 100%" in text
-    assert "4. Anything unclear? Open question · 1 unique participant Slide 4" in text
+    assert "4. Anything unclear? Open question · 1 unique participant Slide 4 (1 participant)" in text
     assert ("5. Next topics? Crowd vote · 3 options · 2 unique participants "
-            "Answers Unique participants Answer rate X 1 50% Y 2 100% Z 0 0%") in text
+            "Answers Unique participants Answer rate X 1 50% Y 2 100% Z 0 0% "
+            "Several answers could be chosen: rates add up to more than 100 %.") in text
     # Recordings: 5 plays, 4 impressions; Dan's 10 minutes at 100 %.
     assert "Recording plays: 5 · 4 player impressions" in text
     assert "Unnamed user 2 1 10 min 100%" in text
@@ -139,7 +140,7 @@ def test_gallery_summary_holds_the_gallery_numbers(app, db, registration, tmp_pa
     # tests/ingest/dataset.py: 6 impressions, 4 plays of 1 entry, 2 known viewers (1 anonymous play of 4 = 25 %),
     # (50 + 60 + 20 + 25) s = 2.6 min, completion (51 + 61 + 22 + 26) / 4 = 40 %.
     assert "Player impressions 6" in text
-    assert "Plays 4 out of 1 played entries" in text
+    assert "Plays 4 Played entries: 1" in text
     assert "Unique viewers 2 + Unknown: 25% of plays" in text
     assert "Minutes viewed 2.6 min" in text
     assert "Avg. completion rate 40%" in text

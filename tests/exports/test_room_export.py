@@ -13,10 +13,10 @@ from ..rooms.test_room_page import card, names
 from .conftest import export_id_of, polls, sections
 
 OVERVIEW_DESCRIPTIVE = ["Unique viewers", "Stays by people not signed in", "Minutes viewed", "Avg. minutes viewed",
-                        "Live engagement rate (0-1)", "Live unique viewers", "Signed-in live attendees", "Reactions",
-                        "Sent live reactions (0-1)", "Group chat messages", "Sent messages on group chat (0-1)",
-                        "Participation in polls (0-1)", "Q&A threads", "Q&A threads created (0-1)",
-                        "Attachment downloads", "Attachments downloaded (0-1)", "Recording plays"]
+                        "Live engagement rate (%)", "Live unique viewers", "Signed-in live attendees", "Reactions",
+                        "Sent live reactions (%)", "Group chat messages", "Sent messages on group chat (%)",
+                        "Participation in polls (%)", "Q&A threads", "Q&A threads created (%)",
+                        "Attachment downloads", "Attachments downloaded (%)", "Recording plays"]
 
 
 def test_the_room_page_offers_export_and_the_dialog_masks_the_address(teacher, mail_on):
@@ -64,8 +64,9 @@ def test_emailed_in_process_link_downloads_the_page_numbers(teacher, mail_on, ap
     # The page's cards and the file's numbers are one computation.
     assert row["Unique viewers"] == card(page, "Unique viewers") == "4"
     assert f"{float(row['Avg. minutes viewed']):.1f} min" == card(page, "Avg. minutes viewed") == "7.6 min"
-    assert f"{float(row['Live engagement rate (0-1)']) * 100:.1f}%" == card(page, "Live engagement rate")
-    assert f"{float(row['Sent live reactions (0-1)']) * 100:.1f}%" == card(page, "Sent live reactions") == "33.3%"
+    # Shares are percentages 0-100 in every CSV, as in the custom reports' engagementRate.
+    assert f"{float(row['Live engagement rate (%)']):.1f}%" == card(page, "Live engagement rate")
+    assert f"{float(row['Sent live reactions (%)']):.1f}%" == card(page, "Sent live reactions") == "33.3%"
     assert row["Recording plays"] == card(page, "Recording plays") == "5"
     attendees = report["Viewer engagement"]
     assert attendees[0][:7] == ["Name", "Title", "Role", "Company", "Industry", "Country", "Minutes viewed"]
@@ -76,7 +77,7 @@ def test_emailed_in_process_link_downloads_the_page_numbers(teacher, mail_on, ap
     assert [r[1] for r in report["Interactions"][1:]] == ["Favourite topic?", "2 + 2?", "How clear was it?",
                                                           "Anything unclear?", "Next topics?"]
     answers = report["Interaction answers"]
-    assert ["2 + 2?", "4", "1", "1.0", "yes"] in answers and ["Anything unclear?", "Slide 4", "", "", ""] in answers
+    assert ["2 + 2?", "4", "1", "100.0", "yes"] in answers and ["Anything unclear?", "Slide 4", "1", "100.0", ""] in answers
     assert report["Top countries"][-1][0] == "All countries"
     assert report["Top devices"][0] == ["Device", "Device type", "Live unique viewers", "Recording unique viewers"]
 

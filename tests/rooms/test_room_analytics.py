@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.analytics import rooms
-from lti_tool.analytics.rooms import RoomScope
+from lti_tool.analytics.rooms import OptionRow, RoomScope
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import tokens
 from lti_tool.ingest.people import resolve
@@ -254,9 +254,10 @@ def test_interactions(db, loaded):
     # Rating: Ana 5, Ben 4.
     assert options("rating") == [("1", 0, 0.0, False), ("2", 0, 0.0, False), ("3", 0, 0.0, False),
                                  ("4", 1, 0.5, False), ("5", 1, 0.5, False)]
-    # Open question: no options, one participant and their text.
+    # Open question: no options, one participant and their text, answered by all (1) who answered.
     assert (detail["open"].option_count, detail["open"].unique_participants, detail["open"].text_answers) == (
-        0, 1, ("Slide 4",))
+        0, 1, (OptionRow("Slide 4", 1, 1.0, False),))
+    assert [detail[kind].several_answers for kind in ("poll", "open", "crowd_vote")] == [False, False, True]
     # Crowd vote: Ana X and Y, Ben Y -> Y chosen by both of the 2 participants.
     assert (detail["crowd_vote"].option_count, detail["crowd_vote"].unique_participants) == (3, 2)
     assert options("crowd_vote") == [("X", 1, 0.5, False), ("Y", 2, 1.0, False), ("Z", 0, 0.0, False)]

@@ -10,7 +10,7 @@ from lti_tool.ingest import tokens
 from lti_tool.models import Interaction
 
 from ..support.factories import give_room_to
-from .test_room_analytics import OVERVIEW, loaded  # noqa: F401  (the fixture: the hand-computed session)
+from .test_room_analytics import BEN, CAL, OVERVIEW, answer, loaded  # noqa: F401  (the fixture: the hand-computed session)
 
 
 @pytest.fixture
@@ -179,6 +179,28 @@ def test_an_interaction_shows_its_answers_rates(room_page, db):
     assert "Crowd vote · 3 options · 2 unique participants" in html
     answers = re.findall(r'<tr><th scope="row">(\w+)</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', html)
     assert answers == [("X", "1", "50%"), ("Y", "2", "100%"), ("Z", "0", "0%")]
+
+
+def test_a_crowd_vote_says_its_rates_add_up_past_100_percent(room_page, db):
+    vote, poll = (db.session.scalar(select(Interaction.id).where(Interaction.external_id == key))
+                  for key in ("vote-1", "poll-1"))
+    html = room_page(query=f"session=main&interaction={vote}", target="interactions").text
+    assert "Several answers could be chosen: rates add up to more than 100 %." in html
+    single = room_page(query=f"session=main&interaction={poll}", target="interactions").text
+    assert "Several answers could be chosen" not in single
+
+
+def test_open_answers_are_grouped_whatever_their_case_with_counts(room_page, db, client, registration):
+    _token, secret = tokens.create(registration.id, "more answers")
+    more = [answer("a-10", "open-1", BEN, text="  slide 4 "), answer("a-11", "open-1", CAL, text="Nothing")]
+    response = client.post("/api/v1/room-events", json={"version": 1, "events": more},
+                           headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200, response.text
+    question = db.session.scalar(select(Interaction.id).where(Interaction.external_id == "open-1"))
+    html = room_page(query=f"session=main&interaction={question}", target="interactions").text
+    assert "Open question · 3 unique participants" in html
+    answers = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', html)
+    assert answers == [("Slide 4", "2", "66.7%"), ("Nothing", "1", "33.3%")]
 
 
 def test_rooms_list_links_each_session(room_page):

@@ -82,3 +82,20 @@ def test_my_viewing_shows_only_the_viewers_own_plays(world):
     assert "Person One" not in html and "Unknown" not in html
     nothing = get(world, "teacher", f"/my/?{OCT}").text
     assert "No viewing recorded for you in this period" in nothing
+
+
+def test_my_viewing_names_every_role_that_can_see_it_from_the_role_policy(world):
+    html = get(world, "student", f"/my/?{OCT}").text
+    assert "course's teachers" not in html
+    assert ("Besides you, people in these roles can see your viewing data: TA, Teacher, Designer, Account admin "
+            "and Site admin.") in html
+
+
+def test_my_analytics_links_to_the_embed_audit_only_for_someone_it_answers(world):
+    student, audit = world["student"], f"/courses/{world['course'].id}/embeds/mine"
+    assert student.get(audit).status_code == 403
+    assert "embeds/mine" not in get(world, "student", "/my-analytics/").text
+    db, canvas = world["db"], world["canvas"]
+    world["e1"].owner_person_id = db.session.scalar(select(Person).where(Person.subject == canvas.sub("student"))).id
+    db.session.commit()
+    assert "embeds/mine" in get(world, "student", "/my-analytics/").text and student.get(audit).status_code == 200

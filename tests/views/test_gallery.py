@@ -109,6 +109,31 @@ def test_people_table_search_sort_and_unknown_row(gallery):
     assert "Teacher Tester" in found and ">Unknown<" not in found
 
 
+def header_link(html: str, label: str) -> str:
+    """The href of the sort link in the column header named `label` (entities unescaped)."""
+    match = re.search(rf'<th scope="col"[^>]*>\s*<a href="([^"]+)"[^>]*>{re.escape(label)}</a>', html)
+    assert match, label
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_people_sort_by_name_starts_a_to_z_and_the_unknown_row_sits_by_its_numbers(gallery):
+    block = gallery(OCTOBER, target="people").text
+    assert "sort=name" in header_link(block, "Name") and "dir=asc" in header_link(block, "Name")
+    assert "dir=desc" in header_link(block, "Player impressions")   # numbers: largest first
+    by_name = gallery(OCTOBER + "&sort=name&dir=asc", target="people").text
+    assert "dir=desc" in header_link(by_name, "Name")             # the second click reverses
+    names = row_names(by_name)
+    assert names == sorted(names, key=str.lower) and "Unknown" in names
+    # By plays the anonymous "Unknown" row (2 plays) comes before the teacher (none), not after everyone.
+    by_plays = gallery(OCTOBER + "&sort=plays&dir=desc", target="people").text
+    assert row_names(by_plays) == ["Viewers outside this course", "Unknown", "Teacher Tester"]
+
+
+def row_names(html: str) -> list[str]:
+    """The names in the row headers of a people table, top to bottom."""
+    return re.findall(r'<th scope="row">(?:<[^>]+>)?([^<]+)<', html)
+
+
 @pytest.mark.parametrize("person, status", [("ta", 200), ("designer", 200), ("student", 403), ("observer", 403)])
 def test_access(launch_as, gallery, person, status):
     response = launch_as(person).get(f"/courses/{gallery.course.id}/gallery/?{OCTOBER}")
@@ -132,3 +157,14 @@ def test_details_tables_sort_and_page(gallery):
     assert re.findall(r'<tr><th scope="row">(2026-10-\d\d)</th>', ascending.split("<caption>By date</caption>")[1])[0] == "2026-10-01"
     users = gallery(OCTOBER + "&details=users&dsort=name&ddir=asc", target="timeline").text
     assert "By user" in users
+
+
+def test_counts_and_empty_states_read_as_sentences(gallery):
+    empty = gallery("range=custom&from=2025-01-01&to=2025-01-31", target="highlights").text
+    assert "none of plays" not in empty and "Data as of —" not in empty
+    assert "No plays, so no anonymous viewing." in empty
+    # One day holding exactly one play (the late one): "1 play", never "1 plays".
+    top = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="top").text
+    assert "1 plays" not in top and '<span class="muted">1 play · ' in top
+    cards = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="highlights").text
+    assert "out of 1 " not in cards and "Data as of" in cards

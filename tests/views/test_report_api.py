@@ -134,11 +134,11 @@ def test_user_engagement_search_sort_and_pages(client, auth, course, db):
     found = data(client, auth, "user-engagement", course=course.id, q="TEACHER@test")
     assert [r["name"] for r in found["rows"]] == ["Teacher Tester"] and found["total"] == 1
     by_completion = data(client, auth, "user-engagement", course=course.id, sort="avg_completion_rate")
-    # p1 56, p2 22; p3 and the teacher have no plays, so no value: after them; the Unknown row (26, play D
-    # alone) last, as on the page (one table rule: analytics.tables).
-    assert [r["avg_completion_rate"] for r in by_completion["rows"]] == [56.0, 22.0, None, None, 26.0]
+    # p1 56, the Unknown row 26 (play D alone), p2 22: the Unknown row is placed by its numbers like any row;
+    # p3 and the teacher have no plays, so no value: after them, as on the page (one table rule: analytics.tables).
+    assert [r["avg_completion_rate"] for r in by_completion["rows"]] == [56.0, 26.0, 22.0, None, None]
     ascending = data(client, auth, "user-engagement", course=course.id, sort="plays", dir="asc")
-    assert [r["plays"] for r in ascending["rows"]] == [0, 0, 1, 2, 1]   # the Unknown row (1 play) last
+    assert [r["plays"] for r in ascending["rows"]] == [0, 0, 1, 1, 2]   # the Unknown row (1 play) among the ones
     page = data(client, auth, "user-engagement", course=course.id, per_page="2", page="2")
     assert (page["total"], page["pages"], page["page"], len(page["rows"])) == (5, 3, 2, 2)
     first = data(client, auth, "user-engagement", course=course.id, per_page="2")["rows"]
