@@ -33,7 +33,7 @@ def card(html: str, label: str) -> str:
 
 
 def names(html: str) -> list[str]:
-    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person" title="[^"]*"><a [^>]*>([^<]+)</a>',
+    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person hover-card"><a [^>]*>([^<]+)</a>',
                       html)
 
 
