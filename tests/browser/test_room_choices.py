@@ -81,3 +81,18 @@ def test_the_attendee_hover_card_opens_on_hover_and_focus(browser_page, room_url
     yuki.hover()
     expect(page.locator("#" + yuki.get_attribute("aria-describedby"))).to_be_visible()
     screenshot(page, "room-hover-card")
+
+
+def test_choosing_a_viewer_of_one_video_brings_their_heatmap_into_view(browser_page, live_server):
+    """The same on the single-media page: a name in People fills the heatmap block far above it."""
+    page = browser_page
+    page.set_viewport_size({"width": 1024, "height": 600})
+    launch(page, live_server, "teacher")
+    page.locator("#top ol.ranked a").first.click()
+    page.wait_for_url(re.compile(r"/entries/"))
+    name = page.locator("#people tbody th a").first
+    name.scroll_into_view_if_needed()
+    name.click()
+    expect(page.locator("#heatmap")).to_contain_text("how often each part was watched")
+    expect(page.locator("#heatmap-title")).to_be_in_viewport()
+    expect(page.locator("#heatmap-title")).to_be_focused()
