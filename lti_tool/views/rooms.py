@@ -67,8 +67,7 @@ def chosen_session(room: Room, choices: list[RoomSession]) -> RoomSession | None
 @bp.app_template_global()
 def session_label(one: RoomSession, tz: str) -> str:
     """e.g. "Week 1 · Oct 05, 2026 05:00" (the name, then the start in the viewer's zone)."""
-    start = localtime(one.started_at, tz)
-    return f"{one.name} · {start}" if one.name else start
+    return session_title(one.name, one.started_at, tz)
 
 
 @bp.app_template_global()
