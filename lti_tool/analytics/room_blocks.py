@@ -25,8 +25,9 @@ def overview_block(ctx: Context) -> rooms.RoomOverview:
     return rooms.overview(ctx.session, ctx.scope)
 
 
-def timeline_block(ctx: Context) -> list[rooms.MinutePoint]:
-    return ctx.cached("timeline", lambda: rooms.timeline(ctx.session, ctx.scope))
+def timeline_block(ctx: Context) -> list[rooms.SessionTimeline]:
+    """The timeline per main session (a date range charts each session apart, never on one minute axis)."""
+    return ctx.cached("timeline", lambda: rooms.session_timelines(ctx.session, ctx.scope))
 
 
 def attendees_block(ctx: Context) -> rooms.AttendeeTable:

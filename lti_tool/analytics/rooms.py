@@ -385,10 +385,40 @@ def _samples(session: Session, ids: tuple[int, ...], person_id: int | None = Non
     return session.execute(query)
 
 
+@dataclass(frozen=True)
+class SessionTimeline:
+    """One main session's minutes (its breakout rooms' too): a chart of its own, so that sessions of a
+    date range are never spliced onto one minute axis."""
+    name: str | None
+    started_at: datetime                  # the main session's start, UTC
+    points: list[MinutePoint]
+
+
 def timeline(session: Session, scope: RoomScope) -> list[MinutePoint]:
+    """Every minute of the scope's sessions, oldest first (one axis: the report API and the CSV)."""
     sessions = _sessions(session, scope)
-    ids = _ids(sessions)
+    return _timeline(session, sessions, _stays(session, sessions))
+
+
+def session_timelines(session: Session, scope: RoomScope) -> list[SessionTimeline]:
+    """The timeline cut per main session, oldest first: the page's and the PDF's charts."""
+    sessions = _sessions(session, scope)
     stays = _stays(session, sessions)
+    by_minute = {point.at: point for point in _timeline(session, sessions, stays)}
+    groups: dict[int, list[RoomSession]] = defaultdict(list)
+    for one in sessions:
+        groups[one.parent_session_id or one.id].append(one)
+    cut = []
+    for main in (s for s in sessions if s.parent_session_id is None):
+        ids = {one.id for one in groups[main.id]}
+        minutes = _minutes(groups[main.id], [stay for stay in stays if stay.session_id in ids])
+        cut.append(SessionTimeline(main.name, main.started_at, [by_minute[minute] for minute in minutes]))
+    return cut
+
+
+def _timeline(session: Session, sessions: list[RoomSession], stays: list[_Stay]) -> list[MinutePoint]:
+    """Per minute of the sessions: live unique viewers and live engagement rate."""
+    ids = _ids(sessions)
     viewers: dict[datetime, set] = defaultdict(set)
     for index, stay in enumerate(stays):
         if stay.mode != "live":

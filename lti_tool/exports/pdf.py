@@ -30,7 +30,7 @@ from lti_tool.analytics.blocks import Col, Sheet
 from lti_tool.analytics.context import Context, Subject, build_context, check_timezone
 from lti_tool.models import Course, Room, RoomSession
 from lti_tool.models.types import utcnow
-from lti_tool.render import charts, localtime
+from lti_tool.render import charts, localtime, minute_labels, session_title
 from lti_tool.render.formatting import counted, country_name, long_date, metric_format, series_of
 
 TOP_ATTENDEES = 20            # attendees listed by minutes viewed; the totals row covers everyone
@@ -75,8 +75,7 @@ class RoomSummary:
     generated: str                             # local time the PDF was made
     figures: tuple[Figure, ...]
     anonymous_stays: int
-    viewers_chart: charts.Chart
-    engagement_chart: charts.Chart
+    timeline_charts: tuple[charts.Chart, ...]   # per session: live unique viewers, then live engagement rate
     attendees: tuple[rooms.AttendeeRow, ...]   # the top TOP_ATTENDEES by minutes viewed
     attendee_count: int
     attendee_totals: rooms.AttendeeTotals      # over every attendee, not only those listed
@@ -254,22 +253,16 @@ def _room_figures(o: rooms.RoomOverview) -> tuple[Figure, ...]:
     )
 
 
-def _minute_labels(points: list[rooms.MinutePoint], tz: str) -> list[str]:
-    """"10:05", or "Oct 05 10:05" when the minutes span several local days (a date range)."""
-    zone = _zone(tz)
-    days = {p.at.astimezone(zone).date() for p in points}
-    return [localtime(p.at, tz)[-5:] if len(days) <= 1 else localtime(p.at, tz)[:6] + localtime(p.at, tz)[-6:]
-            for p in points]
-
-
-def _timeline_charts(points: list[rooms.MinutePoint], tz: str) -> tuple[charts.Chart, charts.Chart]:
-    labels = _minute_labels(points, tz)
+def _timeline_charts(one: rooms.SessionTimeline, tz: str, dated: bool) -> tuple[charts.Chart, charts.Chart]:
+    """One session's two charts, titled and labelled as the room page's (render.session_title, minute_labels)."""
+    labels, points = minute_labels([p.at for p in one.points], tz, dated), one.points
+    title = session_title(one.name, one.started_at, tz) + ": " if dated else ""
     viewers = charts.line_chart(
-        f"{METRICS['live_unique_viewers'].label} per minute", labels,
+        f"{title}{METRICS['live_unique_viewers'].label} per minute", labels,
         [charts.Series(METRICS["live_unique_viewers"].label, tuple(p.live_viewers for p in points))],
         width=CHART_WIDTH, height=190, label_header="Minute")
     engagement = charts.line_chart(
-        f"{METRICS['live_engagement_rate'].label} per minute", labels,
+        f"{title}{METRICS['live_engagement_rate'].label} per minute", labels,
         [charts.Series(METRICS["live_engagement_rate"].label, tuple(p.engagement_rate for p in points))],
         value_format=metric_format("live_engagement_rate"), width=CHART_WIDTH, height=190, label_header="Minute")
     return viewers, engagement
@@ -318,12 +311,13 @@ def room_summary(session: Session, room_id: int, session_id: int | None, start: 
         interactions.append(InteractionSummary(INTERACTION_KINDS.get(row.kind, row.kind), row.launched_at, detail,
                                                left_out))
     recordings = rooms.recordings(session, scope)
-    viewers_chart, engagement_chart = _timeline_charts(rooms.timeline(session, scope), tz)
+    timeline_charts = tuple(chart for one in rooms.session_timelines(session, scope)
+                            for chart in _timeline_charts(one, tz, dated=chosen is None))
     countries, devices = rooms.where_viewers(session, scope, "country"), rooms.where_viewers(session, scope, "device")
     return RoomSummary(
         room_name=room_name, room_id=room.external_id, title=title, when=when, sessions=session_count, timezone=tz,
         generated=localtime(utcnow(), tz), figures=_room_figures(overview), anonymous_stays=overview.anonymous_stays,
-        viewers_chart=viewers_chart, engagement_chart=engagement_chart, attendees=top.rows, attendee_count=top.total,
+        timeline_charts=timeline_charts, attendees=top.rows, attendee_count=top.total,
         attendee_totals=top.totals, interactions=tuple(interactions), recordings=recordings,
         recording_viewers=recordings.viewers[:TOP_RECORDING_VIEWERS],
         countries=tuple(countries[:TOP_PLACES]), devices=tuple(devices[:TOP_PLACES]),

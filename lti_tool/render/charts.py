@@ -297,7 +297,8 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], *,
     tick_labels = [value_format(t) for t in ticks]
     low, high = ticks[0], ticks[-1]
     widest_x_label = max(_text_width(label, SMALL_FONT_SIZE) for label in labels)
-    left = max(_text_width(t, SMALL_FONT_SIZE) for t in tick_labels) + 12
+    # The first and last x labels are centred on the ends of the axis: room for half of one on each side.
+    left = max(max(_text_width(t, SMALL_FONT_SIZE) for t in tick_labels) + 12, min(60.0, widest_x_label / 2 + 4))
     right = width - max(12.0, min(60.0, widest_x_label / 2 + 4))
     bottom = height - 26
     count = len(labels)

@@ -37,6 +37,40 @@
     if (dialog.open) dialog.close();
     dialog.showModal();
   });
+  // A room page's "Show" choice (rooms/page.html): the chosen radio enables its own fieldset and disables the
+  // other, before htmx reads the form (capture phase), so the URL names either a session or a date range.
+  document.addEventListener("change", function (event) {
+    var radio = event.target;
+    var choice = radio.closest && radio.closest("[data-show-choice]");
+    if (!choice || radio.name !== "show") return;
+    choice.querySelectorAll("[data-show]").forEach(function (fieldset) {
+      fieldset.disabled = fieldset.getAttribute("data-show") !== radio.value;
+    });
+  }, true);
+  // A link in one block that fills another block (a person's heatmap chosen in a table) would change
+  // content out of sight: bring the filled block into view and move focus to its heading.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var from = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var block = document.getElementById(event.detail.target.id) || event.detail.target;
+    if (!from || from.tagName !== "A" || !block.matches || !block.matches("section.block") || block.contains(from)) return;
+    var heading = block.querySelector("h2") || block;
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({preventScroll: true});
+    block.scrollIntoView({block: "start"});
+  });
+  // Hover cards (.hover-card): Escape hides the open card until the pointer or focus leaves its name.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var card = document.activeElement && document.activeElement.closest && document.activeElement.closest(".hover-card");
+    document.querySelectorAll(".hover-card:hover").forEach(function (open) { open.classList.add("dismissed"); });
+    if (card) card.classList.add("dismissed");
+  });
+  ["mouseout", "focusout"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var card = event.target.closest && event.target.closest(".hover-card");
+      if (card && !card.contains(event.relatedTarget)) card.classList.remove("dismissed");
+    });
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
     var dialog = event.detail.elt.closest ? event.detail.elt.closest("dialog[data-modal]") : null;
     if (dialog && dialog.open && event.detail.elt.tagName === "FORM") dialog.close();

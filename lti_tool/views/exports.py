@@ -7,6 +7,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, render_template, send_file, url_for
 from htmx_flask import request
+from werkzeug.datastructures import MultiDict
+
+from lti_tool.analytics import rooms
 
 from lti_tool.exports import KINDS, AlreadyInProgress, ExportError, file_of, mask_email, start_export
 from lti_tool.exports import links, mail
@@ -15,7 +18,7 @@ from lti_tool.exports.tasks import Kind, QueueUnavailable, linked_export, own_ex
 from lti_tool.exports.selection import page_args
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
-from lti_tool.models import Export
+from lti_tool.models import Export, Room, RoomSession
 from lti_tool.models.types import utcnow
 
 from . import wants_fragment
@@ -68,7 +71,9 @@ def export_offer() -> dict | None:
     download = offered.get("download")
     return {"fixed": fixed, "filters": page.filter_form, "href": href,
             "pdf": {**fixed, "kind": download.name, "delivery": "download"} if download else None,
-            "custom": url_for("exports.custom_report", course_id=course.id) if "window" in offered else None}
+            "custom": url_for("exports.custom_report", course_id=course.id, room=request.view_args.get("external_id"),
+                              session=request.args.get("session"))
+            if "window" in offered else None}
 
 
 @bp.app_template_global()
@@ -119,16 +124,33 @@ def custom_report(course_id: int):
     if not g.viewer.can(custom.page.capability):
         abort(403)
     template = "exports/_custom_report.html" if wants_fragment("custom-report") else "exports/custom.html"
-    return render_template(template, **_custom_window())
+    return render_template(template, **_custom_window(opened_on=_opened_on_session()))
 
 
-def _custom_window(error: str | None = None) -> dict:
+def _opened_on_session() -> tuple[Room, RoomSession] | None:
+    """The main session of the room page the window was opened from (its `room` and `session`
+    arguments: the page's filter form), or None from a page over a date range or without a room."""
+    room_id, session_id = request.args.get("room"), request.args.get("session")
+    room = rooms.room_of_course(db.session, g.course.registration_id, g.course.id, room_id) if room_id else None
+    chosen = rooms.main_session(db.session, room, session_id) if room is not None and session_id else None
+    return (room, chosen) if chosen is not None else None
+
+
+def _custom_window(error: str | None = None, opened_on: tuple[Room, RoomSession] | None = None) -> dict:
+    """The window's context; opened from a session's page, it starts on that session: its local day, its
+    room and the session itself (not the last 30 days of every room)."""
     from zoneinfo import ZoneInfo
 
     from lti_tool.exports import custom
 
-    today = utcnow().astimezone(ZoneInfo(display_timezone())).date()
+    zone = ZoneInfo(display_timezone())
+    today = utcnow().astimezone(zone).date()
     form = request.form if request.method == "POST" else None
+    if opened_on is not None:
+        room, chosen = opened_on
+        day = chosen.started_at.astimezone(zone).date().isoformat()
+        form = MultiDict({"timeframe": "custom", "from": day, "to": day, "entry_ids": room.external_id,
+                          "cue_point_ids": chosen.external_id})
     return custom.window_context(url_for("exports.create", course_id=g.course.id), form=form, error=error,
                                  today=today, hidden={"kind": "custom", "delivery": "download"})
 

@@ -11,11 +11,13 @@ from lti_tool.analytics.room_blocks import ROOM_BLOCKS
 from lti_tool.extensions import db
 from lti_tool.launch.session import require
 from lti_tool.models import Room, RoomSession
-from lti_tool.render import localtime
+from lti_tool.render import localtime, minute_labels, session_title
 
 from .dashboards import dashboard_context, filter_error_page, render_dashboard
 
 bp = Blueprint("rooms", __name__, url_prefix="/courses/<int:course_id>/rooms")
+bp.add_app_template_global(minute_labels, "minute_labels")
+bp.add_app_template_global(session_title, "session_title")
 
 
 def get_room(external_id: str) -> Room:
@@ -38,23 +40,34 @@ def index(course_id: int):
 @require("rooms")
 def page(course_id: int, external_id: str):
     room = get_room(external_id)
-    asked = request.args.get("session")
-    chosen = rooms.main_session(db.session, room, asked) if asked else None
-    if asked and chosen is None:
-        abort(404)
+    choices = rooms.main_sessions(db.session, [room.id])[room.id]
+    chosen = chosen_session(room, choices)
     ctx = dashboard_context(Subject.of_room(room, chosen, g.course))
     if ctx is None:
         return filter_error_page()
-    choices = rooms.main_sessions(db.session, [room.id])[room.id]
     return render_dashboard("rooms/page.html", ROOM_BLOCKS, ctx, room=room, chosen=chosen, choices=choices,
                             title=f"Room analytics: {room.name or room.external_id}")
+
+
+RANGE_ARGS = ("range", "from", "to")
+
+
+def chosen_session(room: Room, choices: list[RoomSession]) -> RoomSession | None:
+    """The session the page shows: the URL's `session`, else None (every session in a date range) when
+    the URL names a range or `show=range`, else the latest main session (`choices` are newest first), so
+    a room never opens on an empty default range while it has sessions. 404 for an unknown session."""
+    asked = request.args.get("session")
+    if asked:
+        return rooms.main_session(db.session, room, asked) or abort(404)
+    if request.args.get("show") == "range" or any(request.args.get(name) for name in RANGE_ARGS):
+        return None
+    return choices[0] if choices else None
 
 
 @bp.app_template_global()
 def session_label(one: RoomSession, tz: str) -> str:
     """e.g. "Week 1 · Oct 05, 2026 05:00" (the name, then the start in the viewer's zone)."""
-    start = localtime(one.started_at, tz)
-    return f"{one.name} · {start}" if one.name else start
+    return session_title(one.name, one.started_at, tz)
 
 
 @bp.app_template_global()

@@ -93,8 +93,8 @@ def post_room_events(live_server, course_id: int) -> None:
 
 
 def attendee_names(page):
-    """The name cells of the attendees table (its totals row apart)."""
-    return page.locator("#attendees tbody tr[data-person] th")
+    """The names in the attendees table (its totals row apart; each name's hover card apart)."""
+    return page.locator("#attendees tbody tr[data-person] th .person > a")
 
 
 def test_teacher_picks_a_session_searches_and_opens_an_interaction(browser_page, live_server):
@@ -114,11 +114,16 @@ def test_teacher_picks_a_session_searches_and_opens_an_interaction(browser_page,
     # A full page load would drop this; every step below must be an htmx swap.
     page.evaluate("window.roomPageMarker = 'still here'")
 
-    # Every session in the last 30 days: both seminars' six people.
+    # The room opens on its latest session; "Sessions in a date range" is every session in the last 30 days:
+    # both seminars' six people.
+    expect(page.locator("#dashboard .period-note")).to_contain_text("Session Week 2 seminar")
+    page.get_by_label("Sessions in a date range").check()
+    expect(page).to_have_url(re.compile(r"[?&]show=range"))
     expect(card(page, "Unique viewers")).to_have_text("6")
     expect(attendee_names(page)).to_have_count(6)
 
     # The second session: the dashboard follows, the URL says which session.
+    page.get_by_label("One session").check()
     page.locator("#room-filters select[name=session]").select_option("seminar-2")
     expect(page).to_have_url(re.compile(r"[?&]session=seminar-2"))
     expect(page.locator("#dashboard .period-note")).to_contain_text("Session Week 2 seminar")

@@ -188,3 +188,15 @@ def test_rendering_needs_no_request_and_fetches_nothing(app, tmp_path):
     fetcher = pdf.url_fetcher()
     with pytest.raises(ValueError, match="disallowed protocol"):
         (getattr(fetcher, "fetch", fetcher))("https://example.org/font.woff2")
+
+
+def test_a_room_range_pdf_charts_each_session_apart(db, loaded):  # noqa: F811
+    """Oct 1-31 holds two main sessions: the PDF has a pair of charts per session, titled with its local
+    start and dated per minute, as the room page has (issue 14: never one spliced minute axis)."""
+    start, end = datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc)
+    charts = pdf.room_summary(db.session, loaded.room_id, None, start, end, "UTC").timeline_charts
+    assert [c.title.split(":")[0][:12] for c in charts] == ["Oct 05, 2026"] * 2 + ["Oct 12, 2026"] * 2
+    assert all(row[0].startswith("Oct 05 ") for row in charts[0].rows)
+    assert all(row[0].startswith("Oct 12 ") for row in charts[2].rows)
+    one = pdf.room_summary(db.session, loaded.room_id, next(iter(loaded.session_ids)), None, None, "UTC")
+    assert len(one.timeline_charts) == 2 and one.timeline_charts[0].rows[0][0] == "10:00"

@@ -23,6 +23,7 @@ def room_page(launch_as, db, loaded):  # noqa: F811
     def get(path="room-1/", query="session=main", target=None):
         return (teacher.htmx(target) if target else teacher).get(f"/courses/{teacher.course.id}/rooms/{path}?{query}")
     get.course = teacher.course
+    get.client = teacher
     return get
 
 
@@ -33,7 +34,7 @@ def card(html: str, label: str) -> str:
 
 
 def names(html: str) -> list[str]:
-    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person" title="[^"]*"><a [^>]*>([^<]+)</a>',
+    return re.findall(r'<tr data-person="\d+"><th scope="row"><span class="person hover-card"><a [^>]*>([^<]+)</a>',
                       html)
 
 
@@ -227,3 +228,62 @@ def test_staff_of_another_course_get_403_or_404(room_page, launch_as):
     assert own.status_code == 404 and "Ana Lima" not in own.text
     listing = elsewhere.get(f"/courses/{other}/rooms/")
     assert listing.status_code == 200 and "Week 1" not in listing.text and "room-events API" in listing.text
+
+
+# -- issue 14: the session/range choice, per-session timelines, the hover card, the custom window ----------
+
+def test_a_room_opens_on_its_latest_session(room_page):
+    """No session and no range in the URL: the latest main session ("later", Oct 12), not an empty
+    "last 30 days"; a range in the URL (or show=range) is every session in it."""
+    opened = room_page(query="").text
+    assert re.search(r'<p class="period-note">Session Oct 12, 2026', opened)
+    assert re.search(r'<input type="radio" name="show" value="session" checked>', opened)
+    assert re.search(r'<fieldset class="room-show-range" data-show="range" disabled>', opened)
+    ranged = room_page(query="show=range&range=custom&from=2026-10-01&to=2026-10-31").text
+    assert "Sessions that started Oct 1, 2026 – Oct 31, 2026" in ranged
+    assert '<fieldset class="room-show-session" data-show="session" disabled>' in ranged
+    assert re.search(r'<input type="radio" name="show" value="range" checked>', ranged)
+
+
+def chart_rows(html: str, chart_id: str) -> list[str]:
+    figure = re.search(rf'<figure class="chart" id="{chart_id}">(.*?)</figure>', html, re.S).group(1)
+    return re.findall(r'<tr><th scope="row">([^<]+)</th>', figure)
+
+
+def test_a_range_charts_each_session_apart_with_dates(room_page):
+    """Oct 1-31 holds "main" (Oct 5, its breakout inside it) and "later" (Oct 12): one pair of charts each,
+    titled with the session's local start, every minute dated; never both on one minute axis."""
+    html = room_page(query="range=custom&from=2026-10-01&to=2026-10-31").text
+    first, second = chart_rows(html, "room-viewers-chart"), chart_rows(html, "room-viewers-chart-2")
+    assert first and all(label.startswith("Oct 05 ") for label in first)
+    assert second and all(label.startswith("Oct 12 ") for label in second)
+    assert 'id="room-engagement-chart-2"' in html and 'id="room-viewers-chart-3"' not in html
+    assert re.search(r'<figcaption class="chart-caption">Oct 05, 2026 \d\d:\d\d: Live unique viewers per minute', html)
+    # One session: one pair, its minutes undated (the period note names the session).
+    one = room_page().text
+    assert 'id="room-viewers-chart-2"' not in one
+    assert re.fullmatch(r"\d\d:\d\d", chart_rows(one, "room-viewers-chart")[0])
+
+
+def test_the_attendee_hover_card_is_described_to_screen_readers(room_page):
+    html = room_page(target="attendees").text
+    link = re.search(r'<a href="[^"]*person=(\d+)[^"]*"[^>]*aria-describedby="person-card-(\d+)">Ben Ortiz</a>', html)
+    assert link and link.group(1) == link.group(2)
+    card = re.search(rf'<span class="card" role="tooltip" id="person-card-{link.group(1)}">(.*?)</span></span>', html)
+    assert card and "Ben Ortiz: " in card.group(1) and "Company: State U" in card.group(1)
+    assert "Country: United States" in card.group(1) and "Role:" not in card.group(1)  # only what is known
+    assert 'title="Ben Ortiz' not in html
+
+
+def test_the_custom_report_window_opens_on_the_pages_session(room_page):
+    """Opened from a session's page (the filter form's session), the window starts on that session's
+    local day, its room and the session, not on the last 30 days of every room."""
+    teacher_page = room_page().text
+    assert re.search(r'href="[^"]*/exports/custom\?room=room-1&amp;session=main"[^>]*hx-include="#room-filters"',
+                     teacher_page)
+    html = room_page.client.get(f"/courses/{room_page.course.id}/exports/custom?room=room-1&session=main").text
+    assert re.search(r'<option value="custom" selected>', html)
+    assert 'name="from" value="2026-10-05"' in html and 'name="to" value="2026-10-05"' in html
+    assert 'name="entry_ids" value="room-1"' in html and 'name="cue_point_ids" value="main"' in html
+    everywhere = room_page.client.get(f"/courses/{room_page.course.id}/exports/custom").text
+    assert re.search(r'<option value="last30" selected>', everywhere) and 'name="entry_ids" value=""' in everywhere

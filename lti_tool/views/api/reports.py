@@ -223,7 +223,7 @@ def room_overview_report(ctx: Context) -> dict:
 
 def room_timeline_report(ctx: Context) -> dict:
     """Live unique viewers and live engagement rate (fraction) per minute."""
-    return {"points": room_blocks.timeline_block(ctx)}
+    return {"points": [point for one in room_blocks.timeline_block(ctx) for point in one.points]}
 
 
 def room_attendees_report(ctx: Context) -> dict:
