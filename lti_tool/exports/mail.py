@@ -18,9 +18,10 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -96,7 +97,8 @@ def _compose(to: str, subject: str, text: str, html: str | None) -> EmailMessage
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)  # RFC 5322 requires it; some servers add none
+    # RFC 5322 requires a Date, and not every server adds one; UTC, as +0000 (-0000 would mean "zone unknown").
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain="media-analytics")
     message.set_content(text)
     if html:
