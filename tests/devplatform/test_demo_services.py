@@ -14,6 +14,7 @@ from sqlalchemy import select
 from lti_tool.devplatform.names_roles import LATE_ENROLLED
 from lti_tool.extensions import db as _db
 from lti_tool.models import Course, Enrollment, Person
+from lti_tool.roster import NRPS_SCOPE
 
 from ..support.clients import Requests, session_token
 from ..support.factories import embedded_app
@@ -132,3 +133,14 @@ def test_sync_roster_now_lists_the_demo_course_members(served_demo):
     gallery = teacher.get(f"{base}/courses/{course_id}/gallery/?q=Latecomer").text
     row = gallery[gallery.index(late.name):]
     assert '<span class="badge">not viewed</span>' in row[:row.index("</th>")]
+
+
+def test_the_roster_service_refuses_a_bad_assertion_and_a_missing_token(tmp_path):
+    client = demo(tmp_path).test_client()
+    token = client.post(f"{BASE}/dev/login/oauth2/token", data={
+        "grant_type": "client_credentials", "client_assertion": "not-a-jwt", "scope": NRPS_SCOPE,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    assert token.status_code == 401 and token.json["error"] == "invalid_client"
+    members = client.get(f"{BASE}/dev/api/lti/courses/101/names_and_roles")
+    assert members.status_code == 401 and members.json["errors"][0]["message"] == "Invalid access token"
+    assert client.get(f"{BASE}/dev/api/lti/courses/999/names_and_roles").status_code == 404
