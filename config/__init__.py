@@ -54,7 +54,11 @@ class BaseConfig:
     # Outgoing mail: smtp://[user:password@]host[:port], smtp+starttls://… or smtps://… (TLS). None: no email.
     SMTP_URL: str | None = None
     SMTP_TIMEOUT = 10
+    # The sender of every email (MAIL_FROM="Media Analytics <media-analytics@school.edu>").
     MAIL_FROM = "Media Analytics <no-reply@localhost>"
+    # The demo (dev platform on, no SMTP_URL) writes each email as an .eml file here, listed at /dev/mail.
+    # None: <instance folder>/outbox.
+    MAIL_OUTBOX_DIR: str | None = None
     # NRPS roster sync: a launch into a course whose roster is older than an hour starts one in the background.
     ROSTER_SYNC_ON_LAUNCH = True
     ROSTER_MAX_PAGES = 200

@@ -19,6 +19,7 @@ cat <<MSG
 
   Media Analytics demo is running.
   Open  $BASE/dev/  and pick a person to launch as (teacher, TA, designer, student, observer, admin).
+  Emails the tool sends (Export → Email) arrive at  $BASE/dev/mail  unless SMTP_URL is set.
   Stop with Ctrl-C. Data lives in instance/media-analytics.sqlite3.
 
 MSG

@@ -29,25 +29,25 @@ def form_fields(html: str) -> tuple[str, dict]:
     return action, fields
 
 
-def absolute(location: str) -> str:
-    # Everything happens on 127.0.0.1:5000, where the demo is served, so cookies follow.
-    return location if location.startswith("http") else BASE + location
+def absolute(location: str, base: str = BASE) -> str:
+    # Everything happens on the demo's origin (127.0.0.1:5000 unless a test serves it), so cookies follow.
+    return location if location.startswith("http") else base + location
 
 
-def demo_launch(client, person: str, course: str = "bio101"):
-    start = client.post(f"{BASE}/dev/start", data={"person": person, "course": course})
+def demo_launch(client, person: str, course: str = "bio101", base: str = BASE):
+    start = client.post(f"{base}/dev/start", data={"person": person, "course": course})
     assert start.status_code == 200
     action, fields = form_fields(start.text)
-    assert action == f"{BASE}/lti/login"
-    login = client.post(f"{BASE}/lti/login", data=fields)
-    assert login.status_code == 302 and login.location.startswith(f"{BASE}/dev/authorize?")
+    assert action == f"{base}/lti/login"
+    login = client.post(f"{base}/lti/login", data=fields)
+    assert login.status_code == 302 and login.location.startswith(f"{base}/dev/authorize?")
     authorize = client.get(login.location)
     assert authorize.status_code == 200, authorize.text
     action, fields = form_fields(authorize.text)
-    assert action == f"{BASE}/lti/launch"
-    launch = client.post(f"{BASE}/lti/launch", data=fields)
+    assert action == f"{base}/lti/launch"
+    launch = client.post(f"{base}/lti/launch", data=fields)
     assert launch.status_code == 303, launch.text
-    return client.get(absolute(launch.location))
+    return client.get(absolute(launch.location, base))
 
 
 @pytest.mark.parametrize("person, heading, badge", [

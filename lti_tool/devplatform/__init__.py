@@ -6,9 +6,12 @@ import ipaddress
 import time
 
 import jwt
-from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, send_file
 
-from . import platform
+from lti_tool.exports import mail
+from lti_tool.roster import MEMBERSHIP_MEDIA_TYPE
+
+from . import names_roles, platform
 
 bp = Blueprint("devplatform", __name__, url_prefix="/dev")
 HINT_AUDIENCE = "dev-platform-message-hint"
@@ -50,7 +53,11 @@ def _registration():
 @bp.get("/")
 def index():
     reg = platform.dev_registration()
-    return render_template("devplatform/index.html", courses=platform.COURSES, people=platform.PEOPLE, ready=reg is not None)
+    # "Open inside the course page" starts on the other loopback name, so the course page and the
+    # tool it frames are different sites, as Canvas and the tool are.
+    frame_start = f"{platform.course_page_origin(_base_url())}/dev/start"
+    return render_template("devplatform/index.html", courses=platform.COURSES, people=platform.PEOPLE,
+                           ready=reg is not None, frame_start=frame_start, outbox=mail.outbox_dir() is not None)
 
 
 @bp.post("/start")
@@ -104,7 +111,57 @@ def authorize():
                            title=f"Opening Media Analytics in {course.label}")
 
 
+@bp.post("/login/oauth2/token")
+def token():
+    """The platform's OAuth 2 token endpoint: a bearer token for its services (Names and Role)."""
+    reg = _registration()
+    try:
+        return jsonify(names_roles.issue_token(reg, request.form.to_dict()))
+    except names_roles.ServiceRefused as refused:
+        return jsonify(error=refused.error, error_description=refused.description), refused.status
+
+
+@bp.get("/api/lti/courses/<canvas_id>/names_and_roles")
+def names_and_roles(canvas_id: str):
+    """A course's memberships (NRPS 2.0) for a bearer of the Names and Role scope."""
+    _registration()
+    course = next((c for c in platform.COURSES if c.canvas_id == canvas_id), None)
+    if course is None:
+        abort(404)
+    try:
+        names_roles.check_bearer(request.headers.get("Authorization", ""))
+    except names_roles.ServiceRefused as refused:
+        return jsonify(errors=[{"message": refused.description}]), refused.status
+    response = jsonify(names_roles.container(_base_url(), course))
+    response.mimetype = MEMBERSHIP_MEDIA_TYPE
+    return response
+
+
 @bp.get("/jwks")
 def jwks():
     reg = _registration()
     return jsonify(reg.key_set)
+
+
+@bp.get("/mail")
+def outbox():
+    """The demo's outbox: every email the tool sent (the demo has no mail server), newest first."""
+    return render_template("devplatform/mail.html", messages=mail.outbox_messages(),
+                           configured=mail.outbox_dir() is not None)
+
+
+@bp.get("/mail/<name>")
+def outbox_message(name: str):
+    message = mail.outbox_message(name)
+    if message is None:
+        abort(404)
+    return render_template("devplatform/mail_message.html", message=message)
+
+
+@bp.get("/mail/<name>/raw")
+def outbox_raw(name: str):
+    """The message as sent (.eml), for a mail program."""
+    path = mail.outbox_path(name)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="message/rfc822", as_attachment=True, download_name=name)

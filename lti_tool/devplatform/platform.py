@@ -25,6 +25,7 @@ DEPLOYMENT_ID = "1:demo0000000000000000000000000000000000000"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 KEY_STATUS = "dev-platform"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 
 INSTRUCTOR = LIS + "membership#Instructor"
 TA = LIS + "membership/Instructor#TeachingAssistant"
@@ -143,6 +144,14 @@ def _loopback_origins(base: str) -> tuple[str, ...]:
     return tuple(sorted(origins))
 
 
+def course_page_origin(base: str) -> str:
+    """Where the demo's course page is served: the tool's origin under the other loopback name
+    (127.0.0.1 <-> localhost), a different site, so the tool in its iframe is cross-site as in Canvas.
+    A base that is not a loopback name is returned as it is."""
+    others = [origin for origin in _loopback_origins(base.rstrip("/")) if origin != base.rstrip("/")]
+    return others[0] if others else base.rstrip("/")
+
+
 def dev_registration() -> Registration | None:
     return db.session.scalar(select(Registration).where(Registration.is_dev_platform.is_(True)))
 
@@ -152,6 +161,11 @@ def sign(claims: dict) -> str:
     passphrase = current_app.config["KEY_ENCRYPTION_SECRET"].encode()
     private_key = serialization.load_pem_private_key(key.private_key_encrypted.encode(), passphrase)
     return jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": key.kid})
+
+
+def memberships_url(base_url: str, course: DemoCourse) -> str:
+    """Where the platform serves the course's memberships (Names and Role, devplatform/names_roles.py)."""
+    return f"{base_url.rstrip('/')}/dev/api/lti/courses/{course.canvas_id}/names_and_roles"
 
 
 def id_token_claims(reg: Registration, base_url: str, person: DemoPerson, course: DemoCourse, nonce: str) -> dict:
@@ -191,5 +205,7 @@ def id_token_claims(reg: Registration, base_url: str, person: DemoPerson, course
         "email": person.email,
         LTI + "lis": {"person_sourcedid": f"SIS-{person.canvas_id}", "course_offering_sourcedid": f"SIS-{course.label}"},
         LTI + "lti11_legacy_user_id": hashlib.sha1(person.key.encode()).hexdigest(),
+        # The platform offers Names and Role Provisioning (devplatform/names_roles.py), as Canvas does.
+        NRPS_CLAIM: {"context_memberships_url": memberships_url(base, course), "service_versions": ["2.0"]},
         "https://www.instructure.com/placement": "course_navigation",
     }

@@ -24,13 +24,15 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def live_server():
+def live_server(tmp_path_factory):
     database = fresh_database("browser")
     # The Redis database below the tests' own (15 -> 14), so parallel runs on other databases stay apart.
     base, _, number = REDIS_URL.rpartition("/")
     redis_url = f"{base}/{max(int(number or 0) - 1, 0)}" if number.isdigit() else REDIS_URL
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis_url,
-                      "DEV_PLATFORM_ENABLED": True})
+                      "DEV_PLATFORM_ENABLED": True,
+                      # The demo's emails (no SMTP_URL) go to an outbox of the run, not the checkout's instance folder.
+                      "MAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox"))})
     with app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR))
     with LoopbackServer(app) as server:

@@ -85,14 +85,16 @@ def test_tool_works_inside_a_cross_site_course_frame(live_server, playwright, th
     """Canvas shows the tool in an iframe of another site; Partitioned cookies and the header
     token keep it working when the browser blocks unpartitioned third-party cookies."""
     flags = ["--test-third-party-cookie-phaseout"] if third_party_cookies == "phased-out" else []
-    platform_origin = live_server.url.replace("127.0.0.1", "localhost")  # another site than the tool
     browser = launch_chromium(playwright, flags)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{platform_origin}/dev/")
+        page.goto(f"{live_server.url}/dev/")  # the 127.0.0.1 address the demo prints
         page.get_by_test_id("frame-teacher-bio101").click()
         tool = page.frame_locator("iframe[name=tool-frame]")
         expect(tool.locator("h1")).to_have_text("Media Gallery analytics")
+        # The course page is on the other loopback name, another site than the tool it frames.
+        assert page.url.startswith(live_server.url.replace("127.0.0.1", "localhost") + "/dev/")
+        assert page.frames[1].url.startswith(live_server.url + "/")
         tool.get_by_role("link", name="Course settings").click()
         expect(tool.locator("h1")).to_have_text("Course settings")
         tool.get_by_label("Time zone for this course's dates").fill("America/Denver")
