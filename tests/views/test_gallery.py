@@ -166,5 +166,7 @@ def test_counts_and_empty_states_read_as_sentences(gallery):
     # One day holding exactly one play (the late one): "1 play", never "1 plays".
     top = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="top").text
     assert "1 plays" not in top and '<span class="muted">1 play · ' in top
+    insights = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="insights").text
+    assert "(1 plays)" not in insights and "(1 play)" in insights
     cards = gallery("range=custom&from=2026-10-04&to=2026-10-04", target="highlights").text
     assert "out of 1 " not in cards and "Data as of" in cards
