@@ -107,6 +107,9 @@ def test_timeline_top_entries_funnel_and_context(client, auth, course):
         ("Reached 100 %", 1)]
     assert data(client, auth, "viewing-context", course=course.id) == {"inside": 0, "elsewhere": 4}
     reach = data(client, auth, "funnel", course=course.id, milestone="75")["reach"]   # as the page's milestone list
+    for bad in ("60", "x", "75.0"):
+        refused = get(client, auth, "funnel", course=course.id, milestone=bad)
+        assert refused.status_code == 400 and refused.get_json()["error"] == "milestone must be one of 25, 50, 75, 100"
     assert reach["milestone"] == 75
     assert [(r["name"], r["reached"], r["plays"]) for r in reach["entries"]] == [("1_e1", 2, 4)]     # plays B and C
     # The data set's viewers are enrolled here: p1 (play B of A and B), then p2 (play C), each by id.

@@ -67,6 +67,10 @@ def top_entries_report(ctx: Context) -> dict:
 
 
 def funnel_report(ctx: Context) -> dict:
+    """The funnel; milestone= (one of 25, 50, 75, 100) also lists who reached it. Another value is a 400."""
+    asked = ctx.options.get("milestone")
+    if asked not in (None, "") and asked not in {str(m) for m in reports.MILESTONES}:
+        raise BadArgument(f"milestone must be one of {', '.join(str(m) for m in reports.MILESTONES)}")
     return dashboard.funnel_block(ctx)
 
 
