@@ -80,11 +80,12 @@ def labels(first_day, last_day, granularity: str) -> list[str]:
     return [key for key, _first, _last in spans(first_day, last_day, granularity)]
 
 
-def spans(first_day: date, last_day: date, granularity: str,
-          shifts: Sequence[tuple[date, int]] = ()) -> list[tuple[str, date | None, date | None]]:
+def spans(first_day: date, last_day: date, granularity: str, shifts: Sequence[tuple[date, int]] = (),
+          drawn_on: tuple[date, date] | None = None) -> list[tuple[str, date | None, date | None]]:
     """(bucket key, first local day, last local day) of every bucket between two local dates. With
-    `shifts` (a compare period's), the current period's buckets, each with the compare days drawn at
-    it (None, None when there are none, as at 29 February against a year without one)."""
+    `shifts` and `drawn_on` (a compare period's), the current period's buckets (drawn_on: its first and
+    last day), each with the compare days drawn at it (None, None when there are none, as at
+    29 February against a year without one)."""
     days: dict[str, list[date]] = {}
     day, index = first_day, 0
     while day <= last_day:
@@ -95,8 +96,8 @@ def spans(first_day: date, last_day: date, granularity: str,
         day += timedelta(days=1)
     if not shifts:
         return [(key, found[0], found[-1]) for key, found in days.items()]
-    current_first = first_day + timedelta(days=shifts[0][1])
-    current_last = last_day + timedelta(days=shifts[-1][1])
+    current_first, current_last = drawn_on or (first_day + timedelta(days=shifts[0][1]),
+                                               last_day + timedelta(days=shifts[-1][1]))
     return [(key, *((days[key][0], days[key][-1]) if key in days else (None, None)))
             for key, _first, _last in spans(current_first, current_last, granularity)]
 

@@ -129,6 +129,9 @@ class Period:
     # A compare period is drawn on the current period's buckets: from each of these local days on,
     # a day falls at the position of the day that many days later (see `_compare`). Empty otherwise.
     shifts: tuple[tuple[date, int], ...] = ()
+    # A compare period's: the current period's first and last local day, whose buckets it is drawn on
+    # (its own last day may fall before the current last, as 28 February against a 29 February).
+    drawn_on: tuple[date, date] | None = None
 
     @property
     def days(self) -> int:
@@ -201,7 +204,7 @@ def _compare(current: Period, kind: str, zone: ZoneInfo) -> Period:
             compare_day += one
         day += one
     return Period(c_first, c_last, _instant(c_first, zone), _instant(c_last + one, zone), current.granularity,
-                  shifts=tuple(shifts))
+                  shifts=tuple(shifts), drawn_on=(first, last))
 
 
 def _shift_year(day: date) -> date:

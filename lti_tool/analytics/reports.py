@@ -65,7 +65,8 @@ def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[Ti
         bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect, period.shifts)))
     return [TimelinePoint(key, first_day=first_day, last_day=last_day,
                           **totals.get(key, NO_PLAYS).values_for(TimelinePoint))
-            for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts)]
+            for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts,
+                                                         period.drawn_on)]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ RANGES = (
     {"range": "custom", "from": "2026-09-28", "to": "2026-10-02"},   # across a month's end
     {"range": "custom", "from": "2024-02-29", "to": "2024-03-01"},   # starts on a leap day
     {"range": "custom", "from": "2025-02-01", "to": "2025-03-31"},   # a year after a leap day
+    {"range": "custom", "from": "2023-04-01", "to": "2024-02-29"},   # ends on a leap day (no such day last year)
 )
 VIEWS = [{**r, "compare": compare, "granularity": granularity}
          for r in RANGES for compare in ("previous", "last_year") for granularity in ("auto", "day", "month")]
