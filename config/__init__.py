@@ -29,6 +29,10 @@ class BaseConfig:
     KEY_ENCRYPTION_SECRET: str | None = None
     SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(ROOT / "instance" / "media-analytics.sqlite3")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # A PostgreSQL streaming replica (hot standby) of that database: dashboards and the report API read
+    # their numbers there; writes, and reads right after a viewer's own write, stay on the primary
+    # (lti_tool/replica.py). None: everything uses DATABASE_URL.
+    DATABASE_REPLICA_URL: str | None = None
     # Redis holds launch data, nonces and the platform key cache when set; otherwise the database does.
     REDIS_URL: str | None = None
     # "rq" sends jobs to Redis queues; "inline" runs the same job functions in-process.
@@ -186,6 +190,7 @@ def _read_environment(config: BaseConfig, only: tuple[str, ...] | None = None) -
         if raw is not None:
             setattr(config, name, _parse(variable, raw, getattr(config, name)))
     config.SQLALCHEMY_DATABASE_URI = _normalise_db_url(config.SQLALCHEMY_DATABASE_URI)
+    config.DATABASE_REPLICA_URL = _normalise_db_url(config.DATABASE_REPLICA_URL)
     config.EMBED_HOSTS = dict(config.EMBED_HOSTS) if only else _embed_hosts(config.EMBED_HOSTS)
     if config.JOB_RUNNER not in ("rq", "inline"):
         raise RuntimeError(f"JOB_RUNNER must be rq or inline, not {config.JOB_RUNNER!r}")

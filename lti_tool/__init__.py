@@ -17,7 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides the settings class chosen by APP_ENV (or config["APP_ENV"])."""
     import config as settings
 
-    from . import cli, jobs, store
+    from . import cli, jobs, replica, store
     from .extensions import db, htmx, migrate
     from .launch import bp as launch_bp
     from .launch import session
@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     htmx.init_app(app)
     store.init_app(app)
+    replica.init_app(app)
     jobs.init_app(app)
     session.init_app(app)
     app.extensions["role_policy"] = RolePolicy.load(app.config["ROLES_FILE"])

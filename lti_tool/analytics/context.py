@@ -113,6 +113,16 @@ class Context:
     options: dict = field(default_factory=dict)   # block options from the URL (tab, drill-down, paging)
     cache: dict = field(default_factory=dict, compare=False)  # results the blocks of one request share
     rules: Rules = field(default_factory=lambda: Rules(()), compare=False)  # the embed-domain rules in force
+    # When `session` reads a streaming replica: the time up to which it had replayed the primary's
+    # writes. "Data as of" never says later (`as_of`). None: the data is the primary's own.
+    replayed_at: datetime | None = field(default=None, compare=False)
+
+    def as_of(self, newest: datetime | None) -> datetime | None:
+        """The time a page may call its data's: the newest fact it read, but never after the replay time
+        of the replica it read (a fact stamped later than that replay came from a client's clock)."""
+        if newest is None or self.replayed_at is None:
+            return newest
+        return min(newest, self.replayed_at)
 
     @property
     def course_id(self) -> int | None:
@@ -213,11 +223,13 @@ def _zone_names() -> frozenset[str]:
 
 
 def build_context(session: Session, subject: Subject, args, tz: str, now: datetime,
-                  defaults: dict | None = None, rules: Rules | None = None) -> Context:
+                  defaults: dict | None = None, rules: Rules | None = None,
+                  replayed_at: datetime | None = None) -> Context:
     """The Context of `args` (a MultiDict of URL arguments) for `subject`, seen in `tz` at `now`.
 
     `defaults` are arguments assumed when `args` leaves them out (the audit's own range). Options
-    starting with "_" are never taken from `args`. FilterError says what is wrong.
+    starting with "_" are never taken from `args`. `replayed_at`: `session` is a replica that had replayed
+    the primary up to then (`lti_tool.replica`). FilterError says what is wrong.
     """
     args = MultiDict(args)
     for key, value in (defaults or {}).items():
@@ -230,4 +242,4 @@ def build_context(session: Session, subject: Subject, args, tz: str, now: dateti
         compare = subject.scope(session, filters, period, True)
     options = {k: v for k, v in args.items() if not k.startswith("_")}
     return Context(session, subject, subject.scope(session, filters, period), compare, period, tz, filters,
-                   options=options, rules=rules if rules is not None else current_rules())
+                   options=options, rules=rules if rules is not None else current_rules(), replayed_at=replayed_at)

@@ -45,7 +45,7 @@ HIGHLIGHT_CARDS = ("impressions", "plays", "unique_viewers", "minutes_viewed", "
 
 def highlights_block(ctx: Context):
     return {"change": reports.highlights_with_change(ctx.session, ctx.scope, ctx.compare_scope),
-            "as_of": data_as_of(ctx.session, ctx.scope), "cards": HIGHLIGHT_CARDS}
+            "as_of": ctx.as_of(data_as_of(ctx.session, ctx.scope)), "cards": HIGHLIGHT_CARDS}
 
 
 def context_block(ctx: Context):

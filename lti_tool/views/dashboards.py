@@ -13,8 +13,8 @@ from lti_tool.analytics.blocks import Block
 from lti_tool.analytics.context import Context, Subject, build_context, timezone_of
 from lti_tool.analytics.dashboard import filter_options
 from lti_tool.analytics.filters import FilterError
-from lti_tool.extensions import db
 from lti_tool.models.types import utcnow
+from lti_tool.replica import reading
 
 
 def display_timezone() -> str:
@@ -28,9 +28,12 @@ def display_timezone() -> str:
 
 def dashboard_context(subject: Subject, defaults: dict | None = None) -> Context | None:
     """The Context of this request, or None when the URL's filters are invalid (g.filter_error says why).
-    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range)."""
+    `defaults` are URL arguments the page assumes when the URL does not give them (the audit's range).
+    Its analytics read the replica when there is one (`replica.reading`); the subject came from the primary."""
+    source = reading()
     try:
-        return build_context(db.session, subject, request.args, display_timezone(), utcnow(), defaults)
+        return build_context(source.session, subject, request.args, display_timezone(), utcnow(), defaults,
+                             replayed_at=source.replayed_at)
     except FilterError as exc:
         g.filter_error = str(exc)
         return None

@@ -83,12 +83,15 @@ class PrivatePostgres:
 
     `start()`, `stop(mode)` (pg_ctl modes: smart, fast, immediate), `kill()` (= stop -m immediate)
     and `restart()`; `url(dbname)` for SQLAlchemy; `create_database()`; `cleanup()` removes it all.
+    `replicable=True` keeps full-page writes on so that `streaming_replica()` can copy it: a hot standby
+    made by `pg_basebackup -R` on a port of its own, streaming from this cluster over loopback.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, replicable: bool = False,
+                 base_backup_of: "PrivatePostgres | None" = None) -> None:
         self.bin = postgres_bin()
-        if self.bin is None:
-            missing("PostgreSQL (initdb, pg_ctl)")
+        if self.bin is None or not (self.bin / "pg_basebackup").exists():
+            missing("PostgreSQL (initdb, pg_ctl, pg_basebackup)")
         self.port = port or free_port()
         self.as_user = None
         if os.geteuid() == 0:  # initdb and postgres refuse to run as root
@@ -102,16 +105,25 @@ class PrivatePostgres:
         self.log = self.root / "postgres.log"
         if self.as_user:
             os.chown(self.root, self.as_user.pw_uid, self.as_user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                  "--locale=C", "--no-sync")
-        settings = {
-            "listen_addresses": "'127.0.0.1'", "port": str(self.port),
-            "unix_socket_directories": f"'{self.root}'", "max_connections": "40",
-            "shared_buffers": "32MB", "fsync": "off",  # a stop -m immediate is not a power cut
-            "full_page_writes": "off", "logging_collector": "off",
-        }
+        if base_backup_of is not None:
+            # A copy of the running primary, its WAL streamed during the copy; -R writes standby.signal
+            # and primary_conninfo, so it starts as a hot standby following the primary.
+            self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(base_backup_of.port),
+                      "-U", "postgres", "-X", "stream", "-R", "--checkpoint=fast", "--no-sync")
+            settings = {"port": str(self.port), "unix_socket_directories": f"'{self.root}'", "hot_standby": "on"}
+        else:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                      "--locale=C", "--no-sync")
+            settings = {
+                "listen_addresses": "'127.0.0.1'", "port": str(self.port),
+                "unix_socket_directories": f"'{self.root}'", "max_connections": "40",
+                "shared_buffers": "32MB", "fsync": "off",  # a stop -m immediate is not a power cut
+                # pg_basebackup needs full-page writes (a replica replays torn pages from them).
+                "full_page_writes": "on" if replicable else "off", "logging_collector": "off",
+                "wal_level": "replica", "max_wal_senders": "4",
+            }
         with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write("\n# private cluster for fault tests\n")
+            conf.write("\n# private cluster for tests\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
     def _command(self, program: str, *args: str) -> list[str]:
@@ -130,6 +142,17 @@ class PrivatePostgres:
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def streaming_replica(self, port: int | None = None) -> "PrivatePostgres":
+        """A hot standby of this (running, replicable) cluster, started: pg_basebackup -R into a directory
+        of its own, on its own port. Its `cleanup()` is the caller's."""
+        standby = PrivatePostgres(port, base_backup_of=self)
+        try:
+            standby.start()
+        except Exception:
+            standby.cleanup()
+            raise
+        return standby
 
     @property
     def running(self) -> bool:

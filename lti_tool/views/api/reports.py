@@ -21,6 +21,7 @@ from lti_tool.analytics.tables import TableError, paginate_rows
 from lti_tool.embed_rules import Classification
 from lti_tool.extensions import db
 from lti_tool.models.types import MAX_INTEGER, utcnow
+from lti_tool.replica import reading
 
 from . import bp, problem, token_required
 
@@ -340,7 +341,9 @@ def _context(chosen: Report) -> Context:
     subject = _subject(chosen)
     tz = timezone_of(asked=request.args.get("tz"), course=subject.course,
                      registration_default=registration_timezone(db.session, g.registration_id))
-    return build_context(db.session, subject, request.args, tz, utcnow(), dict(chosen.defaults))
+    source = reading()   # the replica when there is one (`lti_tool.replica`); the subject came from the primary
+    return build_context(source.session, subject, request.args, tz, utcnow(), dict(chosen.defaults),
+                         replayed_at=source.replayed_at)
 
 
 def _subject(chosen: Report) -> Subject:
