@@ -31,6 +31,16 @@ ensure_postgres() {
   fi
 }
 
+ensure_postgres_server_binaries() {
+  # Fault tests run private clusters, and a streaming replica made with pg_basebackup, from the Debian
+  # server binaries (/usr/lib/postgresql/<version>/bin), even when DATABASE_URL names another server.
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1; then
+    return
+  fi
+  command -v initdb >/dev/null 2>&1 && command -v pg_basebackup >/dev/null 2>&1 && return
+  apt_install postgresql   # postgresql-<version> (initdb, pg_ctl, postgres) and its client (pg_basebackup)
+}
+
 ensure_redis() {
   if [ -n "${REDIS_URL:-}" ]; then return; fi
   export REDIS_URL="redis://127.0.0.1:6379/15"
@@ -49,6 +59,7 @@ ensure_browser() {
 }
 
 ensure_postgres
+ensure_postgres_server_binaries
 ensure_redis
 ensure_browser
 cd "$ROOT"
