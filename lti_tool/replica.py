@@ -11,14 +11,17 @@ The rule, in one place:
   primary's WAL position after that write is kept (in the key-value store, WRITE_MEMORY_SECONDS) for
   that session or token. Its reads use the replica only once the replica has replayed past that
   position (`pg_last_wal_replay_lsn()`); until then they use the primary. So a page after a settings
-  change, a roster sync or a launch, and a report after the token's own ingest, never read older data
-  than the writer wrote. A request that wrote itself follows the same rule.
+  change or a launch, and a report after the token's own ingest, never read older data than the writer
+  wrote. A request that wrote itself follows the same rule. (Writes of background jobs, such as a
+  roster sync, belong to no viewer: pages see them when the replica has replayed them.)
 - A replica that cannot be reached is logged once and left alone for RETRY_SECONDS: reads use the
   primary meanwhile, so a replica outage slows pages, it does not break them.
 - "Data as of": a read from the replica carries the replica's replay time
   (`pg_last_xact_replay_timestamp()`), and a page never says its data is newer than that.
 
-CSV and PDF exports read the primary: they run in workers after the export's row was written, and
+With Redis (REDIS_URL), a page or report that only reads writes nothing. Without it, the key-value
+store is a table of the primary and every API request (its rate count) is a write: reports then read the
+primary. CSV and PDF exports read the primary: they run in workers after the export's row was written, and
 their numbers must match the page the person exported from, which may just have read the primary.
 """
 from __future__ import annotations
@@ -101,7 +104,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def remember(response):
         try:
-            _remember_write()
+            if g.get("replica_wrote") and _writer_key():
+                _remember_write()
         except SQLAlchemyError as exc:   # the request's own transaction failed: it wrote nothing
             log.info("no WAL position kept after a failed request: %s", type(exc).__name__)
         return response

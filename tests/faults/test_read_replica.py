@@ -285,3 +285,15 @@ def test_without_a_replica_everything_reads_the_primary(clusters, canvas, clean_
     assert app.extensions["replica"] is None
     with app.test_request_context("/"):
         assert replica.reading().session is _db.session and replica.reading().replayed_at is None
+
+
+def test_the_replica_is_set_by_database_replica_url(monkeypatch):
+    import config
+
+    for name, value in {"SECRET_KEY": "s", "KEY_ENCRYPTION_SECRET": "k",
+                        "DATABASE_URL": "postgres://app@db-primary/media"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DATABASE_REPLICA_URL", raising=False)
+    assert config.load("prod").DATABASE_REPLICA_URL is None
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgres://app@db-replica/media")
+    assert config.load("prod").DATABASE_REPLICA_URL == "postgresql+psycopg://app@db-replica/media"
