@@ -104,6 +104,12 @@ class BaseConfig:
     LOG_LEVEL = "INFO"
     # htmx's script to serve at /assets/htmx.min.js. None: the npm-installed copy in node_modules.
     HTMX_JS_PATH: str | None = None
+    # Garbage collector (lti_tool/gctune.py): once the app is built, move every object alive then out
+    # of the collector's sight (gc.freeze), so a full collection in a request walks only what requests
+    # made; GC_FREEZE=off leaves the collector as Python sets it. GC_THRESHOLDS: gc.set_threshold's
+    # three numbers, comma-separated; empty keeps Python's (700,10,10).
+    GC_FREEZE = True
+    GC_THRESHOLDS: tuple = ()
 
 
 # Settings no variable of their own name sets: the test switch, engine options (code, not text), and
@@ -140,6 +146,9 @@ class TestConfig(BaseConfig):
     SECRET_KEY = "test-secret"
     KEY_ENCRYPTION_SECRET = "test-key-passphrase"
     LTI_JWKS_CACHE_SECONDS = 60
+    # Hundreds of apps are built in one test process: frozen objects are never freed, so only the
+    # tests of the freeze itself turn it on.
+    GC_FREEZE = False
     SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     REDIS_URL = "redis://127.0.0.1:6379/15"
     EMBED_HOSTS = EXAMPLE_EMBED_HOSTS
