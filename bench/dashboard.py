@@ -2,6 +2,7 @@
 the embed audit, with the garbage collector frozen and not (issue 15, "Tails").
 
     .venv/bin/python bench/dashboard.py [--events 1000000] [--requests 40] [--no-blocks] [--gc on|off|both]
+        [--thresholds 20000,20,100]   # also GC_FREEZE=on with these GC_THRESHOLDS
 
 DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/bench_dashboard; its name must
 contain "bench") is seeded by bench/seed.py with about --events player events of the demo's semester
@@ -9,8 +10,9 @@ contain "bench") is seeded by bench/seed.py with about --events player events of
 teacher launches through the dev platform (a real LTI launch); every request is timed warm,
 in-process through the Flask test client (no network, no gunicorn).
 
-Each --gc setting is measured in a fresh child process whose app is built with GC_FREEZE on or off
-(`lti_tool/gctune.py`), so the two columns come from the same data in the same run; each child also
+Each --gc setting is measured in a fresh child process whose app is built with GC_FREEZE on (and the
+settings' GC_THRESHOLDS) or off (and Python's own thresholds, 700,10,10: the process as it was before
+issue 15), `lti_tool/gctune.py`, so the columns come from the same data in the same run; each child also
 counts the collections of each generation during its timed requests, the CPU time of the longest
 full one and of all of them.
 Figures are milliseconds: p50, p95 and p95/p50 per request. Prints figures; asserts nothing.
@@ -39,13 +41,22 @@ HEADLINE = ("full page, last 30 days", "full page, last 12 months", "full page, 
             "report API user-engagement, 12 months")
 
 
+def _default_thresholds() -> tuple:
+    import config
+
+    return tuple(config.BaseConfig.GC_THRESHOLDS)
+
+
+DEFAULT_THRESHOLDS = _default_thresholds()
+
+
 class Collections:
     """Garbage collections while timing: how many of each generation, the CPU milliseconds of each full
     one and of all together (CPU time of this process: on a busy machine a wall clock would also count
     the time other processes had the core)."""
 
     def __init__(self) -> None:
-        self.counts, self.full_ms, self.total_ms, self._started = [0, 0, 0], [], 0.0, 0.0
+        self.counts, self.full_ms, self.total_ms, self.longest_ms, self._started = [0, 0, 0], [], 0.0, 0.0, 0.0
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -54,6 +65,7 @@ class Collections:
         spent = (time.process_time() - self._started) * 1000
         self.counts[info["generation"]] += 1
         self.total_ms += spent
+        self.longest_ms = max(self.longest_ms, spent)
         if info["generation"] == 2:
             self.full_ms.append(spent)
 
@@ -71,8 +83,8 @@ def timed(client, url: str, headers: dict, requests: int) -> list[float]:
     return times
 
 
-def run_child(url: str, freeze: bool, requests: int, blocks: bool) -> None:
-    """Time every request with the app built with GC_FREEZE on or off; one JSON line of results."""
+def run_child(url: str, freeze: bool, requests: int, blocks: bool, thresholds: tuple = ()) -> None:
+    """Time every request with the app built with GC_FREEZE on or off (and GC_THRESHOLDS); one JSON line."""
     from sqlalchemy import select
 
     from lti_tool import create_app
@@ -83,6 +95,8 @@ def run_child(url: str, freeze: bool, requests: int, blocks: bool) -> None:
 
     app = create_app({"APP_ENV": "dev", "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None, "JOB_RUNNER": "inline",
                       "SECRET_KEY": "bench", "KEY_ENCRYPTION_SECRET": "bench-keys", "GC_FREEZE": freeze,
+                      # off: the collector as it was before issue 15 (Python's thresholds); on: the settings' own
+                      "GC_THRESHOLDS": thresholds or ((700, 10, 10) if not freeze else DEFAULT_THRESHOLDS),
                       "INGEST_RATE_LIMIT_PER_MINUTE": 1_000_000, "ROSTER_SYNC_ON_LAUNCH": False})
     client, token, gallery = launch_teacher(app)
     with app.app_context():
@@ -110,7 +124,7 @@ def run_child(url: str, freeze: bool, requests: int, blocks: bool) -> None:
     gc.callbacks.append(collections)
     rows = {label: timed(client, target, headers, requests) for label, target, headers in plan}
     gc.callbacks.remove(collections)
-    print(json.dumps({"rows": rows, "collections": collections.counts, "full_ms": collections.full_ms, "gc_ms": collections.total_ms,
+    print(json.dumps({"rows": rows, "collections": collections.counts, "full_ms": collections.full_ms, "gc_ms": collections.total_ms, "longest_ms": collections.longest_ms,
                       "frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}))
 
 
@@ -120,30 +134,36 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="timed requests per row (after 3 warm ones)")
     parser.add_argument("--no-blocks", dest="blocks", action="store_false", help="only the headline rows")
     parser.add_argument("--gc", choices=("on", "off", "both"), default="both", help="GC_FREEZE of the measured app")
+    parser.add_argument("--thresholds", help="also measure GC_FREEZE=on with these GC_THRESHOLDS, e.g. 50000,20,100")
     parser.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     if "bench" not in url.rsplit("/", 1)[-1]:
         sys.exit("DATABASE_URL must name a database whose name contains 'bench'")
     if args.child:
-        run_child(url, args.child == "on", args.requests, args.blocks)
+        thresholds = tuple(int(n) for n in args.thresholds.split(",")) if args.thresholds else ()
+        run_child(url, args.child == "on", args.requests, args.blocks, thresholds)
         return
     from bench.seed import ensure_seeded, seeded_counts
 
     ensure_seeded(url, args.events)
     events, plays = seeded_counts(url)
     settings = ("off", "on") if args.gc == "both" else (args.gc,)
+    if args.thresholds:
+        settings += (f"on {args.thresholds}",)
     results = {}
     for setting in settings:
-        command = [sys.executable, __file__, "--child", setting, "--requests", str(args.requests)]
+        freeze, _, thresholds = setting.partition(" ")
+        command = [sys.executable, __file__, "--child", freeze, "--requests", str(args.requests)]
         command += [] if args.blocks else ["--no-blocks"]
+        command += ["--thresholds", thresholds] if thresholds else []
         output = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ).stdout
         results[setting] = json.loads(output.strip().splitlines()[-1])
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"data: {events:,} player events, {plays:,} plays (after VACUUM ANALYZE); {args.requests} requests a row\n")
     header = f"{'request':44}" + "".join(f" {'p50':>7} {'p95':>7} {'p95/p50':>7} |" for _ in settings)
-    print(" " * 44 + "".join(f" {'GC_FREEZE=' + s:^24}|" for s in settings))
+    print(" " * 44 + "".join(f" {'GC_FREEZE=' + s:^24.24}|" for s in settings))
     print(header)
     for label in results[settings[0]]["rows"]:
         line = f"{label:44}"
@@ -159,7 +179,8 @@ def main() -> None:
         headline = [percentile(r["rows"][label], 95) / percentile(r["rows"][label], 50) for label in HEADLINE]
         print(f"GC_FREEZE={setting}: {r['frozen']:,} objects frozen, {r['tracked']:,} tracked after the run; "
               f"collections during the timed requests: {r['collections'][0]} gen0, {r['collections'][1]} gen1, "
-              f"{r['collections'][2]} gen2 (longest {worst:.1f} ms CPU), {r['gc_ms']:.0f} ms CPU in all; worst p95/p50 of the headline rows "
+              f"{r['collections'][2]} gen2 (longest {worst:.1f} ms CPU; longest of any generation {r['longest_ms']:.1f}), "
+              f"{r['gc_ms']:.0f} ms CPU in all; worst p95/p50 of the headline rows "
               f"{max(headline):.2f}, of every row {max(percentile(t, 95) / percentile(t, 50) for t in r['rows'].values()):.2f}; "
               f"mean of the 3 full pages {statistics.mean(statistics.mean(r['rows'][l]) for l in HEADLINE[:3]):.1f} ms")
 

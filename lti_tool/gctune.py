@@ -6,6 +6,11 @@ as long as the process; a request that happens to trigger the collection paid 60
 them. `gc.freeze()` moves everything alive at that moment into a permanent generation the collector
 never walks, so a request's collections cost what that request allocated.
 
+The thresholds (GC_THRESHOLDS, default 20000,20,100 instead of Python's 700,10,10): a gallery page
+allocates some 10 000 containers, so Python's made a dozen young collections per page and, once the
+frozen objects no longer count as long-lived, a full one every ~100 pages; with these a page makes
+less than one young collection and full ones are rare (bench/dashboard.py measures both).
+
 `settle(config)` is called at the end of `create_app` (one process serving: `flask run`, a worker,
 a gunicorn worker without --preload) and again by `config/gunicorn.conf.py` once a worker has
 loaded the app (`post_worker_init`), and in the master before it forks (`when_ready`, with
