@@ -58,6 +58,9 @@ def create_app(config: dict | None = None) -> Flask:
     _refuse_nul_in_addresses(app)
     _error_pages(app)
     logging.getLogger("lti_tool").setLevel(app.config["LOG_LEVEL"])
+    from .gctune import settle
+
+    settle(app.config)  # last: what the app holds from now on is out of the collector's walks
     return app
 
 
