@@ -67,8 +67,8 @@ PROCESSING_KEY = "ma:kava-beacons:processing"
 FAILED_KEY = "ma:kava-beacons:failed"      # parked beacons, each {"raw", "registration_id", "kind", "reason", ...}
 LEASE_KEY = "ma:kava-beacons:drain"
 DRAINS_KEY = "ma:kava-beacons:drains"      # running drains: token -> when its heartbeat lapses (ms)
-# Shards of the queue (fixed: a beacon's shard comes from its session id; a beacon found in another
-# shard's list is sent on to its own). Drains beyond SHARDS wait as standbys.
+# Shards of the queue (fixed: a beacon's shard comes from its session id; one found in shard 0's list,
+# the queue of earlier versions, is sent on to its own). Drains beyond SHARDS wait as standbys.
 SHARDS = 16
 # Seconds a drain's lease lasts without renewal; it is renewed at least every LEASE_SECONDS / 3.
 LEASE_SECONDS = 15
@@ -104,7 +104,9 @@ QUEUE_KEYS = tuple(shard.queue for shard in SHARD_LIST)
 def shard_of(params: dict | None) -> int:
     """The shard of a beacon: a stable hash (CRC-32) of its player session id."""
     session = params.get("sessionId") if isinstance(params, dict) else None
-    return zlib.crc32(str(session if session is not None else "").encode()) % SHARDS
+    if not isinstance(session, str):
+        session = "" if session is None else json.dumps(session, sort_keys=True)
+    return zlib.crc32(session.encode(errors="replace")) % SHARDS
 
 
 def keys() -> list[str]:
@@ -506,7 +508,7 @@ class Drainer:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 parked.append(_parked_entry(raw, None, "invalid", f"not a queued beacon: {reason(exc, 100)}"))
                 continue
-            if belongs != shard.number:
+            if shard.number == 0 and belongs != 0:  # only from shard 0: a beacon is sent on once at most
                 forwarded += [belongs, raw]
                 continue
             item["_raw"] = raw  # what is parked if it fails: the queued text itself

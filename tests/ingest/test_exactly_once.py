@@ -219,9 +219,9 @@ def drain_queue(live: Live, rng) -> None:
         for _ in range(200):
             result = runner.invoke(args=["ingest", "drain", "--once", "--batch", str(rng.randint(1, 40))])
             assert result.exit_code == 0, result.output
-            if not client.llen(beacon_queue.QUEUE_KEY):
+            if not beacon_queue.waiting(client):
                 break
-        assert client.llen(beacon_queue.QUEUE_KEY) == 0
+        assert beacon_queue.waiting(client) == 0
 
 
 def deliver_queued(tenant: Tenant, found: list[Viewing], rng, monkeypatch) -> None:
