@@ -20,16 +20,18 @@ Nothing answered 200 is lost:
   exists is parked (`FAILED_KEY`) with its reason and time; one whose storing raised an unexpected
   error is parked too and retried by the drain after 1 min, 5 min, 30 min and 2 h. Admins see the
   parked beacons (tool admin → Beacon queue, `flask ingest failed`) and can send them back.
-- Several drains share the queue, never one player session: the queue is `SHARDS` lists (shards), a
+- Several drains share the queue, but never a player session: the queue is `SHARDS` lists (shards), a
   beacon goes to the shard of its session id (a stable hash), so all of a session's beacons are in
   one shard, in order. Each shard has a lease in Redis; a drain holds its share of the shards (the
   running drains note a heartbeat and split the shards evenly between them), renews their leases as
   it goes and gives them up when it stops or when a drain joins and the share changes. The shards of
   a drain that died are taken over when their leases lapse (at once when it ran on this host and its
   process is gone); the new holder stores the shard's processing list first. Every step on a shard's
-  lists checks the lease (the drain's token) atomically, and a batch is committed only just after
-  its lease was renewed, so a drain that lost a shard neither commits nor acknowledges its batch;
-  storing is idempotent anyway.
+  lists checks the lease (the drain's token) atomically, and each transaction is committed only just
+  after the lease was renewed, so a drain that lost a shard neither commits nor acknowledges its
+  batch; storing is idempotent anyway. A batch is stored in parts of whole media (storing locks the
+  rows of the media it touches until its commit), so drains playing the same media wait on each
+  other for a part, not a batch.
 - Shard 0 uses the keys of the single queue of earlier versions: what an earlier web process queued
   there is taken by shard 0's drain and sent on to its session's shard (atomically, unstored), and so
   are beacons sent back from the parked list.
@@ -72,6 +74,8 @@ DRAINS_KEY = "ma:kava-beacons:drains"      # running drains: token -> when its h
 SHARDS = 16
 # Seconds a drain's lease lasts without renewal; it is renewed at least every LEASE_SECONDS / 3.
 LEASE_SECONDS = 15
+# Beacons stored in one transaction, about: a batch's beacons are stored in parts of whole entries.
+TRANSACTION_BEACONS = 250
 # Seconds before the drain sends a beacon parked by an unexpected error back to the queue, per attempt;
 # after the last, it stays parked for an admin.
 RETRY_AFTER = (60, 300, 1800, 7200)
@@ -379,6 +383,8 @@ class Drainer:
         wanted = self.share(self.drains())
         for number in sorted(set(self.held) - wanted):
             self._release(self.held.pop(number))
+        if time.monotonic() - self.renewed_at >= LEASE_SECONDS / 3:
+            self._renew_leases()
         taken_over = [number for number in sorted(wanted - set(self.held)) if self._take_lease(SHARD_LIST[number])]
         if taken_over:
             log.warning("took over shards %s of the beacon queue from a drain whose process is gone",
@@ -414,9 +420,12 @@ class Drainer:
 
     def renew(self) -> bool:
         """Renew every lease held (and the heartbeat); shards whose lease lapsed are let go. False when none is held."""
-        shards = list(self.held.values())
         if not self.everything:
             self.drains()
+        return self._renew_leases()
+
+    def _renew_leases(self) -> bool:
+        shards = list(self.held.values())
         if shards:
             kept = {int(i) for i in self._scripts["renew_all"](keys=[s.lease for s in shards],
                                                                args=[self.token, LEASE_SECONDS * 1000])}
@@ -513,7 +522,8 @@ class Drainer:
                 continue
             item["_raw"] = raw  # what is parked if it fails: the queued text itself
             by_registration.setdefault(registration_id, []).append(item)
-        for registration_id, items in by_registration.items():
+        for registration_id, items in ((r, part) for r, items in by_registration.items()
+                                       for part in _by_entries(items)):
             before, parked_before = replace(result), len(parked)
             while True:
                 try:
@@ -538,7 +548,7 @@ class Drainer:
 
     def _store_or_split(self, shard: Shard, registration_id: int, items: list[dict], result: DrainResult,
                         parked: list) -> None:
-        """Store items in one transaction, committed only while this drain holds the shard; when that
+        """Store items (of a few media) in one transaction, committed only while this drain holds the shard; when that
         fails for a reason other than an outage, store each half on its own, down to single beacons,
         which are parked with the reason they failed."""
         try:
@@ -585,7 +595,6 @@ class Drainer:
                         self.redis.ok()
                         self._sleep(max(interval, 0.5))
                         continue
-                    self.renewed_at = time.monotonic()
                     if 0 in self.held:
                         self._retry_due()
                     self.step()
@@ -621,6 +630,24 @@ class Drainer:
         moved = requeue(due_before=_now(), client=self.client)
         if moved:
             log.warning("sent %d parked beacons back to the queue for another try", moved)
+
+
+def _by_entries(items: list[dict]) -> list[list[dict]]:
+    """A registration's beacons of a batch in parts of about TRANSACTION_BEACONS, each holding all the
+    beacons of its entries (in their order). Storing a part locks the rows of its entries until its
+    commit, so drains whose batches play the same entries wait on each other for one part, not for a
+    whole batch."""
+    by_entry: dict = {}
+    for item in items:
+        params = item.get("params")
+        by_entry.setdefault(str(params.get("entryId")) if isinstance(params, dict) else "", []).append(item)
+    parts, part = [], []
+    for group in by_entry.values():
+        part += group
+        if len(part) >= TRANSACTION_BEACONS:
+            parts.append(part)
+            part = []
+    return parts + [part] if part else parts
 
 
 def _rollback() -> None:

@@ -366,3 +366,27 @@ def test_failed_command_lists_and_retries(db, partner, queued, runner, poison):
     assert queued.llen(beacon_queue.QUEUE_KEY) == 1
     discarded = runner.invoke(args=["ingest", "failed", "--discard", "--kind", "invalid"])
     assert "discarded 1" in discarded.output and not list(beacon_queue.parked())
+
+
+def test_a_batch_is_stored_in_parts_of_whole_media(db, partner, queued, monkeypatch):
+    """Storing locks the rows of the media it touches until its commit: a batch is stored in parts of
+    about TRANSACTION_BEACONS beacons, each holding every beacon of its media, so another drain playing
+    the same media waits for a part, not a batch."""
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(beacon_queue, "TRANSACTION_BEACONS", 25)
+    for index in range(1, 21):      # one session (one shard) playing three media, interleaved
+        for entry in ("1_a", "1_b", "1_c"):
+            beacon_queue.enqueue(partner.id, {"eventType": "3", "eventIndex": str(index), "entryId": entry,
+                                              "sessionId": "parts", "position": str(index)},
+                                 received_at=datetime.now(timezone.utc), ip=None, user_agent=None, user=None)
+    real, parts = beacon_queue.accept, []
+
+    def accept(registration_id, events, *args, **kwargs):
+        parts.append(Counter(event.entry for event in events))
+        return real(registration_id, events, *args, **kwargs)
+    monkeypatch.setattr(beacon_queue, "accept", accept)
+    result = beacon_queue.drain(batch=100)
+    assert (result.taken, result.accepted) == (60, 60)
+    assert parts == [Counter({"1_a": 20, "1_b": 20}), Counter({"1_c": 20})]
+    assert stored_entries(db) == Counter({"1_a": 20, "1_b": 20, "1_c": 20})
