@@ -222,6 +222,8 @@ def drain_queue(live: Live, rng) -> None:
             if not beacon_queue.waiting(client):
                 break
         assert beacon_queue.waiting(client) == 0
+        assert not [(b.kind, b.reason, b.params) for b in beacon_queue.parked(client)]
+        assert beacon_queue.state(client=client).in_progress == 0
 
 
 def deliver_queued(tenant: Tenant, found: list[Viewing], rng, monkeypatch) -> None:
