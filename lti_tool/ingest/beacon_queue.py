@@ -476,6 +476,9 @@ class Drainer:
         for shard in sorted(self.held.values(), key=lambda s: s.number):
             if self.stopping:
                 break
+            self.keep_lease()  # the leases of the shards still to come, on a slow round
+            if shard.number not in self.held:
+                continue
             started = time.monotonic()
             try:
                 result = self.step_shard(shard, wait_out_database)
