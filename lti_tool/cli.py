@@ -111,12 +111,14 @@ def import_command(file, fmt, registration_id, rejects_path, batch_size):
 @click.option("--batch", type=click.IntRange(1, 20000), default=2000, show_default=True, help="Beacons per batch")
 @click.option("--interval", type=click.FloatRange(0.05, 10), default=0.25, show_default=True,
               help="Seconds to wait when the queue is empty")
-@click.option("--once", is_flag=True, help="Store one batch and stop")
+@click.option("--once", is_flag=True, help="Store one batch of each free shard and stop")
 def drain_command(batch, interval, once):
-    """Store queued Kava beacons (production: keep one of these running beside the web processes).
+    """Store queued Kava beacons (production: keep one or more of these running beside the web processes).
 
-    It waits out database and Redis outages and stops cleanly on SIGTERM. A second drain waits as a
-    standby and takes over when the first stops."""
+    Running drains share the queue's shards (each player session is in one shard, stored by one
+    drain at a time); a drain that joins gets its share, one that stops gives its shards up. It waits
+    out database and Redis outages and stops cleanly on SIGTERM. With --once: one batch of every
+    shard no running drain holds."""
     from lti_tool.ingest import beacon_queue
 
     if not current_app.config.get("REDIS_URL"):
@@ -158,7 +160,7 @@ def failed_command(registration_id, kind, show, retry, discard):
         return
     state = beacon_queue.state(registration_id)
     click.echo(f"queue: {state.waiting} waiting, {state.in_progress} being stored; "
-               f"drain: {state.drain or 'none running'}")
+               f"drains: {', '.join(state.drains) or 'none running'}")
     if not state.parked:
         click.echo("no parked beacons")
         return

@@ -128,4 +128,4 @@ def beacon_queue_page(course_id: int):
                                unreachable=True), 503
     return render_template("admin/beacon_queue.html", state=state, recent=recent, kinds=beacon_queue.KINDS,
                            queued=beacon_queue.enabled(), unreachable=False, sent=sent,
-                           bad_kind=status == 422), status
+                           bad_kind=status == 422, shards=beacon_queue.SHARDS), status

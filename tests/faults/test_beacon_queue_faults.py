@@ -137,7 +137,7 @@ class Outcome:
 def settle(services, feed: BeaconFeed, timeout: float = 60.0) -> Outcome:
     """Wait until every acknowledged beacon is stored, or the queue is empty and nothing moves; the outcome."""
     client = redis.Redis.from_url(services.redis.url(), socket_timeout=5)
-    keys = [key for key in (beacon_queue.QUEUE_KEY, getattr(beacon_queue, "PROCESSING_KEY", None)) if key]
+    keys = [key for shard in beacon_queue.SHARD_LIST for key in (shard.queue, shard.processing)]
     acknowledged = feed.acknowledged()
     last, still_since = None, time.monotonic()
     deadline = time.monotonic() + timeout
@@ -191,6 +191,14 @@ def started(services):
         client.close()
     assert drain.running, drain.output()
     return web, drain
+
+
+def in_progress(client) -> int:
+    """Beacons in the processing lists of every shard (taken by a drain, not acknowledged yet)."""
+    pipe = client.pipeline(transaction=False)
+    for shard in beacon_queue.SHARD_LIST:
+        pipe.llen(shard.processing)
+    return sum(pipe.execute())
 
 
 def assert_exactly_once(outcome: Outcome, services) -> None:
@@ -253,17 +261,16 @@ def test_drain_killed_mid_batch_and_started_again(services, player):
         thread.join(timeout=120)
     assert len(feed.acknowledged()) == feed.total
     client = redis.Redis.from_url(services.redis.url(), socket_timeout=5)
-    processing = getattr(beacon_queue, "PROCESSING_KEY", beacon_queue.QUEUE_KEY)
     drain = services.flask(["ingest", "drain", "--batch", "100", "--interval", "0.1"])
     kills_mid_batch = 0
     try:
         for _ in range(3):
             drain.start()
             # A batch is being stored while it sits in the processing list; kill the drain then.
-            wait_for(lambda: client.llen(processing) > 0 or not drain.running, 60, "a batch in progress",
+            wait_for(lambda: in_progress(client) > 0 or not drain.running, 60, "a batch in progress",
                      interval=0.002)
             drain.kill()
-            kills_mid_batch += client.llen(processing) > 0
+            kills_mid_batch += in_progress(client) > 0
         drain.start()
         outcome = settle(services, feed)
     finally:

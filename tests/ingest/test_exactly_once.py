@@ -219,9 +219,11 @@ def drain_queue(live: Live, rng) -> None:
         for _ in range(200):
             result = runner.invoke(args=["ingest", "drain", "--once", "--batch", str(rng.randint(1, 40))])
             assert result.exit_code == 0, result.output
-            if not client.llen(beacon_queue.QUEUE_KEY):
+            if not beacon_queue.waiting(client):
                 break
-        assert client.llen(beacon_queue.QUEUE_KEY) == 0
+        assert beacon_queue.waiting(client) == 0
+        assert not [(b.kind, b.reason, b.params) for b in beacon_queue.parked(client)]
+        assert beacon_queue.state(client=client).in_progress == 0
 
 
 def deliver_queued(tenant: Tenant, found: list[Viewing], rng, monkeypatch) -> None:

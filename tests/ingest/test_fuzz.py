@@ -167,7 +167,7 @@ def test_kava_fuzz(client, app, partner, monkeypatch, changes, how, queued, sign
             return client.post("/api/v1/kava", data=query, content_type="application/x-www-form-urlencoded")
         return client.post("/api/v1/kava", data=dumps(params), content_type="application/json")
 
-    status = check(client, send, queue_length=(lambda: redis.llen(beacon_queue.QUEUE_KEY)) if queued else None)
+    status = check(client, send, queue_length=(lambda: beacon_queue.waiting(redis)) if queued else None)
     if queued and status < 300:
         before = row_counts(_db)
         result = beacon_queue.drain()

@@ -54,6 +54,15 @@ def test_a_waiting_queue_without_a_drain_is_pointed_out(open_as, registration):
     park(registration.id, "1_x", {"eventType": "3", "eventIndex": "1", "entryId": "1_x", "sessionId": "s"})
     html = get().text
     assert "Beacons are waiting and no drain is running." in html and "flask ingest drain" in html
+    # Two drains running: both are named, sharing the shards.
+    client = beacon_queue.get_store().client
+    client.zadd(beacon_queue.DRAINS_KEY, {"web-1:4242:abc": 2**50, "web-2:77:def": 2**50})
+    try:
+        html = get().text
+    finally:
+        client.delete(beacon_queue.DRAINS_KEY)
+    assert "2 running (<code>web-1:4242</code>, <code>web-2:77</code>), sharing the queue's 16 shards" in html
+    assert "no drain is running" not in html
 
 
 def test_a_made_up_reason_is_refused(open_as):
