@@ -112,11 +112,11 @@ def ensure(times, now: datetime | None = None) -> None:
     if not missing:
         return
     with bind.engine.connect() as connection:
-        connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
-        connection.commit()
         for month in missing:
             try:
                 with connection.begin():
+                    # SET LOCAL: the pooled connection goes back without the short timeout.
+                    connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                     _create(connection, month)
             except DBAPIError as error:  # busy: its rows go to the DEFAULT partition for now
                 log.info("partition %s not made now: %s", partition_name(month), error.orig)
