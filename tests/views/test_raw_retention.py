@@ -130,3 +130,34 @@ def test_retention_of_one_registration_deletes_its_rows_only(db, registration, r
     assert db.session.scalar(select(func.count(Play.id)).where(Play.registration_id == registration.id)) == 2
     refused = runner.invoke(args=["analytics", "retention", "--keep-raw-months", "0"])
     assert refused.exit_code != 0
+
+
+def test_a_kava_stream_cut_by_retention_keeps_its_play(db, registration, runner):
+    from lti_tool.ingest import kava
+    from lti_tool.ingest.pipeline import accept
+    from lti_tool.models import CutStream
+
+    def beacon(index: int, event: int, seconds: float, play_time: float | None = None):
+        moment = CUT + timedelta(seconds=seconds)
+        params = {"eventType": str(event), "entryId": "1_k", "sessionId": "s-cut", "eventIndex": str(index),
+                  "partnerId": "1", "position": str(max(seconds + 40, 0)), "eventTime": str(moment.timestamp())}
+        if play_time is not None:
+            params["playTimeSum"] = str(play_time)
+        return kava.beacon_to_event(registration.id, params, received_at=moment, ip=None, user_agent=None, user=None)
+
+    # A play before the cut and a replay after it, in one player session.
+    accept(registration.id, [beacon(1, kava.PLAY, -40), beacon(2, kava.VIEW, -30, 10), beacon(3, kava.VIEW, -20, 20),
+                             beacon(4, kava.REPLAY, 5), beacon(5, kava.VIEW, 10, 30)], "kava")
+    plays = db.session.execute(select(Play.play_key, Play.seconds_viewed).order_by(Play.play_key)).all()
+    assert [seconds for _key, seconds in plays] == [20, 10]
+    result = runner.invoke(args=["analytics", "retention", "--keep-raw-months", "1"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(CutStream.stream_key)) is not None
+    # Assigned again from what is left, the replay would become the stream's first play and its VIEW
+    # would count 30 s: instead the late beacon is stored as sent, in no play.
+    late = accept(registration.id, [beacon(6, kava.VIEW, 20, 40)], "kava")
+    assert late.accepted == 1
+    assert db.session.scalar(select(PlayerEvent.play_key).where(PlayerEvent.seq == 6)) is None
+    assert db.session.execute(select(Play.play_key, Play.seconds_viewed).order_by(Play.play_key)).all() == plays
+    assert runner.invoke(args=["analytics", "rebuild"]).exit_code == 0
+    assert db.session.execute(select(Play.play_key, Play.seconds_viewed).order_by(Play.play_key)).all() == plays
