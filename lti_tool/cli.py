@@ -5,6 +5,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from lti_tool.extensions import db
 from lti_tool.ingest.formats import FORMATS
 from lti_tool.launch import keys
 from lti_tool.registrations import RegistrationError, RegistrationInput, list_all, remove, upsert
@@ -190,6 +191,26 @@ def rebuild_command(since, registration_id):
 
     counts = rebuild(registration_id, since.replace(tzinfo=timezone.utc) if since else None)
     click.echo(f"rebuilt {counts['plays']} plays and {counts['loads']} player loads")
+
+@analytics_cli.command("retention")
+@click.option("--keep-raw-months", "keep_months", type=click.IntRange(min=1), required=True,
+              help="Keep the raw events of the current month and this many months before it")
+@click.option("--registration", "registration_id", type=int,
+              help="Only this registration's raw events (deleted row by row: partitions are shared)")
+def retention_command(keep_months, registration_id):
+    """Drop old raw player events; plays, player loads and rollups stay (pages keep their numbers)."""
+    from lti_tool.ingest.retention import run
+
+    if registration_id is not None:
+        from lti_tool.models import Registration
+
+        if db.session.get(Registration, registration_id) is None:
+            raise click.BadParameter(f"no registration {registration_id} (flask lti list)", param_hint="--registration")
+    done = run(keep_months, registration_id)
+    where = f"{len(done['partitions_dropped'])} monthly partitions dropped, " if done["partitions_dropped"] else ""
+    click.echo(f"raw events kept from {done['kept_from']:%Y-%m-%d} (UTC): {where}{done['rows_deleted']} rows deleted, "
+               f"{done['streams_cut']} player streams cut, {done['registrations']} registrations")
+
 
 
 @roster_cli.command("sync")

@@ -20,9 +20,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.extensions import db
-from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent, PlayerLoad
+from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent, PlayerEventKey, PlayerLoad
 
-from . import people, streams
+from . import partitions, people, retention, streams
 from .derive import derive_play
 from .enrich import Location, device_info, locate, page_info
 from .schema import IncomingEvent
@@ -128,6 +128,16 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
         if commit:
             db.session.commit()
         return result
+    kept_from = retention.kept_from(registration_id)
+    if kept_from is not None and any(e.occurred_at < kept_from for e in events):
+        # From a month whose raw events retention dropped: its plays are kept as they were.
+        result.ignored += sum(e.occurred_at < kept_from for e in events)
+        events = [e for e in events if e.occurred_at >= kept_from]
+        if not events:
+            if commit:
+                db.session.commit()
+            return result
+    partitions.ensure({e.occurred_at for e in events})  # before this transaction locks anything
     city_db = current_app.config.get("GEOIP_CITY_DB")
     entries = resolve_entries(registration_id, events)
     categories = resolve_categories(registration_id, {e.playback_context for e in events if e.playback_context})
@@ -197,17 +207,24 @@ COPY_THRESHOLD = 200
 
 
 def _insert_events(rows: list[dict]) -> set[str]:
-    """Insert event rows, skipping keys already stored; return the keys that were new.
+    """Insert event rows, skipping keys already accepted; return the keys that were new.
 
-    Large batches on PostgreSQL go through COPY into a temporary table and one INSERT … SELECT …
-    ON CONFLICT DO NOTHING RETURNING: parsing one big multi-row INSERT costs more than the rows.
+    A key is new when it goes into player_event_key (ON CONFLICT DO NOTHING RETURNING); only the
+    rows of new keys go into player_event. Large batches on PostgreSQL go through COPY into a
+    temporary table and one statement doing both: parsing one big multi-row INSERT costs more than
+    the rows.
     """
     if not rows:
         return set()
     if len(rows) < COPY_THRESHOLD or db.session.get_bind().dialect.name != "postgresql":
-        statement = _insert(PlayerEvent).on_conflict_do_nothing(
-            index_elements=["registration_id", "event_key"]).returning(PlayerEvent.event_key)
-        return set(db.session.scalars(statement, rows))
+        statement = _insert(PlayerEventKey).on_conflict_do_nothing(
+            index_elements=["registration_id", "event_key"]).returning(PlayerEventKey.event_key)
+        keys = set(db.session.scalars(statement, [
+            {"registration_id": row["registration_id"], "event_key": row["event_key"]} for row in rows]))
+        new = [row for row in rows if row["event_key"] in keys]
+        if new:
+            db.session.execute(insert(PlayerEvent), new)
+        return keys
     from psycopg.types.json import Jsonb
 
     columns = [c.name for c in PlayerEvent.__table__.columns if c.name != "id"]
@@ -220,8 +237,11 @@ def _insert_events(rows: list[dict]) -> set[str]:
         with cursor.copy(f"COPY incoming_event ({listed}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([_copy_value(row[c], c in json_columns, Jsonb) for c in columns])
-        cursor.execute(f"INSERT INTO player_event ({listed}) SELECT {listed} FROM incoming_event "
-                       "ON CONFLICT (registration_id, event_key) DO NOTHING RETURNING event_key")
+        cursor.execute(
+            "WITH new AS (INSERT INTO player_event_key (registration_id, event_key) "
+            "SELECT registration_id, event_key FROM incoming_event ON CONFLICT DO NOTHING RETURNING event_key) "
+            f"INSERT INTO player_event ({listed}) SELECT {listed} FROM incoming_event "
+            "WHERE event_key IN (SELECT event_key FROM new) RETURNING event_key")
         keys = {key for (key,) in cursor.fetchall()}
         cursor.execute("TRUNCATE incoming_event")
     return keys
@@ -253,9 +273,17 @@ def _record_loads(registration_id: int, rows: list[dict]) -> None:
 
 
 def derive_plays(registration_id: int, play_keys: set[str]) -> set[tuple[int, object]]:
-    """Derive the plays again from all their events; return the (entry id, UTC day) pairs touched."""
+    """Derive the plays again from all their events; return the (entry id, UTC day) pairs touched.
+
+    A play that started before the registration's raw events were dropped (retention) is kept as
+    it is: part of its events are gone."""
     touched: set[tuple[int, object]] = set()
+    kept_from = retention.kept_from(registration_id)
     for chunk in _chunks(sorted(play_keys)):
+        if kept_from is not None:
+            chunk = retention.without_kept_plays(registration_id, chunk, kept_from)
+            if not chunk:
+                continue
         events = db.session.scalars(
             select(PlayerEvent).where(PlayerEvent.registration_id == registration_id,
                                       PlayerEvent.play_key.in_(chunk))
@@ -338,7 +366,10 @@ def refresh_rollups(registration_id: int, touched: set[tuple[int, object]]) -> N
 
 
 def rebuild(registration_id: int | None = None, since: datetime | None = None) -> dict:
-    """Recompute plays, loads and rollups from raw events (for all registrations or one)."""
+    """Recompute plays, loads and rollups from raw events (for all registrations or one).
+
+    What retention took the raw events of is kept: plays that started, loads and days before the
+    registration's `kept_from` stay as they are, and a stream cut by retention keeps its assignment."""
     from lti_tool.models import Registration
 
     ids = [registration_id] if registration_id else list(db.session.scalars(select(Registration.id)))
@@ -353,13 +384,17 @@ def rebuild(registration_id: int | None = None, since: datetime | None = None) -
         keys = set(db.session.scalars(select(PlayerEvent.play_key).where(*event_filter, PlayerEvent.play_key.isnot(None)).distinct()))
         keys |= reassigned
         load_filter = [PlayerLoad.registration_id == reg_id] + ([PlayerLoad.occurred_at >= since] if since else [])
+        kept_from = retention.kept_from(reg_id)
+        if kept_from is not None:
+            load_filter.append(PlayerLoad.occurred_at >= kept_from)
         db.session.execute(delete(PlayerLoad).where(*load_filter))
         impressions = db.session.execute(select(PlayerEvent).where(*event_filter, PlayerEvent.event_type == "impression")).scalars().all()
         _record_loads(reg_id, [{c.key: getattr(e, c.key) for c in PlayerEvent.__table__.columns} for e in impressions])
         touched = derive_plays(reg_id, keys)
         touched |= {(e.entry_id, e.occurred_at.date()) for e in impressions}
-        if since:
-            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id, EntryDaily.day >= since.date()))
+        first_day = max([moment.date() for moment in (since, kept_from) if moment], default=None)
+        if first_day:
+            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id, EntryDaily.day >= first_day))
         else:
             db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id))
         refresh_rollups(reg_id, touched)

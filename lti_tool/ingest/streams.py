@@ -25,6 +25,8 @@ from sqlalchemy import select, update
 from lti_tool.extensions import db
 from lti_tool.models import PlayerEvent
 
+from . import retention
+
 # The columns an assigner may set; any other column of an event is what its sender said.
 ASSIGNED = ("event_type", "play_key", "seconds_viewed", "segments", "position", "seq")
 CHUNK = 500
@@ -74,6 +76,9 @@ def assign(registration_id: int, rows: list[dict]) -> set[str]:
     for row in rows:
         if row.get("stream_key"):
             new_by_stream[row["stream_key"]].append(row)
+    for stream_key in retention.cut_streams(registration_id, set(new_by_stream)):
+        # Part of it was dropped by retention: its new events are stored as sent and join no play.
+        del new_by_stream[stream_key]
     if not new_by_stream:
         return set()
     stored = _stored(registration_id, sorted(new_by_stream))
@@ -106,8 +111,9 @@ def assign(registration_id: int, rows: list[dict]) -> set[str]:
 
 def reassign_all(registration_id: int, stream_keys: set[str]) -> set[str]:
     """Assign the given streams again from what is stored (after a change of the rules, or for
-    `flask analytics rebuild`); returns the play keys touched."""
-    stored = _stored(registration_id, sorted(stream_keys))
+    `flask analytics rebuild`); returns the play keys touched. A stream cut by retention keeps what
+    it was assigned."""
+    stored = _stored(registration_id, sorted(set(stream_keys) - retention.cut_streams(registration_id, stream_keys)))
     assigners = _assigners()
     touched: set[str] = set()
     for stream_key, old in stored.items():

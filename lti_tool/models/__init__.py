@@ -1,6 +1,6 @@
 """Models, split by domain. Importing this package registers every table with the metadata."""
 from .course import Course, Enrollment, Person, PersonAlias
-from .events import EntryDaily, IngestToken, Play, PlayerEvent, PlayerLoad
+from .events import CutStream, EntryDaily, IngestToken, Play, PlayerEvent, PlayerEventKey, PlayerLoad, RawRetention
 from .exports import Export
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry, find_category, find_entry
@@ -19,6 +19,7 @@ __all__ = [
     "ChatConnection",
     "ChatMessage",
     "Course",
+    "CutStream",
     "Deployment",
     "EngagementSample",
     "Enrollment",
@@ -34,9 +35,11 @@ __all__ = [
     "PersonAlias",
     "Play",
     "PlayerEvent",
+    "PlayerEventKey",
     "PlayerLoad",
     "QaThread",
     "RaisedHand",
+    "RawRetention",
     "Reaction",
     "Registration",
     "Room",

@@ -1,13 +1,22 @@
 """Facts: raw player events (append-only, idempotent), and what is derived from them.
 
 Dashboards read the derived tables (plays, player loads, daily rollups), never raw events.
+
+On PostgreSQL raw events are partitioned by month of `occurred_at` (ingest/partitions.py), so
+`flask analytics retention` can drop old months whole. A partitioned table's unique constraints must
+hold the partition key, and a feed's `occurred_at` is not always a function of the event's key (a
+Kava beacon without its own time takes the time it arrived), so which keys were accepted is kept in
+`player_event_key`, unpartitioned and never dropped: a re-sent event is a duplicate whenever it
+comes back.
 """
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped
+from sqlalchemy.schema import CreateTable
 
 from .types import Column, JSONType, UTCDateTime, db, utcnow
 
@@ -46,14 +55,25 @@ class _Dimensions:
     city: Mapped[str | None] = Column(String(128), nullable=True)
 
 
+class PlayerEventKey(db.Model):
+    """The key of every event accepted (registration_id, event_key): a re-sent event is a duplicate,
+    also after retention dropped its raw row."""
+
+    __tablename__ = "player_event_key"
+
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), primary_key=True)
+    event_key: Mapped[str] = Column(String(255), primary_key=True)
+
+
 class PlayerEvent(_Dimensions, db.Model):
-    """One accepted player event. (registration_id, event_key) is unique: a re-sent event is a duplicate."""
+    """One accepted player event; its key is in PlayerEventKey (stored once, whatever its time)."""
 
     __tablename__ = "player_event"
     __table_args__ = (
-        UniqueConstraint("registration_id", "event_key"),
         Index("ix_player_event_play", "registration_id", "play_key"),
         Index("ix_player_event_stream", "registration_id", "stream_key"),
+        # PostgreSQL: a table partitioned by month; its primary key is (id, occurred_at) there.
+        {"postgresql_partition_by": "RANGE (occurred_at)", "info": {"partition_key": "occurred_at"}},
     )
 
     id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
@@ -79,6 +99,46 @@ class PlayerEvent(_Dimensions, db.Model):
     # What the sender reported that the stream assignment reads (Kava playTimeSum, xAPI verb and
     # played-segments, Caliper action), kept as sent.
     reported: Mapped[dict | None] = Column(JSONType, nullable=True)
+
+
+@compiles(CreateTable, "postgresql")
+def _create_partitioned(element, compiler, **kw):
+    """A partitioned table's primary key holds its partition key (PostgreSQL only; SQLite keeps an
+    INTEGER PRIMARY KEY, the only kind it auto-increments)."""
+    text = compiler.visit_create_table(element, **kw)
+    key = element.element.info.get("partition_key")
+    if key:
+        text = text.replace("PRIMARY KEY (id)", f"PRIMARY KEY (id, {key})")
+    return text
+
+
+@event.listens_for(PlayerEvent.__table__, "after_create")
+def _first_partitions(target, connection, **kw):
+    from lti_tool.ingest.partitions import create_ahead  # PostgreSQL only; it reads no model
+
+    create_ahead(connection)
+
+
+class RawRetention(db.Model):
+    """Up to when a registration's raw events were dropped (`flask analytics retention`): events from
+    before `kept_from` are no longer stored, so plays that started before it are kept as they are
+    and events from before it are not accepted."""
+
+    __tablename__ = "raw_retention"
+
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), primary_key=True)
+    kept_from: Mapped[datetime] = Column(UTCDateTime)
+    updated_at: Mapped[datetime] = Column(UTCDateTime, default=utcnow)
+
+
+class CutStream(db.Model):
+    """A player stream some of whose raw events retention dropped while others are kept: its
+    assignment is never worked out again (from part of it, it would come out different)."""
+
+    __tablename__ = "cut_stream"
+
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), primary_key=True)
+    stream_key: Mapped[str] = Column(String(255), primary_key=True)
 
 
 class PlayerLoad(_Dimensions, db.Model):
