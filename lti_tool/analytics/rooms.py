@@ -445,7 +445,8 @@ def _live_viewers(stays: list[_Stay], minutes: list[datetime]) -> list[int]:
             continue
         who = ("person", stay.person_id) if stay.person_id is not None else ("anonymous", index)
         first = _minute_number(stay.start)
-        after = -(-(stay.end - EPOCH) // MINUTE)   # the stay overlaps [minute, minute + 1 min) for first ≤ minute < after
+        # The stay overlaps [minute, minute + 1 min) for every first ≤ minute < after.
+        after = -(-(stay.end - EPOCH) // MINUTE)
         if after > first:
             runs[who].append((first, after))
     changes: dict[int, int] = defaultdict(int)

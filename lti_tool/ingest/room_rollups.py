@@ -60,6 +60,11 @@ def remove_samples(session: Session, sample_ids: Iterable[int]) -> None:
         _add(session, EngagementSample.id.in_(chunk), -1)
 
 
+def stand_in_dropped(session: Session, person_id: int) -> None:
+    """A person is about to be deleted (their room facts go with them): their samples leave the rollups."""
+    remove_samples(session, session.scalars(select(EngagementSample.id).where(EngagementSample.person_id == person_id)))
+
+
 def rebuild_room_rollups(session: Session, registration_id: int | None = None) -> dict[str, int]:
     """Empty the room rollups (of one registration, or all) and fill them again from the engagement
     samples. Returns the rows written per table. The caller commits."""
