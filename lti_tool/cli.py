@@ -184,13 +184,20 @@ def failed_command(registration_id, kind, show, retry, discard):
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only plays and days from this UTC date")
 @click.option("--registration", "registration_id", type=int, help="Only this registration")
 def rebuild_command(since, registration_id):
-    """Recompute plays, player loads and daily rollups from the raw events."""
+    """Recompute plays, player loads and daily rollups from the raw events, and the room rollups
+    (whole, whatever --since) from the engagement samples."""
     from datetime import timezone
 
+    from lti_tool.extensions import db
     from lti_tool.ingest.pipeline import rebuild
+    from lti_tool.ingest.room_rollups import rebuild_room_rollups
 
     counts = rebuild(registration_id, since.replace(tzinfo=timezone.utc) if since else None)
     click.echo(f"rebuilt {counts['plays']} plays and {counts['loads']} player loads")
+    rooms = rebuild_room_rollups(db.session, registration_id)
+    db.session.commit()
+    click.echo(f"rebuilt the room rollups: {rooms['room_minute']} session minutes, {rooms['room_person']} session "
+               "attendees")
 
 @analytics_cli.command("retention")
 @click.option("--keep-raw-months", "keep_months", type=click.IntRange(min=1), required=True,

@@ -1,8 +1,9 @@
 """Room analytics (DESIGN §5): what happened in a room's live sessions, over a date range or one session.
 
 Every function takes a RoomScope and returns frozen dataclasses. SQL selects the scope's rows;
-per-minute bucketing and interval merging happen in Python in one pass over those rows, so the
-work stays linear in the number of stays and samples.
+engagement samples are read through their rollups per session × minute and session × person
+(`RoomMinute`, `RoomPerson`, kept at ingest), except one person's own for their heat. Stays are
+merged in Python: per person for minutes viewed, and swept once for the live viewers per minute.
 
 Units: minutes as floats, rates as fractions 0-1 (None when the denominator is zero).
 """
@@ -18,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from lti_tool.models import (
     Attendance, AttachmentDownload, ChatMessage, EngagementSample, Interaction, InteractionAnswer, Person, Play,
-    QaThread, RaisedHand, Reaction, Room, RoomSession, Rsvp,
+    QaThread, RaisedHand, Reaction, Room, RoomMinute, RoomPerson, RoomSession, Rsvp,
 )
 
 from . import definitions as d
-from .buckets import epoch_minute
 from .metrics import PersonEngagement, Scope, per_person
 from .tables import TableSpec, paginate_rows
 
@@ -314,9 +314,6 @@ def _minutes(sessions: list[RoomSession], stays: list[_Stay]) -> list[datetime]:
     return sorted(minutes)
 
 
-_ENGAGED_SECONDS = func.sum(EngagementSample.interval_seconds).filter(EngagementSample.level.in_(ENGAGED_LEVELS))
-
-
 def _rate(engaged_seconds: float, all_seconds: float) -> float | None:
     return d.ratio(engaged_seconds, all_seconds)
 
@@ -338,8 +335,8 @@ def overview(session: Session, scope: RoomScope) -> RoomOverview:
     live_viewers = live_unique_viewers(s.person_id for s in stays if s.mode == "live")
 
     engaged, sampled = session.execute(
-        select(_ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
-        .where(EngagementSample.session_id.in_(ids))).one()
+        select(func.sum(RoomPerson.engaged_seconds), func.sum(RoomPerson.sampled_seconds))
+        .where(RoomPerson.session_id.in_(ids))).one()
 
     def people_and_count(model, *where):
         return session.execute(
@@ -418,28 +415,62 @@ def session_timelines(session: Session, scope: RoomScope) -> list[SessionTimelin
 
 def _timeline(session: Session, sessions: list[RoomSession], stays: list[_Stay]) -> list[MinutePoint]:
     """Per minute of the sessions: live unique viewers and live engagement rate."""
-    ids = _ids(sessions)
-    viewers: dict[datetime, set] = defaultdict(set)
+    engaged: dict[datetime, float] = defaultdict(float)
+    sampled: dict[datetime, float] = defaultdict(float)
+    # Each sample belongs to the minute its interval starts in (see _sample_minute), summed at ingest.
+    for number, engaged_seconds, sampled_seconds in session.execute(
+            select(RoomMinute.minute, func.sum(RoomMinute.engaged_seconds), func.sum(RoomMinute.sampled_seconds))
+            .where(RoomMinute.session_id.in_(_ids(sessions))).group_by(RoomMinute.minute)):
+        minute = EPOCH + timedelta(minutes=int(number))
+        engaged[minute], sampled[minute] = engaged_seconds or 0.0, sampled_seconds or 0.0
+    minutes = _minutes(sessions, stays)
+    return [MinutePoint(minute, viewers, _rate(engaged[minute], sampled[minute]))
+            for minute, viewers in zip(minutes, _live_viewers(stays, minutes))]
+
+
+def _minute_number(moment: datetime) -> int:
+    """Whole minutes since 1970-01-01 UTC, rounded down."""
+    return int((moment - EPOCH).total_seconds() // 60)
+
+
+def _live_viewers(stays: list[_Stay], minutes: list[datetime]) -> list[int]:
+    """Live unique viewers in each of `minutes` (sorted): everyone with a live stay overlapping the minute,
+    each signed-in person once and each stay of someone not signed in apart (live_unique_viewers).
+
+    One sweep: each viewer's stays become runs of whole minutes, merged per viewer, and a running count
+    of the runs' starts and ends is read at each minute."""
+    runs: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
     for index, stay in enumerate(stays):
         if stay.mode != "live":
             continue
         who = ("person", stay.person_id) if stay.person_id is not None else ("anonymous", index)
-        minute = _floor_minute(stay.start)
-        while minute < stay.end:  # the stay overlaps [minute, minute + 1 min)
-            viewers[minute].add(who)
-            minute += MINUTE
-    # Each sample belongs to the minute its interval starts in (see _sample_minute), summed in SQL.
-    minute_number = epoch_minute(EngagementSample.at, EngagementSample.interval_seconds,
-                                 session.get_bind().dialect.name)
-    engaged: dict[datetime, float] = defaultdict(float)
-    sampled: dict[datetime, float] = defaultdict(float)
-    for number, engaged_seconds, sampled_seconds in session.execute(
-            select(minute_number, _ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
-            .where(EngagementSample.session_id.in_(ids)).group_by(minute_number)):
-        minute = EPOCH + timedelta(minutes=int(number))
-        engaged[minute], sampled[minute] = engaged_seconds or 0.0, sampled_seconds or 0.0
-    return [MinutePoint(minute, len(viewers.get(minute, ())), _rate(engaged[minute], sampled[minute]))
-            for minute in _minutes(sessions, stays)]
+        first = _minute_number(stay.start)
+        # The stay overlaps [minute, minute + 1 min) for every first ≤ minute < after.
+        after = -(-(stay.end - EPOCH) // MINUTE)
+        if after > first:
+            runs[who].append((first, after))
+    changes: dict[int, int] = defaultdict(int)
+    for spans in runs.values():
+        spans.sort()
+        start, end = spans[0]
+        for first, after in spans[1:]:
+            if first > end:
+                changes[start] += 1
+                changes[end] -= 1
+                start, end = first, after
+            else:
+                end = max(end, after)
+        changes[start] += 1
+        changes[end] -= 1
+    counts, present, points = [], 0, sorted(changes)
+    next_change = 0
+    for minute in minutes:
+        number = _minute_number(minute)
+        while next_change < len(points) and points[next_change] <= number:
+            present += changes[points[next_change]]
+            next_change += 1
+        counts.append(present)
+    return counts
 
 
 # -- attendees -----------------------------------------------------------------------------------
@@ -449,21 +480,25 @@ def _per_person(session: Session, model, ids, *where) -> dict[int, int]:
                                 .where(model.session_id.in_(ids), *where).group_by(model.person_id)).all())
 
 
-def _rsvps(session: Session, room_id: int, person_ids) -> dict[int, Rsvp]:
-    """Each person's latest RSVP to the room."""
-    return {r.person_id: r for r in session.scalars(
-        select(Rsvp).where(Rsvp.room_id == room_id, Rsvp.person_id.in_(tuple(person_ids) or (-1,)))
+RSVP_COLUMNS = (Rsvp.person_id, Rsvp.name, Rsvp.title, Rsvp.company, Rsvp.country, Rsvp.role, Rsvp.industry)
+
+
+def _rsvps(session: Session, room_id: int, person_ids) -> dict:
+    """Each person's latest RSVP to the room (the columns the pages show, as rows: no ORM objects to build)."""
+    return {r.person_id: r for r in session.execute(
+        select(*RSVP_COLUMNS).where(Rsvp.room_id == room_id, Rsvp.person_id.in_(tuple(person_ids) or (-1,)))
         .order_by(Rsvp.at, Rsvp.id))}
 
 
-def _names(session: Session, rsvps: dict[int, Rsvp], person_ids) -> dict[int, str]:
+def _names(session: Session, rsvps: dict, person_ids) -> dict[int, str]:
     """Display names; someone known only from the room feed has no name from Canvas, so the RSVP form's
     name beats "Unnamed user"."""
     names = {}
-    for person in session.scalars(select(Person).where(Person.id.in_(tuple(person_ids) or (-1,)))):
+    for person in session.execute(select(Person.id, Person.name, Person.given_name, Person.family_name)
+                                  .where(Person.id.in_(tuple(person_ids) or (-1,)))):
         rsvp = rsvps.get(person.id)
         has_name = person.name or person.given_name or person.family_name
-        names[person.id] = person.display_name if has_name or not rsvp else rsvp.name
+        names[person.id] = Person.display_name.fget(person) if has_name or not rsvp else rsvp.name
     return names
 
 
@@ -483,8 +518,8 @@ def attendees(session: Session, scope: RoomScope) -> list[AttendeeRow]:
         .where(Interaction.session_id.in_(ids)).group_by(InteractionAnswer.person_id)).all())
     engaged, sampled = defaultdict(float), defaultdict(float)
     for person_id, engaged_seconds, sampled_seconds in session.execute(
-            select(EngagementSample.person_id, _ENGAGED_SECONDS, func.sum(EngagementSample.interval_seconds))
-            .where(EngagementSample.session_id.in_(ids)).group_by(EngagementSample.person_id)):
+            select(RoomPerson.person_id, func.sum(RoomPerson.engaged_seconds), func.sum(RoomPerson.sampled_seconds))
+            .where(RoomPerson.session_id.in_(ids)).group_by(RoomPerson.person_id)):
         engaged[person_id], sampled[person_id] = engaged_seconds or 0.0, sampled_seconds or 0.0
     rows = []
     for person_id, viewed in minutes.items():

@@ -41,6 +41,7 @@ from lti_tool.models.rooms import engagement_level
 from . import people
 from .caliper import bounded_key
 from .pipeline import _insert
+from .room_rollups import add_samples, remove_samples
 from .schema import (
     PLAYBACK_TYPES, IncomingEvent, InvalidEvent, is_number, load_json, number, parse_time, text, user_ref,
 )
@@ -314,11 +315,16 @@ def after_reassign(registration_id: int, changed: list[dict]) -> None:
         sample = (select(EngagementSample.id).join(PlayerEvent, PlayerEvent.event_key == EngagementSample.event_key)
                   .where(PlayerEvent.id == change["id"], EngagementSample.registration_id == registration_id,
                          PlayerEvent.registration_id == registration_id))
+        ids = list(db.session.scalars(sample))
+        if not ids:
+            continue
+        remove_samples(db.session, ids)   # out of the room rollups with the old interval, back with the new
         if change["seconds_viewed"] == 0:
-            db.session.execute(delete(EngagementSample).where(EngagementSample.id.in_(sample)))
+            db.session.execute(delete(EngagementSample).where(EngagementSample.id.in_(ids)))
         else:
-            db.session.execute(update(EngagementSample).where(EngagementSample.id.in_(sample))
+            db.session.execute(update(EngagementSample).where(EngagementSample.id.in_(ids))
                                .values(interval_seconds=change["seconds_viewed"]))
+            add_samples(db.session, ids)
 
 
 def _occurred_at(sent_at: float | None, received_at: datetime) -> datetime:
@@ -396,5 +402,7 @@ def live_engagement(registration_id: int, events: list[IncomingEvent]) -> int:
             "tab_focused": tab_focused, "full_screen": full_screen,
             "level": engagement_level(sound_on, tab_focused, full_screen)}
     statement = _insert(EngagementSample).on_conflict_do_nothing(
-        index_elements=["registration_id", "event_key"]).returning(EngagementSample.event_key)
-    return len(set(db.session.scalars(statement, list(rows.values()))))
+        index_elements=["registration_id", "event_key"]).returning(EngagementSample.id)
+    new_ids = list(db.session.scalars(statement, list(rows.values())))
+    add_samples(db.session, new_ids)
+    return len(new_ids)

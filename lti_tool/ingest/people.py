@@ -74,6 +74,9 @@ def _create(registration_id: int, refs: list[str]) -> dict[str, int]:
 
 def merge_stand_in(stand_in: Person, person: Person) -> None:
     """Move a stand-in person's viewing to the person who turned out to be them, then drop it."""
+    from .room_rollups import stand_in_dropped
+
+    stand_in_dropped(db.session, stand_in.id)
     for model in (PlayerEvent, Play, PlayerLoad):
         db.session.execute(update(model).where(model.person_id == stand_in.id).values(person_id=person.id))
     db.session.execute(update(PersonAlias).where(PersonAlias.person_id == stand_in.id)

@@ -42,6 +42,7 @@ from lti_tool.models.rooms import (
 from . import people
 from .enrich import device_info, locate
 from .pipeline import _chunks, _insert, resolve_entries
+from .room_rollups import add_samples, rebuild_room_rollups  # noqa: F401  (rebuild: the CLI's)
 from .schema import (
     MAX_BATCH_EVENTS, IncomingEvent, InvalidEvent, RefusedRequest, batch_items, load_json, number, parse_time,
     read_items, refuse_errors, text, user_ref,
@@ -483,12 +484,15 @@ def accept_room_events(registration_id: int, events: list[tuple[int, RoomEvent]]
         if not model_rows:
             continue
         statement = _insert(model).on_conflict_do_nothing(
-            index_elements=["registration_id", "event_key"]).returning(model.event_key)
-        inserted = set(db.session.scalars(statement, model_rows))
+            index_elements=["registration_id", "event_key"]).returning(model.id, model.event_key)
+        new_ids = dict(db.session.execute(statement, model_rows).all())
+        inserted = set(new_ids.values())
         result.accepted += len(inserted)
         result.duplicates += len(model_rows) - len(inserted)
         if model is Reaction:
             new_reactions = inserted
+        if model is EngagementSample:
+            add_samples(db.session, new_ids)   # only the new ones: a re-sent sample is counted once
     _leaves(registration_id, by_type["leave"], result)
     if new_reactions:
         pairs = {(r["session_id"], r["person_id"]) for r in rows[Reaction] if r["event_key"] in new_reactions}

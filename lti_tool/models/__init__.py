@@ -6,7 +6,7 @@ from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry, find_category, find_entry
 from .rooms import (
     Attendance, AttachmentDownload, BreakoutParticipant, ChatConnection, ChatMessage, EngagementSample, Interaction,
-    InteractionAnswer, QaThread, RaisedHand, Reaction, Room, RoomMessage, RoomSession, Rsvp,
+    InteractionAnswer, QaThread, RaisedHand, Reaction, Room, RoomMessage, RoomMinute, RoomPerson, RoomSession, Rsvp,
 )
 from .sessions import KeyValueEntry, ToolSession
 
@@ -44,6 +44,8 @@ __all__ = [
     "Registration",
     "Room",
     "RoomMessage",
+    "RoomMinute",
+    "RoomPerson",
     "RoomSession",
     "Rsvp",
     "ToolKey",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr
 
 from .events import BigId
@@ -150,6 +150,42 @@ class EngagementSample(SessionFact, db.Model):
     full_screen: Mapped[bool] = Column(Boolean)
     # engagement_level() of the three flags, stored so dashboards group by it.
     level: Mapped[str] = Column(String(8))
+
+
+def _seconds():
+    # Exact sums (each sample's seconds as PostgreSQL converts a double to numeric), so adding samples in
+    # any order, or all at once in a rebuild, gives the same total. Read as floats.
+    return Column(Numeric(asdecimal=False), default=0, server_default="0")
+
+
+class RoomMinute(db.Model):
+    """Rollup of a session's engagement samples per minute, kept at ingest (`ingest.room_rollups`).
+
+    A sample belongs to the minute its interval starts in; `minute` counts whole minutes since
+    1970-01-01 UTC. Rows with no sample left are deleted, so the rollup equals one rebuilt from the
+    samples."""
+
+    __tablename__ = "room_minute"
+
+    session_id: Mapped[int] = Column(ForeignKey("room_session.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[int] = Column(BigInteger, primary_key=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
+    samples: Mapped[int] = Column(Integer, default=0)
+    sampled_seconds: Mapped[float] = _seconds()
+    engaged_seconds: Mapped[float] = _seconds()   # at the high or good level
+
+
+class RoomPerson(db.Model):
+    """Rollup of a session's engagement samples per person, kept at ingest like RoomMinute."""
+
+    __tablename__ = "room_person"
+
+    session_id: Mapped[int] = Column(ForeignKey("room_session.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = Column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
+    samples: Mapped[int] = Column(Integer, default=0)
+    sampled_seconds: Mapped[float] = _seconds()
+    engaged_seconds: Mapped[float] = _seconds()
 
 
 class Reaction(db.Model):
