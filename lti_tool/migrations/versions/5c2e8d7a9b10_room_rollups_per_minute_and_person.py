@@ -4,7 +4,7 @@ Kept at ingest (lti_tool/ingest/room_rollups.py) and read by the room page, its 
 instead of the samples. Filled here from the samples already stored.
 
 Revision ID: 5c2e8d7a9b10
-Revises: 9b7e4c1a2d3f
+Revises: c4a81f0e2b67
 Create Date: 2026-12-03 16:00:00.000000
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5c2e8d7a9b10'
-down_revision = '9b7e4c1a2d3f'
+down_revision = 'c4a81f0e2b67'
 branch_labels = None
 depends_on = None
 
