@@ -1,6 +1,6 @@
 """Models, split by domain. Importing this package registers every table with the metadata."""
 from .course import Course, Enrollment, Person, PersonAlias
-from .events import EntryDaily, IngestToken, Play, PlayerEvent, PlayerLoad
+from .events import IngestToken, Play, PlayerEvent, PlayerLoad, PlayRollup, RollupZone
 from .exports import Export
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry, find_category, find_entry
@@ -23,7 +23,6 @@ __all__ = [
     "EngagementSample",
     "Enrollment",
     "EntryCoeditor",
-    "EntryDaily",
     "Export",
     "IngestToken",
     "Interaction",
@@ -35,11 +34,13 @@ __all__ = [
     "Play",
     "PlayerEvent",
     "PlayerLoad",
+    "PlayRollup",
     "QaThread",
     "RaisedHand",
     "Reaction",
     "Registration",
     "Room",
+    "RollupZone",
     "RoomMessage",
     "RoomSession",
     "Rsvp",
