@@ -123,4 +123,5 @@ def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, la
     assert db.session.scalar(select(func.count(Play.id)).where(Play.person_id == student.id)) == 3
     assert db.session.scalar(select(Person).where(Person.subject.like("unresolved:%"))) is None
     assert db.session.scalar(select(func.sum(PlayRollup.plays)).where(PlayRollup.person_id == student.id,
+                                                                      PlayRollup.zone == "Asia/Kolkata",
                                                                       PlayRollup.grain == "d")) == 3
