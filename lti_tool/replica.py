@@ -134,7 +134,7 @@ def _choose() -> Reading:
     if chosen is None or not chosen.available():
         return Reading(db.session)
     lsn = _remember_write() or _last_write()
-    session = Session(chosen.engine, autoflush=False)
+    session = Session(chosen.engine, autoflush=False, info={"replica": True})
     try:
         in_recovery, caught_up, replayed_at = session.execute(STATUS if lsn else STATUS_ANY,
                                                               {"lsn": lsn} if lsn else {}).one()

@@ -18,7 +18,7 @@ from lti_tool.models.types import MAX_INTEGER
 from . import embeds, reports
 from .blocks import Block, Col, Sheet, registry
 from .context import Context
-from .metrics import Scope, heatmap, person_heat
+from .metrics import Scope, heatmap, person_heat, play_totals, reads_rollups
 from .people import named_people
 from .tables import Table, TableSpec, paginate_rows
 
@@ -32,6 +32,9 @@ DETAILS_TABLE = TableSpec((), "", prefix="d")   # the timeline's details keep th
 
 def data_as_of(session: Session, scope: Scope) -> datetime | None:
     """When the newest fact in scope happened (so a page can say how fresh it is)."""
+    if reads_rollups(session, scope):
+        total = play_totals(session, scope)[None]
+        return max([t for t in (total.last_viewed_at, total.last_loaded_at) if t is not None], default=None)
     newest_play = session.scalar(select(func.max(Play.last_event_at)).where(*scope.where(Play, Play.started_at)))
     newest_load = session.scalar(select(func.max(PlayerLoad.occurred_at)).where(
         *scope.where(PlayerLoad, PlayerLoad.occurred_at)))

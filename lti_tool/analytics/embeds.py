@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.embed_rules import Classification, Rules
-from lti_tool.models import MediaEntry, Play, PlayerLoad
+from lti_tool.models import MediaEntry, Play, PlayerLoad, PlayRollup
 
 from . import reports
-from .metrics import UNKNOWN_DOMAIN, Scope
+from .metrics import UNKNOWN_DOMAIN, Scope, reads_rollups
 
 __all__ = ["UNKNOWN_DOMAIN", "Audit", "AuditGroup", "AuditRow", "DomainRow", "PageEntry", "PageRow", "audit",
            "domain_key", "domain_rows", "needs_audit", "page_rows", "with_meaning"]
@@ -99,6 +99,18 @@ def _is_web(url: str | None) -> bool:
 
 def _page_entries(session: Session, scope: Scope) -> dict[tuple[str, str | None], list[PageEntry]]:
     """(domain key, page URL) -> the entries played or loaded there, by plays, then impressions, then id."""
+    if reads_rollups(session, scope):
+        r = PlayRollup
+        plays, loads = {}, {}
+        for d, u, e, n, last, shown, loaded in session.execute(
+                select(r.domain, r.url, r.entry_id, func.sum(r.plays), func.max(r.last_played_at),
+                       func.sum(r.impressions), func.max(r.last_loaded_at))
+                .where(*scope.rollup_where()).group_by(r.domain, r.url, r.entry_id)):
+            if n:
+                plays[(d, u, e)] = (n, last)
+            if shown:
+                loads[(d, u, e)] = (shown, loaded)
+        return _pages(session, plays, loads)
     plays = {(d, u, e): (n, last) for d, u, e, n, last in session.execute(
         select(Play.domain, Play.url, Play.entry_id, func.count(Play.id), func.max(Play.started_at))
         .where(*scope.where(Play, Play.started_at)).group_by(Play.domain, Play.url, Play.entry_id))}
@@ -107,6 +119,10 @@ def _page_entries(session: Session, scope: Scope) -> dict[tuple[str, str | None]
                func.max(PlayerLoad.occurred_at))
         .where(*scope.where(PlayerLoad, PlayerLoad.occurred_at))
         .group_by(PlayerLoad.domain, PlayerLoad.url, PlayerLoad.entry_id))}
+    return _pages(session, plays, loads)
+
+
+def _pages(session: Session, plays: dict, loads: dict) -> dict[tuple[str, str | None], list[PageEntry]]:
     ids = {e for _d, _u, e in (*plays, *loads)}
     names = _entry_names(session, ids)
     pages: dict[tuple[str, str | None], list[PageEntry]] = {}

@@ -132,6 +132,7 @@ class Period:
     # A compare period's: the current period's first and last local day, whose buckets it is drawn on
     # (its own last day may fall before the current last, as 28 February against a 29 February).
     drawn_on: tuple[date, date] | None = None
+    zone: str | None = None          # the zone whose local days these are
 
     @property
     def days(self) -> int:
@@ -166,7 +167,8 @@ def period(filters: Filters, tz: str, now: datetime, since: datetime | None = No
     granularity = filters.granularity
     if granularity == "auto":
         granularity = "day" if (last - first).days < 92 else "month"
-    current = Period(first, last, _instant(first, zone), _instant(last + timedelta(days=1), zone), granularity)
+    current = Period(first, last, _instant(first, zone), _instant(last + timedelta(days=1), zone), granularity,
+                     zone=tz)
     if filters.compare not in ("previous", "last_year"):
         return current
     return replace(current, compare=_compare(current, filters.compare, zone))
@@ -204,7 +206,7 @@ def _compare(current: Period, kind: str, zone: ZoneInfo) -> Period:
             compare_day += one
         day += one
     return Period(c_first, c_last, _instant(c_first, zone), _instant(c_last + one, zone), current.granularity,
-                  shifts=tuple(shifts), drawn_on=(first, last))
+                  shifts=tuple(shifts), drawn_on=(first, last), zone=current.zone)
 
 
 def _shift_year(day: date) -> date:

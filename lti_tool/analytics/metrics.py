@@ -1,18 +1,29 @@
-"""Player metrics over derived plays and player loads (never raw events).
+"""Player metrics over derived plays and player loads (never raw events), read from their rollups.
 
 Every function takes a Scope (which entries, which time span) and returns frozen dataclasses.
 Time spans are UTC instants: callers turn a viewer's local dates into them, so day boundaries
 follow the viewer's time zone exactly.
+
+Where the numbers come from (`reads_rollups`): on PostgreSQL, a scope that knows its zone and local
+days (every page, report API call, CSV and PDF: `scopes._scope` gives them) reads `play_rollup`, the
+plays and loads summed per local day and month of that zone, entry, viewer and dimension
+(ingest/rollups.py; the zone is built on its first use). Those rows keep every column a Scope filters
+or groups by, so every preset, custom range, compare period and any combination of filters reads
+them, exactly: distinct viewers and entries are counted over the viewer and entry ids the rows keep,
+whole months of the range read month rows and its edge days day rows. Still read from plays: SQLite
+(the demo), a scope without local days (a room's recordings, tests calling with bare instants), the
+heatmaps (one entry's plays, or one person's), and any function when READ_ROLLUPS is False (the
+tests compare both answers).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.models import Person, Play, PlayerLoad
+from lti_tool.models import Person, Play, PlayerLoad, PlayRollup
 
 from . import definitions as d
 
@@ -35,6 +46,9 @@ class Scope:
     regions: tuple[str, ...] = ()
     cities: tuple[str, ...] = ()
     person_ids: tuple[int, ...] = ()       # only these viewers' rows ("my viewing")
+    zone: str | None = None                # the zone of the local days start and end are the midnights of
+    first_day: date | None = None          # local, inclusive (start's day)
+    last_day: date | None = None           # local, inclusive (the day before end's)
 
     def where(self, model, time_column):
         """SQL conditions selecting this scope's rows of Play or PlayerLoad."""
@@ -64,20 +78,60 @@ class Scope:
                 clauses.append(func.lower(column).in_({v.lower() for v in values}))
         return clauses
 
+    def rollup_where(self, months: bool = True) -> list:
+        """SQL conditions selecting this scope's rows of PlayRollup: its zone, whole months of the range
+        from month rows (unless `months` is false) and the other days from day rows."""
+        r = PlayRollup
+        days = or_(*[and_(r.grain == grain, r.day.between(first, last))
+                     for grain, first, last in rollup_pieces(self.first_day, self.last_day, months)])
+        return [*replace(self, start=None, end=None).where(r, None), r.zone == self.zone, days]
+
+
+def rollup_pieces(first: date, last: date, months: bool = True) -> list[tuple[str, date, date]]:
+    """(grain, first, last) of the rollup rows covering the local days first..last: the months wholly
+    inside as month rows ("m", their first days), the days before and after them as day rows ("d")."""
+    one = timedelta(days=1)
+    first_month = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after = (last + one).replace(day=1)  # the first day of the month that is not whole
+    if not months or first_month >= after:
+        return [("d", first, last)]
+    pieces = [("m", first_month, after - one)]
+    if first < first_month:
+        pieces.append(("d", first, first_month - one))
+    if after <= last:
+        pieces.append(("d", after, last))
+    return pieces
+
+
+# Whether scopes with local days read rollups (PostgreSQL only); False: every answer reads plays.
+READ_ROLLUPS = True
+
+
+def reads_rollups(session: Session, scope: Scope) -> bool:
+    """Whether this scope's answers come from the rollups (see the module's docstring)."""
+    if not READ_ROLLUPS or scope.zone is None or scope.first_day is None or scope.last_day is None:
+        return False
+    from lti_tool.ingest.rollups import ensure_zone
+
+    return ensure_zone(session, scope.registration_id, scope.zone)
+
 
 CAPPED_PERCENTILES = case((Play.percentile_count > 100, 100), else_=Play.percentile_count)
 
 
 @dataclass(frozen=True, eq=False)
 class Grouping:
-    """What `play_totals` groups by: an SQL expression over Play and the same one over PlayerLoad."""
+    """What `play_totals` groups by: an SQL expression over Play, the same one over PlayerLoad and over
+    PlayRollup (None: the plays answer), and whether month rows can answer it."""
     play: ColumnElement
     load: ColumnElement
+    rollup: ColumnElement | None = None
+    months: bool = True
 
 
 def by_column(name: str) -> Grouping:
     """Group by a column Play and PlayerLoad share: entry_id, person_id, country, device_type, domain, ..."""
-    return Grouping(getattr(Play, name), getattr(PlayerLoad, name))
+    return Grouping(getattr(Play, name), getattr(PlayerLoad, name), getattr(PlayRollup, name))
 
 
 @dataclass(frozen=True)
@@ -147,6 +201,8 @@ def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -
 
     Without a group, one total under the key None (there even when the scope holds nothing). This is
     the one play aggregate: highlights, per person, timeline, entries and breakdowns all read it."""
+    if (group is None or group.rollup is not None) and reads_rollups(session, scope):
+        return _rollup_totals(session, scope, group)
     play_key = () if group is None else (group.play,)
     load_key = () if group is None else (group.load,)
     play_query = select(
@@ -170,6 +226,24 @@ def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -
         totals[key] = PlayTotals(impressions, n, viewers, anonymous, entries, seconds, percentiles, quartiles,
                                  completed, started, last_event, loaded)
     return totals
+
+
+def _rollup_totals(session: Session, scope: Scope, group: Grouping | None) -> dict[object, PlayTotals]:
+    """play_totals from the rollups: the same sums, and distinct counts over the ids the rows keep."""
+    r = PlayRollup
+    played = r.plays > 0
+    key = () if group is None else (group.rollup,)
+    query = select(
+        *key, func.coalesce(func.sum(r.impressions), 0), func.coalesce(func.sum(r.plays), 0),
+        func.count(r.person_id.distinct()).filter(played),
+        func.coalesce(func.sum(r.plays).filter(r.person_id.is_(None)), 0),
+        func.count(r.entry_id.distinct()).filter(played), func.coalesce(func.sum(r.seconds_viewed), 0.0),
+        func.coalesce(func.sum(r.capped_percentiles), 0), func.coalesce(func.sum(r.quartile_events), 0),
+        func.coalesce(func.sum(r.completed_plays), 0), func.max(r.last_played_at), func.max(r.last_viewed_at),
+        func.max(r.last_loaded_at)).where(*scope.rollup_where(group.months if group is not None else True))
+    if group is not None:
+        query = query.group_by(group.rollup)
+    return {(row[0] if key else None): PlayTotals(*row[len(key):]) for row in session.execute(query)}
 
 
 @dataclass(frozen=True)
@@ -228,9 +302,15 @@ def per_person(session: Session, scope: Scope) -> list[PersonEngagement]:
 def _completion_by_person(session: Session, scope: Scope) -> dict[int | None, list[float]]:
     """Each person's total completion rate (percent 0-100) of every entry they played."""
     bitsets: dict[tuple, list[str]] = {}
-    for person_id, entry_id, bits in session.execute(
-            select(Play.person_id, Play.entry_id, Play.percentiles).where(*scope.where(Play, Play.started_at),
-                                                                         Play.percentiles.isnot(None))):
+    if reads_rollups(session, scope):
+        r = PlayRollup
+        watched = session.execute(select(r.person_id, r.entry_id, cast(func.bit_or(r.watched), String))
+                                  .where(*scope.rollup_where(), r.watched.isnot(None))
+                                  .group_by(r.person_id, r.entry_id))
+    else:
+        watched = session.execute(select(Play.person_id, Play.entry_id, Play.percentiles)
+                                  .where(*scope.where(Play, Play.started_at), Play.percentiles.isnot(None)))
+    for person_id, entry_id, bits in watched:
         bitsets.setdefault((person_id, entry_id), []).append(bits)
     by_person: dict[int | None, list[float]] = {}
     for (person_id, _entry), played in bitsets.items():

@@ -11,13 +11,13 @@ from datetime import date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad
+from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad, PlayRollup
 
 from . import definitions as d
-from .buckets import bucket, spans
+from .buckets import FORMATS, bucket, spans
 from .filters import Period
 from .metrics import (NO_PLAYS, Grouping, Highlights, PersonEngagement, Scope, by_column, highlights, per_person,
-                      play_totals)
+                      play_totals, reads_rollups)
 from .people import OUTSIDE_COURSE, named_people
 
 
@@ -62,11 +62,24 @@ def timeline(session: Session, scope: Scope, period: Period, tz: str) -> list[Ti
     dialect = session.get_bind().dialect.name
     totals = play_totals(session, scope, Grouping(
         bucket(Play.started_at, period.start, period.end, tz, period.granularity, dialect, period.shifts),
-        bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect, period.shifts)))
+        bucket(PlayerLoad.occurred_at, period.start, period.end, tz, period.granularity, dialect, period.shifts),
+        _rollup_bucket(period, tz, scope), months=period.granularity == "month" and not period.shifts))
     return [TimelinePoint(key, first_day=first_day, last_day=last_day,
                           **totals.get(key, NO_PLAYS).values_for(TimelinePoint))
             for key, first_day, last_day in spans(period.first_day, period.last_day, period.granularity, period.shifts,
                                                          period.drawn_on)]
+
+
+def _rollup_bucket(period: Period, tz: str, scope: Scope):
+    """The timeline's bucket of a rollup row: its local day (or month), moved by the compare period's
+    shifts; None (the plays answer) when the scope's zone or days are not the period's."""
+    if scope.zone != tz or scope.first_day != period.first_day or scope.last_day != period.last_day:
+        return None
+    day = PlayRollup.day
+    if period.shifts:
+        moves = [(PlayRollup.day >= first, days) for first, days in reversed(period.shifts[1:])]
+        day = day + (case(*moves, else_=period.shifts[0][1]) if moves else period.shifts[0][1])
+    return func.to_char(day, FORMATS[period.granularity][0])
 
 
 @dataclass(frozen=True)
@@ -112,12 +125,15 @@ def top_viewers(session: Session, scope: Scope, limit: int = 10, course_id: int 
                 every_viewer: bool = False) -> list[ViewerRow]:
     """Signed-in viewers with the most plays, among those the dashboard may name (people.named_people)."""
     named = named_people(session, course_id, every_viewer)
-    query = (select(Play.person_id, func.count(Play.id).label("plays"))
-             .where(*scope.where(Play, Play.started_at), Play.person_id.isnot(None)))
+    if reads_rollups(session, scope):
+        person, plays = PlayRollup.person_id, func.sum(PlayRollup.plays)
+        query = select(person, plays).where(*scope.rollup_where(), person.isnot(None)).having(plays > 0)
+    else:
+        person, plays = Play.person_id, func.count(Play.id)
+        query = select(person, plays).where(*scope.where(Play, Play.started_at), person.isnot(None))
     if named is not None:
-        query = query.where(Play.person_id.in_(named or {-1}))
-    rows = session.execute(query.group_by(Play.person_id).order_by(func.count(Play.id).desc(), Play.person_id)
-                           .limit(limit)).all()
+        query = query.where(person.in_(named or {-1}))
+    rows = session.execute(query.group_by(person).order_by(plays.desc(), person).limit(limit)).all()
     names = {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_([r[0] for r in rows])))}
     return [ViewerRow(pid, names.get(pid, "Unknown"), n) for pid, n in rows]
 
@@ -130,10 +146,16 @@ class FunnelStep:
 
 def funnel(session: Session, scope: Scope) -> list[FunnelStep]:
     """Impressions -> plays -> plays reaching 25, 50, 75 and 100 %."""
-    reached = [func.coalesce(func.sum(case((Play.highest_quartile >= q, 1), else_=0)), 0) for q in (25, 50, 75, 100)]
-    plays, *quartiles = session.execute(select(func.count(Play.id), *reached)
-                                        .where(*scope.where(Play, Play.started_at))).one()
-    impressions = session.scalar(select(func.count(PlayerLoad.id)).where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
+    if reads_rollups(session, scope):
+        r = PlayRollup
+        impressions, plays, *quartiles = session.execute(select(*[func.coalesce(func.sum(c), 0) for c in (
+            r.impressions, r.plays, r.reached_25, r.reached_50, r.reached_75, r.reached_100)])
+            .where(*scope.rollup_where())).one()
+    else:
+        reached = [func.coalesce(func.sum(case((Play.highest_quartile >= q, 1), else_=0)), 0) for q in (25, 50, 75, 100)]
+        plays, *quartiles = session.execute(select(func.count(Play.id), *reached)
+                                            .where(*scope.where(Play, Play.started_at))).one()
+        impressions = session.scalar(select(func.count(PlayerLoad.id)).where(*scope.where(PlayerLoad, PlayerLoad.occurred_at)))
     return [FunnelStep("Player impressions", impressions), FunnelStep("Plays", plays),
             *[FunnelStep(f"Reached {q} %", n) for q, n in zip((25, 50, 75, 100), quartiles)]]
 
@@ -167,9 +189,16 @@ def milestone_reach(session: Session, scope: Scope, milestone: int, course_id: i
     are one OUTSIDE_COURSE row and plays by people not signed in one "Unknown" row, as in the people table."""
     if milestone not in MILESTONES:
         raise ValueError(f"a milestone is one of {MILESTONES}")
-    reached = func.coalesce(func.sum(case((Play.highest_quartile >= milestone, 1), else_=0)), 0)
-    rows = session.execute(select(Play.entry_id, Play.person_id, func.count(Play.id), reached)
-                           .where(*scope.where(Play, Play.started_at)).group_by(Play.entry_id, Play.person_id)).all()
+    if reads_rollups(session, scope):
+        r = PlayRollup
+        rows = session.execute(select(r.entry_id, r.person_id, func.sum(r.plays),
+                                      func.sum(getattr(r, f"reached_{milestone}")))
+                               .where(*scope.rollup_where()).group_by(r.entry_id, r.person_id)
+                               .having(func.sum(r.plays) > 0)).all()
+    else:
+        reached = func.coalesce(func.sum(case((Play.highest_quartile >= milestone, 1), else_=0)), 0)
+        rows = session.execute(select(Play.entry_id, Play.person_id, func.count(Play.id), reached)
+                               .where(*scope.where(Play, Play.started_at)).group_by(Play.entry_id, Play.person_id)).all()
     named = named_people(session, course_id, every_viewer)
     by_entry: dict[int, list[int]] = {}
     by_person: dict[int | str | None, list[int]] = {}
@@ -232,9 +261,15 @@ class ContextSplit:
 
 
 def context_split(session: Session, scope: Scope) -> ContextSplit:
-    inside = case((Play.context_category_id == scope.context_category_id, 1), else_=0)
-    total, in_page = session.execute(select(func.count(Play.id), func.coalesce(func.sum(inside), 0))
-                                     .where(*scope.where(Play, Play.started_at))).one()
+    if reads_rollups(session, scope):
+        r = PlayRollup
+        inside = func.sum(r.plays).filter(r.context_category_id == scope.context_category_id)
+        total, in_page = session.execute(select(func.coalesce(func.sum(r.plays), 0), func.coalesce(inside, 0))
+                                         .where(*scope.rollup_where())).one()
+    else:
+        inside = case((Play.context_category_id == scope.context_category_id, 1), else_=0)
+        total, in_page = session.execute(select(func.count(Play.id), func.coalesce(func.sum(inside), 0))
+                                         .where(*scope.where(Play, Play.started_at))).one()
     return ContextSplit(in_page, total - in_page)
 
 

@@ -33,6 +33,8 @@ def _scope(registration_id: int, entry_ids, filters: Filters, period: Period | N
     span = period.compare if (compare and period is not None) else period
     return Scope(
         registration_id=registration_id, start=span.start if span else None, end=span.end if span else None,
+        zone=span.zone if span else None, first_day=span.first_day if span else None,
+        last_day=span.last_day if span else None,
         entry_ids=entry_ids, context_category_id=context_category_id,
         context=filters.context if context_category_id is not None else "all",
         domains=filters.domains, devices=filters.devices, countries=filters.countries,

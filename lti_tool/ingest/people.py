@@ -73,12 +73,21 @@ def _create(registration_id: int, refs: list[str]) -> dict[str, int]:
 
 
 def merge_stand_in(stand_in: Person, person: Person) -> None:
-    """Move a stand-in person's viewing to the person who turned out to be them, then drop it."""
+    """Move a stand-in person's viewing to the person who turned out to be them, then drop it (the rollups of
+    the days they viewed are recomputed with the person's id)."""
+    from .pipeline import refresh_rollups  # the pipeline imports this module
     from .room_rollups import stand_in_dropped
 
     stand_in_dropped(db.session, stand_in.id)
+
+    registration_id = stand_in.registration_id
+    touched = {(entry_id, at.date()) for entry_id, at in db.session.execute(
+        select(Play.entry_id, Play.started_at).where(Play.person_id == stand_in.id)
+        .union_all(select(PlayerLoad.entry_id, PlayerLoad.occurred_at).where(PlayerLoad.person_id == stand_in.id)))}
     for model in (PlayerEvent, Play, PlayerLoad):
         db.session.execute(update(model).where(model.person_id == stand_in.id).values(person_id=person.id))
     db.session.execute(update(PersonAlias).where(PersonAlias.person_id == stand_in.id)
                        .values(person_id=person.id))
     db.session.delete(stand_in)
+    db.session.flush()
+    refresh_rollups(registration_id, touched)

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.extensions import db
-from lti_tool.models import Category, EntryDaily, MediaEntry, Play, PlayerEvent, PlayerEventKey, PlayerLoad
+from lti_tool.models import Category, MediaEntry, Play, PlayerEvent, PlayerEventKey, PlayerLoad
 
-from . import partitions, people, retention, streams
+from . import partitions, people, retention, rollups, streams
 from .derive import derive_play
 from .enrich import Location, device_info, locate, page_info
 from .schema import IncomingEvent
@@ -331,45 +331,17 @@ def play_row(registration_id: int, key: str, events: list, durations: dict) -> d
 
 
 def refresh_rollups(registration_id: int, touched: set[tuple[int, object]]) -> None:
-    """Recompute the daily rollups of the (entry, UTC day) pairs touched, from plays and loads."""
-    by_entry: dict[int, set] = defaultdict(set)
-    for entry_id, day in touched:
-        by_entry[entry_id].add(day)
-    for entry_id, days in by_entry.items():
-        start = datetime.combine(min(days), time.min, timezone.utc)
-        end = datetime.combine(max(days), time.min, timezone.utc) + timedelta(days=1)
-        totals: dict[tuple, dict] = defaultdict(lambda: {"impressions": 0, "plays": 0, "plays_completed": 0,
-                                                         "seconds_viewed": 0.0, "percentile_sum": 0,
-                                                         "quartile_events": 0})
-        for started, context, seconds, percents, quartiles, ended in db.session.execute(
-                select(Play.started_at, Play.context_category_id, Play.seconds_viewed, Play.percentile_count,
-                       Play.quartile_events, Play.reached_end)
-                .where(Play.entry_id == entry_id, Play.started_at >= start, Play.started_at < end)):
-            if started.date() not in days:
-                continue
-            bucket = totals[(started.date(), context is not None)]
-            bucket["plays"] += 1
-            bucket["plays_completed"] += int(ended)
-            bucket["seconds_viewed"] += seconds
-            bucket["percentile_sum"] += min(percents, 100)
-            bucket["quartile_events"] += quartiles
-        for occurred, context in db.session.execute(
-                select(PlayerLoad.occurred_at, PlayerLoad.context_category_id)
-                .where(PlayerLoad.entry_id == entry_id, PlayerLoad.occurred_at >= start, PlayerLoad.occurred_at < end)):
-            if occurred.date() in days:
-                totals[(occurred.date(), context is not None)]["impressions"] += 1
-        db.session.execute(delete(EntryDaily).where(EntryDaily.entry_id == entry_id, EntryDaily.day.in_(days)))
-        rows = [{"registration_id": registration_id, "entry_id": entry_id, "day": day, "in_context": in_context,
-                 **values} for (day, in_context), values in totals.items()]
-        if rows:
-            db.session.execute(insert(EntryDaily), rows)
+    """Recompute the rollups (every zone kept, see ingest/rollups.py) of the (entry, UTC day) pairs touched,
+    from plays and loads."""
+    rollups.refresh(db.session, registration_id, touched)
 
 
 def rebuild(registration_id: int | None = None, since: datetime | None = None) -> dict:
     """Recompute plays, loads and rollups from raw events (for all registrations or one).
 
     What retention took the raw events of is kept: plays that started, loads and days before the
-    registration's `kept_from` stay as they are, and a stream cut by retention keeps its assignment."""
+    registration's `kept_from` stay as they are, and a stream cut by retention keeps its assignment. The
+    rollups of every zone kept are rebuilt whole from the plays and loads then stored."""
     from lti_tool.models import Registration
 
     ids = [registration_id] if registration_id else list(db.session.scalars(select(Registration.id)))
@@ -390,14 +362,8 @@ def rebuild(registration_id: int | None = None, since: datetime | None = None) -
         db.session.execute(delete(PlayerLoad).where(*load_filter))
         impressions = db.session.execute(select(PlayerEvent).where(*event_filter, PlayerEvent.event_type == "impression")).scalars().all()
         _record_loads(reg_id, [{c.key: getattr(e, c.key) for c in PlayerEvent.__table__.columns} for e in impressions])
-        touched = derive_plays(reg_id, keys)
-        touched |= {(e.entry_id, e.occurred_at.date()) for e in impressions}
-        first_day = max([moment.date() for moment in (since, kept_from) if moment], default=None)
-        if first_day:
-            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id, EntryDaily.day >= first_day))
-        else:
-            db.session.execute(delete(EntryDaily).where(EntryDaily.registration_id == reg_id))
-        refresh_rollups(reg_id, touched)
+        derive_plays(reg_id, keys)
+        rollups.rebuild(db.session, reg_id)  # every zone kept, whole, from the plays and loads now stored
         counts["plays"] += len(keys)
         counts["loads"] += len(impressions)
     db.session.commit()

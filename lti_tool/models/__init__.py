@@ -1,6 +1,6 @@
 """Models, split by domain. Importing this package registers every table with the metadata."""
 from .course import Course, Enrollment, Person, PersonAlias
-from .events import CutStream, EntryDaily, IngestToken, Play, PlayerEvent, PlayerEventKey, PlayerLoad, RawRetention
+from .events import CutStream, IngestToken, Play, PlayerEvent, PlayerEventKey, PlayerLoad, PlayRollup, RawRetention, RollupZone
 from .exports import Export
 from .lti import Deployment, Registration, ToolKey
 from .media import Category, CategoryEntry, EntryCoeditor, MediaEntry, find_category, find_entry
@@ -24,7 +24,6 @@ __all__ = [
     "EngagementSample",
     "Enrollment",
     "EntryCoeditor",
-    "EntryDaily",
     "Export",
     "IngestToken",
     "Interaction",
@@ -37,12 +36,14 @@ __all__ = [
     "PlayerEvent",
     "PlayerEventKey",
     "PlayerLoad",
+    "PlayRollup",
     "QaThread",
     "RaisedHand",
     "RawRetention",
     "Reaction",
     "Registration",
     "Room",
+    "RollupZone",
     "RoomMessage",
     "RoomMinute",
     "RoomPerson",

@@ -1,6 +1,6 @@
 """Facts: raw player events (append-only, idempotent), and what is derived from them.
 
-Dashboards read the derived tables (plays, player loads, daily rollups), never raw events.
+Dashboards read the derived tables (plays, player loads, local-day rollups), never raw events.
 
 On PostgreSQL raw events are partitioned by month of `occurred_at` (ingest/partitions.py), so
 `flask analytics retention` can drop old months whole. A partitioned table's unique constraints must
@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint, event
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.orm import Mapped
 from sqlalchemy.schema import CreateTable
 
@@ -187,18 +188,51 @@ class Play(_Dimensions, db.Model):
     reached_end: Mapped[bool] = Column(default=False)
 
 
-class EntryDaily(db.Model):
-    """Daily rollup per entry, UTC day and viewing context (inside a gallery/channel page or not)."""
+class RollupZone(db.Model):
+    """A time zone whose local-day rollups a registration keeps (built on its first use, then kept at
+    ingest; see ingest/rollups.py). `ready` is false while it is being built."""
 
-    __tablename__ = "entry_daily"
+    __tablename__ = "rollup_zone"
 
-    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), index=True)
-    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"), primary_key=True)
-    day: Mapped[date] = Column(Date, primary_key=True)
-    in_context: Mapped[bool] = Column(primary_key=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"), primary_key=True)
+    zone: Mapped[str] = Column(String(64), primary_key=True)
+    ready: Mapped[bool] = Column(default=False)
+    built_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+
+
+# A play's watched percentiles as a bit string (bit_or of several is what they covered together).
+Watched = BIT(101, varying=True).with_variant(String(101), "sqlite")
+
+
+class PlayRollup(_Dimensions, db.Model):
+    """Plays and player loads summed per local day (grain "d") or local month (grain "m", `day` its first
+    day) of one time zone, per entry, viewer and every dimension a page filters or groups by: any
+    filter and grouping of `metrics.Scope` reads these rows as it reads plays, exactly (ingest/rollups.py)."""
+
+    __tablename__ = "play_rollup"
+    __table_args__ = (
+        Index("ix_play_rollup_read", "registration_id", "zone", "grain", "day"),
+        Index("ix_play_rollup_entry", "entry_id", "zone", "grain", "day"),
+    )
+
+    id: Mapped[int] = Column(BigId, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = Column(ForeignKey("registration.id", ondelete="CASCADE"))
+    zone: Mapped[str] = Column(String(64))
+    grain: Mapped[str] = Column(String(1))
+    day: Mapped[date] = Column(Date)
+    entry_id: Mapped[int] = Column(ForeignKey("media_entry.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = Column(ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
     impressions: Mapped[int] = Column(Integer, default=0)
     plays: Mapped[int] = Column(Integer, default=0)
-    plays_completed: Mapped[int] = Column(Integer, default=0)
     seconds_viewed: Mapped[float] = Column(Float, default=0.0)
-    percentile_sum: Mapped[int] = Column(Integer, default=0)
+    capped_percentiles: Mapped[int] = Column(Integer, default=0)
     quartile_events: Mapped[int] = Column(Integer, default=0)
+    completed_plays: Mapped[int] = Column(Integer, default=0)
+    reached_25: Mapped[int] = Column(Integer, default=0)    # plays whose highest quartile is at least 25
+    reached_50: Mapped[int] = Column(Integer, default=0)
+    reached_75: Mapped[int] = Column(Integer, default=0)
+    reached_100: Mapped[int] = Column(Integer, default=0)
+    watched: Mapped[str | None] = Column(Watched, nullable=True)   # bit_or of the plays' percentiles
+    last_played_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    last_viewed_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    last_loaded_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)

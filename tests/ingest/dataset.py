@@ -66,3 +66,12 @@ LATE_PLAY = {"id": "late-play", "type": "play", "time": "2026-10-05T04:30:00Z", 
              "position": 0, "duration": 100}
 LATE_PAUSE = {"id": "late-pause", "type": "pause", "time": "2026-10-05T04:31:00Z", "entry_id": "1_e1", "play_id": "L",
               "position": 60}
+
+
+def utc_day_totals(session) -> tuple:
+    """Impressions, plays, completed plays and seconds in the UTC day rollups (ingest/rollups.py)."""
+    from sqlalchemy import text
+
+    return tuple(session.execute(text(
+        "SELECT coalesce(sum(impressions), 0), coalesce(sum(plays), 0), coalesce(sum(completed_plays), 0), "
+        "coalesce(sum(seconds_viewed), 0) FROM play_rollup WHERE zone = 'UTC' AND grain = 'd'")).one())

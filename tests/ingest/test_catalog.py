@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from lti_tool.ingest import tokens
-from lti_tool.models import Category, CategoryEntry, EntryCoeditor, MediaEntry, Person, Play
+from lti_tool.ingest import rollups, tokens
+from lti_tool.models import Category, CategoryEntry, EntryCoeditor, MediaEntry, Person, Play, PlayRollup
 
 from ..support.factories import make_registration
 from .dataset import EVENTS
@@ -110,8 +110,9 @@ def test_catalog_needs_a_token_and_json(client, db, auth):
     assert client.put("/api/v1/categories/c", json={}).status_code == 401
 
 
-def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, launch_as, canvas):
+def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, launch_as, canvas, registration):
     login = "student@test.edu"  # the login id Canvas sends for the `student` of the test platform
+    assert rollups.ensure_zone(db.session, registration.id, "Asia/Kolkata")  # a zone kept: rollups follow the merge
     events = [dict(e, user=f"login:{login}") for e in EVENTS if e.get("user")]
     client.post("/api/v1/events", json={"version": 1, "events": events}, headers=auth)
     stand_in = db.session.scalar(select(Person).where(Person.subject == f"unresolved:login:{login}"))
@@ -121,3 +122,6 @@ def test_alias_events_merge_into_the_person_at_first_launch(client, db, auth, la
     student = db.session.scalar(select(Person).where(Person.subject == canvas.sub("student")))
     assert db.session.scalar(select(func.count(Play.id)).where(Play.person_id == student.id)) == 3
     assert db.session.scalar(select(Person).where(Person.subject.like("unresolved:%"))) is None
+    assert db.session.scalar(select(func.sum(PlayRollup.plays)).where(PlayRollup.person_id == student.id,
+                                                                      PlayRollup.zone == "Asia/Kolkata",
+                                                                      PlayRollup.grain == "d")) == 3
