@@ -16,6 +16,7 @@ import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from typing import Iterator
 
 from flask import current_app
 from sqlalchemy import delete, insert, select
@@ -212,8 +213,9 @@ COPY_THRESHOLD = 200
 def _insert_events(rows: list[dict]) -> set[str]:
     """Insert event rows, skipping keys already stored; return the keys that were new.
 
-    Large batches on PostgreSQL are COPY'd straight into player_event (`_copy_new`): a batch of new
-    events, the usual case, costs what PostgreSQL's own COPY costs. When a key of the batch is
+    Large batches on PostgreSQL are COPY'd straight into player_event, rows made as COPY takes
+    them (so PostgreSQL stores the first while the next are made): a batch of new events, the usual
+    case, costs about what PostgreSQL's own COPY costs. When a key of the batch is
     stored already (a re-sent batch, a concurrent sender of the same events), the unique key
     refuses the COPY, which is undone, and the batch goes through a temporary table and one
     INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING instead. Small batches are one INSERT …
@@ -229,13 +231,12 @@ def _insert_events(rows: list[dict]) -> set[str]:
 
     columns = [c.name for c in PlayerEvent.__table__.columns if c.name != "id"]
     listed = ", ".join(f'"{c}"' for c in columns)
-    copy_rows = _copy_rows(rows, columns)
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
         cursor.execute("SAVEPOINT copy_events")
         try:
             with cursor.copy(f"COPY player_event ({listed}) FROM STDIN") as copy:
-                for values in copy_rows:
+                for values in _copy_rows(rows, columns):
                     copy.write_row(values)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT copy_events")
@@ -246,7 +247,7 @@ def _insert_events(rows: list[dict]) -> set[str]:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming_event AS SELECT {listed} FROM player_event WITH NO DATA")
         cursor.execute("TRUNCATE incoming_event")
         with cursor.copy(f"COPY incoming_event ({listed}) FROM STDIN") as copy:
-            for values in copy_rows:
+            for values in _copy_rows(rows, columns):
                 copy.write_row(values)
         cursor.execute(f"INSERT INTO player_event ({listed}) SELECT {listed} FROM incoming_event "
                        "ON CONFLICT (registration_id, event_key) DO NOTHING RETURNING event_key")
@@ -259,14 +260,13 @@ JSON_COLUMNS = frozenset({"segments", "extra", "reported"})
 TIME_COLUMNS = frozenset({"occurred_at", "received_at"})
 
 
-def _copy_rows(rows: list[dict], columns: list[str]) -> list[list]:
-    """The rows as COPY takes them, in the order of `columns`: times naive UTC (as the columns hold
-    them), JSON as its text."""
+def _copy_rows(rows: list[dict], columns: list[str]) -> Iterator[list]:
+    """The rows as COPY takes them, one by one, in the order of `columns`: times naive UTC (as the
+    columns hold them), JSON as its text."""
     values_of = operator.itemgetter(*columns)
     times = [i for i, c in enumerate(columns) if c in TIME_COLUMNS]
     documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
     utc = timezone.utc
-    out = []
     for row in rows:
         values = list(values_of(row))
         for i in times:
@@ -277,8 +277,7 @@ def _copy_rows(rows: list[dict], columns: list[str]) -> list[list]:
         for i in documents:
             if values[i] is not None:
                 values[i] = json.dumps(values[i])
-        out.append(values)
-    return out
+        yield values
 
 
 DIMENSION_COLUMNS = ("playback_type", "context_category_id", "url", "domain", "device_type", "os", "browser",
