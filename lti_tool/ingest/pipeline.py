@@ -11,12 +11,15 @@ caller has to remember it.
 """
 from __future__ import annotations
 
+import json
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lti_tool.extensions import db
@@ -102,7 +105,15 @@ def resolve_categories(registration_id: int, external_ids: set[str]) -> dict[str
 
 def _dimensions(event: IncomingEvent, categories: dict[str, int], city_db: str | None, memo: dict) -> dict:
     """Where and on what, from the event's page URL, user agent and IP (each looked up once per batch:
-    a player sends the same ones with every event)."""
+    a player sends the same ones with every event, so the answer is kept by all of them at once)."""
+    key = (event.page_url, event.user_agent, event.location or event.ip, event.playback_context, event.playback_type)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _dimensions_of(event, categories, city_db, memo)
+    return found
+
+
+def _dimensions_of(event: IncomingEvent, categories: dict[str, int], city_db: str | None, memo: dict) -> dict:
     page = memo.get(("page", event.page_url)) or memo.setdefault(("page", event.page_url), page_info(event.page_url))
     device = memo.get(("ua", event.user_agent)) or memo.setdefault(("ua", event.user_agent), device_info(event.user_agent))
     # The IP is used here and nowhere else (the memo lives for this call only); a location the
@@ -144,16 +155,19 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     persons = people.resolve(registration_id, {e.user for e in events if e.user})
 
     rows, seen, memo, of_row = [], set(), {}, {}
+    received_at = datetime.now(timezone.utc)
+    entry_ids = {external_id: entry.id for external_id, entry in entries.items()}
     for event in events:
         if event.key in seen:
             result.duplicates += 1
             continue
         seen.add(event.key)
-        of_row[event.key[:255]] = event
+        key = event.key[:255]
+        of_row[key] = event
         rows.append({
-            "registration_id": registration_id, "event_key": event.key[:255], "source": source,
-            "event_type": event.type, "occurred_at": event.occurred_at, "received_at": datetime.now(timezone.utc),
-            "entry_id": entries[event.entry].id, "person_id": persons.get(event.user) if event.user else None,
+            "registration_id": registration_id, "event_key": key, "source": source,
+            "event_type": event.type, "occurred_at": event.occurred_at, "received_at": received_at,
+            "entry_id": entry_ids[event.entry], "person_id": persons.get(event.user) if event.user else None,
             "play_key": f"{source}:{event.play}"[:255] if event.play else None,
             "load_key": f"{source}:{event.load}"[:255] if event.load else None,
             "seq": event.seq, "position": event.position, "seconds_viewed": event.seconds_viewed,
@@ -175,9 +189,9 @@ def accept(registration_id: int, events: list[IncomingEvent], source: str, *, ig
     result.accepted = len(inserted)
     result.duplicates += len(rows) - len(inserted)
     result.play_keys = {row["play_key"] for row in inserted if row["play_key"]} | reassigned
-    result.impression_days = {(row["entry_id"], row["occurred_at"].date())
-                              for row in inserted if row["event_type"] == "impression"}
-    _record_loads(registration_id, inserted)
+    impressions = [row for row in inserted if row["event_type"] == "impression"]
+    result.impression_days = {(row["entry_id"], row["occurred_at"].date()) for row in impressions}
+    _record_loads(registration_id, [row["event_key"] for row in impressions])
     if derive:
         derive_touched(registration_id, result.play_keys, result.impression_days)
     _after_accept(registration_id, events, source)
@@ -209,10 +223,14 @@ COPY_THRESHOLD = 200
 def _insert_events(rows: list[dict]) -> set[str]:
     """Insert event rows, skipping keys already accepted; return the keys that were new.
 
-    A key is new when it goes into player_event_key (ON CONFLICT DO NOTHING RETURNING); only the
-    rows of new keys go into player_event. Large batches on PostgreSQL go through COPY into a
-    temporary table and one statement doing both: parsing one big multi-row INSERT costs more than
-    the rows.
+    A key is new when it goes into player_event_key; only the rows of new keys go into player_event.
+    Large batches on PostgreSQL first COPY their keys into player_event_key and then their rows
+    straight into player_event, rows made as COPY takes them (so PostgreSQL stores the first while
+    the next are made): a batch of new events, the usual case, costs about what PostgreSQL's own COPY
+    costs. When a key of the batch was accepted already (a re-sent batch, a concurrent sender of the
+    same events), the key table's unique key refuses the COPY, which is undone, and the batch goes
+    through a temporary table and one statement inserting the new keys and their rows. Small batches
+    are an INSERT … ON CONFLICT DO NOTHING RETURNING of their keys, then of their new rows.
     """
     if not rows:
         return set()
@@ -225,18 +243,31 @@ def _insert_events(rows: list[dict]) -> set[str]:
         if new:
             db.session.execute(insert(PlayerEvent), new)
         return keys
-    from psycopg.types.json import Jsonb
+    from psycopg.errors import UniqueViolation
 
     columns = [c.name for c in PlayerEvent.__table__.columns if c.name != "id"]
-    json_columns = {"segments", "extra", "reported"}
     listed = ", ".join(f'"{c}"' for c in columns)
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
+        cursor.execute("SAVEPOINT copy_events")
+        try:
+            with cursor.copy("COPY player_event_key (registration_id, event_key) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((row["registration_id"], row["event_key"]))
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT copy_events")
+        else:
+            cursor.execute("RELEASE SAVEPOINT copy_events")
+            with cursor.copy(f"COPY player_event ({listed}) FROM STDIN") as copy:
+                for values in _copy_rows(rows, columns):
+                    copy.write_row(values)
+            return {row["event_key"] for row in rows}
+        cursor.execute("RELEASE SAVEPOINT copy_events")
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming_event AS SELECT {listed} FROM player_event WITH NO DATA")
         cursor.execute("TRUNCATE incoming_event")
         with cursor.copy(f"COPY incoming_event ({listed}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_copy_value(row[c], c in json_columns, Jsonb) for c in columns])
+            for values in _copy_rows(rows, columns):
+                copy.write_row(values)
         cursor.execute(
             "WITH new AS (INSERT INTO player_event_key (registration_id, event_key) "
             "SELECT registration_id, event_key FROM incoming_event ON CONFLICT DO NOTHING RETURNING event_key) "
@@ -247,29 +278,52 @@ def _insert_events(rows: list[dict]) -> set[str]:
     return keys
 
 
-def _copy_value(value, is_json: bool, jsonb):
-    if value is None:
-        return None
-    if is_json:
-        return jsonb(value)
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None)  # columns hold naive UTC
-    return value
+JSON_COLUMNS = frozenset({"segments", "extra", "reported"})
+TIME_COLUMNS = frozenset({"occurred_at", "received_at"})
+
+
+def _copy_rows(rows: list[dict], columns: list[str]) -> Iterator[list]:
+    """The rows as COPY takes them, one by one, in the order of `columns`: times naive UTC (as the
+    columns hold them), JSON as its text."""
+    values_of = operator.itemgetter(*columns)
+    times = [i for i, c in enumerate(columns) if c in TIME_COLUMNS]
+    documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
+    utc = timezone.utc
+    for row in rows:
+        values = list(values_of(row))
+        for i in times:
+            value = values[i]
+            if value.tzinfo is not utc:
+                value = value.astimezone(utc)
+            values[i] = value.replace(tzinfo=None)
+        for i in documents:
+            if values[i] is not None:
+                values[i] = json.dumps(values[i])
+        yield values
 
 
 DIMENSION_COLUMNS = ("playback_type", "context_category_id", "url", "domain", "device_type", "os", "browser",
                      "country", "region", "city")
+LOAD_COLUMNS = ("registration_id", "load_key", "entry_id", "person_id", "occurred_at", *DIMENSION_COLUMNS)
 
 
-def _record_loads(registration_id: int, rows: list[dict]) -> None:
-    loads = [{
-        "registration_id": registration_id, "load_key": row["load_key"] or row["event_key"],
-        "entry_id": row["entry_id"], "person_id": row["person_id"], "occurred_at": row["occurred_at"],
-        **{c: row[c] for c in DIMENSION_COLUMNS},
-    } for row in rows if row["event_type"] == "impression"]
-    for chunk in _chunks(loads):
-        db.session.execute(_insert(PlayerLoad).values(chunk).on_conflict_do_nothing(
-            index_elements=["registration_id", "load_key"]))
+def _record_loads(registration_id: int, impression_keys: list[str]) -> None:
+    """The player loads of impressions just stored, made from their stored rows in SQL (a load's key
+    is its impression's load key, else the impression's own); the first impression of a load wins."""
+    for chunk in _chunks(impression_keys, 5000):
+        _insert_loads(PlayerEvent.registration_id == registration_id, PlayerEvent.event_key.in_(chunk))
+
+
+def _insert_loads(*where) -> None:
+    """INSERT INTO player_load … SELECT from the impressions that match `where`, in the order they
+    were stored, leaving loads already kept as they are."""
+
+    source = (select(PlayerEvent.registration_id, func.coalesce(PlayerEvent.load_key, PlayerEvent.event_key),
+                     PlayerEvent.entry_id, PlayerEvent.person_id, PlayerEvent.occurred_at,
+                     *[getattr(PlayerEvent, c) for c in DIMENSION_COLUMNS])
+              .where(*where, PlayerEvent.event_type == "impression").order_by(PlayerEvent.id))
+    db.session.execute(_insert(PlayerLoad).from_select(list(LOAD_COLUMNS), source)
+                       .on_conflict_do_nothing(index_elements=["registration_id", "load_key"]))
 
 
 def derive_plays(registration_id: int, play_keys: set[str]) -> set[tuple[int, object]]:
@@ -360,11 +414,12 @@ def rebuild(registration_id: int | None = None, since: datetime | None = None) -
         if kept_from is not None:
             load_filter.append(PlayerLoad.occurred_at >= kept_from)
         db.session.execute(delete(PlayerLoad).where(*load_filter))
-        impressions = db.session.execute(select(PlayerEvent).where(*event_filter, PlayerEvent.event_type == "impression")).scalars().all()
-        _record_loads(reg_id, [{c.key: getattr(e, c.key) for c in PlayerEvent.__table__.columns} for e in impressions])
+        _insert_loads(*event_filter)
+        impressions = db.session.scalar(select(func.count()).select_from(PlayerEvent).where(
+            *event_filter, PlayerEvent.event_type == "impression"))
         derive_plays(reg_id, keys)
         rollups.rebuild(db.session, reg_id)  # every zone kept, whole, from the plays and loads now stored
         counts["plays"] += len(keys)
-        counts["loads"] += len(impressions)
+        counts["loads"] += impressions
     db.session.commit()
     return counts

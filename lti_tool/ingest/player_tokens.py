@@ -8,6 +8,7 @@ leaking one key does not reveal the other. Nothing is stored: a token is valid u
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta, timezone
 
 import jwt
@@ -21,6 +22,11 @@ MAX_TTL_SECONDS = 7 * 24 * 3600
 # No token we mint is longer than this; anything longer is not ours.
 MAX_TOKEN_CHARS = 2000
 CLAIMS = ("reg", "user", "iat", "exp")
+# Tokens this process verified, until they expire: a player sends its token with every beacon, so
+# its signature is checked once, not with each (keyed by the signing key too: tests build apps with
+# other secrets in one process). Emptied when it holds this many.
+MAX_VERIFIED = 20_000
+_verified: dict[tuple[bytes, str], tuple[int, str, int]] = {}
 
 
 class PlayerTokenError(ValueError):
@@ -79,8 +85,20 @@ def verify(ks: str) -> tuple[int, str]:
     or malformed one."""
     if not isinstance(ks, str) or not ks or len(ks) > MAX_TOKEN_CHARS:
         raise PlayerTokenError("the player token is malformed")
+    key = _signing_key()
+    known = _verified.get((key, ks))
+    if known is not None and known[2] > time.time():  # as PyJWT has it: expired once exp <= now
+        return known[0], known[1]
+    registration_id, user, expires = _verify(ks, key)
+    if len(_verified) >= MAX_VERIFIED:
+        _verified.clear()
+    _verified[(key, ks)] = (registration_id, user, expires)
+    return registration_id, user
+
+
+def _verify(ks: str, key: bytes) -> tuple[int, str, int]:
     try:
-        claims = jwt.decode(ks, _signing_key(), algorithms=[ALGORITHM], options={"require": list(CLAIMS)})
+        claims = jwt.decode(ks, key, algorithms=[ALGORITHM], options={"require": list(CLAIMS)})
     except jwt.ExpiredSignatureError as exc:
         raise PlayerTokenError("the player token has expired") from exc
     except jwt.InvalidSignatureError as exc:
@@ -92,6 +110,6 @@ def verify(ks: str) -> tuple[int, str]:
     if claims["exp"] - claims["iat"] > MAX_TTL_SECONDS:
         raise PlayerTokenError("the player token lives longer than 7 days")
     try:
-        return _check_registration(claims["reg"]), _check_user(claims["user"])
+        return _check_registration(claims["reg"]), _check_user(claims["user"]), int(claims["exp"])
     except PlayerTokenError as exc:
         raise PlayerTokenError(f"the player token's claims are not valid: {exc}") from exc
