@@ -12,12 +12,14 @@ Rows are produced lazily and written a batch at a time (BATCH rows), so memory s
 many rows a section has (the player-events section streams from the database with a server-side
 cursor, in batches of its own). A batch is formatted a column at a time: the types in a column
 choose its formatting once for the batch, so a column of plain text, integers, floats or times costs
-no Python call per cell; `Writer.cell` is the rule every way of formatting follows, and what any
-other mix of types gets.
+no Python call per cell, and each distinct text of a batch goes through the csv module once
+(`Writer.text`); `Writer.cell` is the rule every way of formatting follows, and what any other mix
+of types gets, written row by row by the csv module.
 """
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice, repeat
@@ -41,6 +43,7 @@ SHARES = (Unit.PERCENT, Unit.FRACTION)
 FORMULA_STARTS = frozenset("=+-@\t\r")
 BATCH = 5_000  # rows formatted and written at a time
 NONE = type(None)
+DIALECT = csv.excel  # its lines end in \r\n and its fields are separated by commas (`Writer.text` joins them so)
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,11 @@ class Writer:
         self.zone = ZoneInfo(tz)
         self._local = methodcaller("astimezone", self.zone)
         self._iso = methodcaller("isoformat", timespec="seconds")
+        self._buffer = io.StringIO()
+        self._one = csv.writer(self._buffer, DIALECT)
 
     def cell(self, value) -> object:
-        kind = type(value)  # exact types first: this runs for every cell of millions of rows
+        kind = type(value)  # exact types: a subclass of str or float is written as it is
         if kind is str:
             return "'" + value if value[:1] in FORMULA_STARTS else value
         if kind is int:
@@ -113,6 +118,56 @@ class Writer:
         if len(widths) == 1 and 0 not in widths:
             return zip(*map(self.column, zip(*batch)))
         return ([self.cell(v) for v in row] for row in batch)
+
+    def text(self, batch: list[tuple]) -> str | None:
+        """The batch as CSV lines, made a column at a time, when each of its columns holds one kind of
+        value of those the csv module writes as `str()` does (text, integers, floats, times; None
+        beside any): each distinct text is written once by the csv module, whatever its quoting. None
+        for any other batch (then `rows`, through the csv module, row by row)."""
+        widths = set(map(len, batch))
+        if len(widths) != 1 or widths.pop() < 2:  # a line of one empty field is written '""'
+            return None
+        fields = []
+        for values in zip(*batch):
+            column = self.fields(values)
+            if column is None:
+                return None
+            fields.append(column)
+        return "\r\n".join(map(",".join, zip(*fields))) + "\r\n"
+
+    def fields(self, values: tuple) -> Iterable[str] | None:
+        """One column of a batch as the csv module writes its cells (`cell`'s values), or None."""
+        kinds = set(map(type, values))
+        blanks = NONE in kinds
+        kinds.discard(NONE)
+        if not kinds:
+            return ("",) * len(values)
+        if len(kinds) != 1:
+            return None
+        kind = kinds.pop()
+        if kind is str:
+            texts = {v: self._field(v) for v in set(values)}
+            return map(texts.__getitem__, values)
+        if kind is int:
+            return ["" if v is None else str(v) for v in values] if blanks else map(str, values)
+        if kind is float:
+            if blanks:
+                return ["" if v is None else repr(round(v, 4)) for v in values]
+            return map(repr, map(round, values, repeat(4)))
+        if kind is datetime:
+            if blanks:
+                return ["" if v is None else v.astimezone(self.zone).isoformat(timespec="seconds") for v in values]
+            return map(self._iso, map(self._local, values))
+        return None
+
+    def _field(self, value: str | None) -> str:
+        """A text cell as the csv module writes it (quoted when it must be), alone on a line."""
+        if value is None:
+            return ""
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._one.writerow((self.cell(value), ""))
+        return self._buffer.getvalue()[:-3]  # without ",\r\n"
 
     def column(self, values: tuple) -> Iterable:
         """One column of a batch, formatted by the kind of its values, chosen once."""
@@ -145,7 +200,7 @@ def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: boo
     written = 0
     # The BOM lets Excel read UTF-8.
     with path.open("w", newline="", encoding="utf-8-sig", buffering=2**20) as handle:
-        out = csv.writer(handle)
+        out = csv.writer(handle, DIALECT)
         for line in preamble:
             out.writerow([writer_cells.cell(v) for v in line])
         if preamble:
@@ -157,7 +212,11 @@ def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: boo
             for rows in section.row_batches(batch):
                 if fractions:
                     rows = [_as_percent(row, fractions) for row in rows]
-                out.writerows(writer_cells.rows(rows))
+                text = writer_cells.text(rows)
+                if text is None:
+                    out.writerows(writer_cells.rows(rows))
+                else:
+                    handle.write(text)
                 written += len(rows)
             out.writerow([])
     return written
