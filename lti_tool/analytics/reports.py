@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from operator import methodcaller
 
-from sqlalchemy import case, func, select
+from sqlalchemy import DateTime, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad
@@ -294,8 +295,8 @@ def player_event_batches(session: Session, scope: Scope, course_id: int | None =
     rows a column at a time; with a course, viewers it may not name (people.named_people) are
     "Viewers outside this course"."""
     named = named_people(session, course_id)
-    events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
-                     PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
+    events = (select(type_coerce(PlayerEvent.occurred_at, DateTime), PlayerEvent.event_type, PlayerEvent.entry_id,
+                     PlayerEvent.person_id, PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
                      PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
                      PlayerEvent.region, PlayerEvent.city, PlayerEvent.domain)
               .where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
@@ -312,15 +313,17 @@ def player_event_batches(session: Session, scope: Scope, course_id: int | None =
         person = session.get(Person, person_id)
         return person.display_name if person is not None else "Unknown"
 
-    # Core rows (no ORM entities), fetched `size` at a time; the statement's own options leave the
-    # session's connection as it was for whatever runs after.
+    # Core rows, `size` at a time, from a server-side cursor (the statement's options leave the session's
+    # connection as it was); the time column is read as stored (naive UTC) and made aware, as UTCDateTime
+    # returns it, a batch at a time.
     result = session.connection().execute(events.execution_options(stream_results=True, yield_per=size))
+    aware = methodcaller("replace", tzinfo=timezone.utc)
     for part in result.partitions(size):
         at, kind, entry_id, person_id, *rest = zip(*part)
         for new in set(person_id).difference(names):
             names[new] = viewer(new)
-        yield list(zip(at, kind, map(external_ids.__getitem__, entry_id), map(entry_names.__getitem__, entry_id),
-                       map(names.__getitem__, person_id), *rest))
+        yield list(zip(map(aware, at), kind, map(external_ids.__getitem__, entry_id),
+                       map(entry_names.__getitem__, entry_id), map(names.__getitem__, person_id), *rest))
 
 
 def player_event_rows(session: Session, scope: Scope, course_id: int | None = None) -> Iterator[tuple]:
