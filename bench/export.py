@@ -9,8 +9,9 @@ Cases (each measured in a fresh child process, so one case's memory does not hid
   read by this process through psycopg and written to a file. It writes ids where the product
   writes names (the product looks the few names up once), so its file is a little smaller.
 - raw-1m: every player event of the demo registration (about --events rows) through the report
-  writer (`csv_export.write_csv` with the "Player events" section: a server-side cursor, rows
-  written as they are read). Targets: peak memory <= 300 MB for 1,000,000 rows, flat as rows grow
+  writer (`csv_export.write_csv` with the "Player events" section, `csv_export.player_events_section`:
+  a server-side cursor read in batches, each batch formatted a column at a time and written).
+  Targets: peak memory <= 300 MB for 1,000,000 rows, flat as rows grow
   (the growth column: the child's peak over its resident set before the export); rows/s >= 0.3 x
   copy-to's (issue 15), printed as the ratio.
 - gallery-csv: the product path, the export job as the gallery page's Export asks for it
@@ -60,15 +61,13 @@ def child_app(url: str, export_dir: str):
 def case_raw(app, directory: Path) -> dict:
     from lti_tool.analytics.metrics import Scope
     from lti_tool.devplatform.platform import dev_registration
-    from lti_tool.analytics.reports import player_event_rows
-    from lti_tool.exports.csv_export import PLAYER_EVENTS, Section, write_csv
+    from lti_tool.exports.csv_export import player_events_section, write_csv
     from lti_tool.extensions import db
 
     scope = Scope(dev_registration().id)
     path = directory / "player-events.csv"
     started = time.perf_counter()
-    rows = write_csv(path, [Section("Player events", PLAYER_EVENTS, lambda: player_event_rows(db.session, scope))],
-                     "America/Chicago", descriptive=True)
+    rows = write_csv(path, [player_events_section(db.session, scope)], "America/Chicago", descriptive=True)
     return {"rows": rows, "seconds": time.perf_counter() - started, "bytes": path.stat().st_size}
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from operator import methodcaller
 
-from sqlalchemy import case, func, select
+from sqlalchemy import DateTime, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Enrollment, MediaEntry, Person, Play, PlayerEvent, PlayerLoad, PlayRollup
@@ -321,33 +322,46 @@ def _folded(rows: list[PersonEngagement], name: str) -> PersonEngagement:
 EVENTS_BATCH = 5_000  # rows fetched at a time when streaming raw events
 
 
-def player_event_rows(session: Session, scope: Scope, course_id: int | None = None) -> Iterator[tuple]:
-    """Every player event in scope, oldest first, streamed in batches (a server-side cursor on
-    PostgreSQL): memory stays flat for millions of rows. Entry and viewer names are looked up once
-    (there are few of them) instead of joined into every row; with a course, viewers it may not name
-    (people.named_people) are "Viewers outside this course"."""
+def player_event_batches(session: Session, scope: Scope, course_id: int | None = None,
+                         size: int = EVENTS_BATCH) -> Iterator[list[tuple]]:
+    """Every player event in scope, oldest first, as lists of up to `size` row tuples, streamed from a
+    server-side cursor on PostgreSQL: memory stays flat for millions of rows. Entry and viewer names
+    are looked up once (there are few of them) instead of joined into every row, and put in a batch's
+    rows a column at a time; with a course, viewers it may not name (people.named_people) are
+    "Viewers outside this course"."""
     named = named_people(session, course_id)
-    events = (select(PlayerEvent.occurred_at, PlayerEvent.event_type, PlayerEvent.entry_id, PlayerEvent.person_id,
-                     PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
+    events = (select(type_coerce(PlayerEvent.occurred_at, DateTime), PlayerEvent.event_type, PlayerEvent.entry_id,
+                     PlayerEvent.person_id, PlayerEvent.position, PlayerEvent.seconds_viewed, PlayerEvent.playback_type,
                      PlayerEvent.device_type, PlayerEvent.os, PlayerEvent.browser, PlayerEvent.country,
                      PlayerEvent.region, PlayerEvent.city, PlayerEvent.domain)
               .where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
               .order_by(PlayerEvent.occurred_at, PlayerEvent.id))
     entry_ids = select(PlayerEvent.entry_id).distinct().where(*scope.where(PlayerEvent, PlayerEvent.occurred_at))
-    entries = {e.id: (e.external_id, e.display_name)
-               for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(entry_ids)))}
-    names: dict[int, str] = {}
+    external_ids, entry_names = {}, {}
+    for e in session.scalars(select(MediaEntry).where(MediaEntry.id.in_(entry_ids))):
+        external_ids[e.id], entry_names[e.id] = e.external_id, e.display_name
+    names: dict[int | None, str] = {None: "Unknown"}
 
-    def viewer(person_id: int | None) -> str:
-        if person_id is None:
-            return "Unknown"
+    def viewer(person_id: int) -> str:
         if named is not None and person_id not in named:
             return OUTSIDE_COURSE
-        if person_id not in names:
-            person = session.get(Person, person_id)
-            names[person_id] = person.display_name if person is not None else "Unknown"
-        return names[person_id]
+        person = session.get(Person, person_id)
+        return person.display_name if person is not None else "Unknown"
 
-    for at, kind, entry_id, person_id, *rest in session.execute(events.execution_options(yield_per=EVENTS_BATCH)):
-        external_id, entry_name = entries[entry_id]
-        yield (at, kind, external_id, entry_name, viewer(person_id), *rest)
+    # Core rows, `size` at a time, from a server-side cursor (the statement's options leave the session's
+    # connection as it was); the time column is read as stored (naive UTC) and made aware, as UTCDateTime
+    # returns it, a batch at a time.
+    result = session.connection().execute(events.execution_options(stream_results=True, yield_per=size))
+    aware = methodcaller("replace", tzinfo=timezone.utc)
+    for part in result.partitions(size):
+        at, kind, entry_id, person_id, *rest = zip(*part)
+        for new in set(person_id).difference(names):
+            names[new] = viewer(new)
+        yield list(zip(map(aware, at), kind, map(external_ids.__getitem__, entry_id),
+                       map(entry_names.__getitem__, entry_id), map(names.__getitem__, person_id), *rest))
+
+
+def player_event_rows(session: Session, scope: Scope, course_id: int | None = None) -> Iterator[tuple]:
+    """Every player event in scope, oldest first, one row tuple at a time (`player_event_batches`)."""
+    for batch in player_event_batches(session, scope, course_id):
+        yield from batch

@@ -8,16 +8,24 @@ percentage 0-100, whether its metric is kept as a percent or as a fraction 0-1 (
 times 100), as in the custom room reports (exports/custom.py); minutes are minutes; times are ISO 8601
 in the page's time zone.
 
-Rows are produced lazily and written as they come, so memory stays flat however many rows a
-section has (the player-events section streams from the database with a server-side cursor).
+Rows are produced lazily and written a batch at a time (BATCH rows), so memory stays flat however
+many rows a section has (the player-events section streams from the database with a server-side
+cursor, in batches of its own). A batch is formatted a column at a time: the types in a column
+choose its formatting once for the batch, so a column of plain text, integers, floats or times costs
+no Python call per cell, and each distinct text of a batch goes through the csv module once
+(`Writer.text`); `Writer.cell` is the rule every way of formatting follows, and what any other mix
+of types gets, written row by row by the csv module.
 """
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice, repeat
+from operator import methodcaller
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -33,6 +41,9 @@ from .selection import RoomSelection
 SHARES = (Unit.PERCENT, Unit.FRACTION)
 # Spreadsheets run cells that start with these as formulas; such text is written with a leading '.
 FORMULA_STARTS = frozenset("=+-@\t\r")
+BATCH = 5_000  # rows formatted and written at a time
+NONE = type(None)
+DIALECT = csv.excel  # its lines end in \r\n and its fields are separated by commas (`Writer.text` joins them so)
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,16 @@ class Section:
     title: str
     columns: tuple[Column, ...]
     rows: Callable[[], Iterable[tuple]]   # called when the section is written: nothing is computed before
+    # Or the rows already in lists (a database's batches), called instead of `rows` when given.
+    batches: Callable[[], Iterable[list[tuple]]] | None = None
+
+    def row_batches(self, size: int) -> Iterator[list[tuple]]:
+        if self.batches is not None:
+            yield from self.batches()
+            return
+        rows = iter(self.rows())
+        while batch := list(islice(rows, size)):
+            yield batch
 
 
 class Writer:
@@ -69,9 +90,13 @@ class Writer:
 
     def __init__(self, tz: str) -> None:
         self.zone = ZoneInfo(tz)
+        self._local = methodcaller("astimezone", self.zone)
+        self._iso = methodcaller("isoformat", timespec="seconds")
+        self._buffer = io.StringIO()
+        self._one = csv.writer(self._buffer, DIALECT)
 
     def cell(self, value) -> object:
-        kind = type(value)  # exact types first: this runs for every cell of millions of rows
+        kind = type(value)  # exact types: a subclass of str or float is written as it is
         if kind is str:
             return "'" + value if value[:1] in FORMULA_STARTS else value
         if kind is int:
@@ -86,14 +111,96 @@ class Writer:
             return value.astimezone(self.zone).isoformat(timespec="seconds")
         return value
 
+    def rows(self, batch: list[tuple]) -> Iterable[tuple]:
+        """The batch's rows with every cell as `cell` gives it (None stays None: csv writes both as
+        nothing), formatted a column at a time when its rows are alike in width."""
+        widths = set(map(len, batch))
+        if len(widths) == 1 and 0 not in widths:
+            return zip(*map(self.column, zip(*batch)))
+        return ([self.cell(v) for v in row] for row in batch)
+
+    def text(self, batch: list[tuple]) -> str | None:
+        """The batch as CSV lines, made a column at a time, when each of its columns holds one kind of
+        value of those the csv module writes as `str()` does (text, integers, floats, times; None
+        beside any): each distinct text is written once by the csv module, whatever its quoting. None
+        for any other batch (then `rows`, through the csv module, row by row)."""
+        widths = set(map(len, batch))
+        if len(widths) != 1 or widths.pop() < 2:  # a line of one empty field is written '""'
+            return None
+        fields = []
+        for values in zip(*batch):
+            column = self.fields(values)
+            if column is None:
+                return None
+            fields.append(column)
+        return "\r\n".join(map(",".join, zip(*fields))) + "\r\n"
+
+    def fields(self, values: tuple) -> Iterable[str] | None:
+        """One column of a batch as the csv module writes its cells (`cell`'s values), or None."""
+        kinds = set(map(type, values))
+        blanks = NONE in kinds
+        kinds.discard(NONE)
+        if not kinds:
+            return ("",) * len(values)
+        if len(kinds) != 1:
+            return None
+        kind = kinds.pop()
+        if kind is str:
+            texts = {v: self._field(v) for v in set(values)}
+            return map(texts.__getitem__, values)
+        if kind is int:
+            return ["" if v is None else str(v) for v in values] if blanks else map(str, values)
+        if kind is float:
+            if blanks:
+                return ["" if v is None else repr(round(v, 4)) for v in values]
+            return map(repr, map(round, values, repeat(4)))
+        if kind is datetime:
+            if blanks:
+                return ["" if v is None else v.astimezone(self.zone).isoformat(timespec="seconds") for v in values]
+            return map(self._iso, map(self._local, values))
+        return None
+
+    def _field(self, value: str | None) -> str:
+        """A text cell as the csv module writes it (quoted when it must be), alone on a line."""
+        if value is None:
+            return ""
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._one.writerow((self.cell(value), ""))
+        return self._buffer.getvalue()[:-3]  # without ",\r\n"
+
+    def column(self, values: tuple) -> Iterable:
+        """One column of a batch, formatted by the kind of its values, chosen once."""
+        kinds = set(map(type, values))
+        blanks = NONE in kinds
+        kinds.discard(NONE)
+        if len(kinds) != 1:
+            return values if not kinds else map(self.cell, values)
+        kind = kinds.pop()
+        if kind is str:
+            neutralised = {v: "'" + v for v in set(values) if v is not None and v[:1] in FORMULA_STARTS}
+            return map(neutralised.get, values, values) if neutralised else values
+        if kind is int:
+            return values
+        if kind is datetime:
+            if not blanks:
+                return map(self._iso, map(self._local, values))
+            return [None if v is None else v.astimezone(self.zone).isoformat(timespec="seconds") for v in values]
+        if kind is float:
+            if not blanks:
+                return map(round, values, repeat(4))
+            return [None if v is None else round(v, 4) for v in values]
+        return map(self.cell, values)
+
 
 def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: bool,
-              preamble: Iterable[tuple] = ()) -> int:
+              preamble: Iterable[tuple] = (), batch: int = BATCH) -> int:
     """Write the sections to `path`; returns the number of data rows written."""
     writer_cells = Writer(tz)
     written = 0
-    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # the BOM lets Excel read UTF-8
-        out = csv.writer(handle)
+    # The BOM lets Excel read UTF-8.
+    with path.open("w", newline="", encoding="utf-8-sig", buffering=2**20) as handle:
+        out = csv.writer(handle, DIALECT)
         for line in preamble:
             out.writerow([writer_cells.cell(v) for v in line])
         if preamble:
@@ -102,11 +209,15 @@ def write_csv(path: Path, sections: Iterable[Section], tz: str, descriptive: boo
             out.writerow([section.title])
             out.writerow([c.header(descriptive) for c in section.columns])
             fractions = [i for i, c in enumerate(section.columns) if c.unit is Unit.FRACTION]
-            for row in section.rows():
+            for rows in section.row_batches(batch):
                 if fractions:
-                    row = _as_percent(row, fractions)
-                out.writerow([writer_cells.cell(v) for v in row])
-                written += 1
+                    rows = [_as_percent(row, fractions) for row in rows]
+                text = writer_cells.text(rows)
+                if text is None:
+                    out.writerows(writer_cells.rows(rows))
+                else:
+                    handle.write(text)
+                written += len(rows)
             out.writerow([])
     return written
 
@@ -252,9 +363,15 @@ def gallery_sections(ctx, include_events: bool = False) -> list[Section]:
     and the raw player events when asked for."""
     sections = page_sections(GALLERY_BLOCKS, ctx)
     if include_events:
-        sections.append(Section("Player events", PLAYER_EVENTS,
-                                lambda: reports.player_event_rows(ctx.session, ctx.scope, ctx.course_id)))
+        sections.append(player_events_section(ctx.session, ctx.scope, ctx.course_id))
     return sections
+
+
+def player_events_section(session: Session, scope, course_id: int | None = None) -> Section:
+    """Every player event in scope, one row each, read from the database in batches."""
+    return Section("Player events", PLAYER_EVENTS,
+                   lambda: reports.player_event_rows(session, scope, course_id),
+                   batches=lambda: reports.player_event_batches(session, scope, course_id))
 
 
 # -- the embed audit ----------------------------------------------------------------------------------
