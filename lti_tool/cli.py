@@ -184,7 +184,7 @@ def failed_command(registration_id, kind, show, retry, discard):
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only plays and days from this UTC date")
 @click.option("--registration", "registration_id", type=int, help="Only this registration")
 def rebuild_command(since, registration_id):
-    """Recompute plays, player loads and daily rollups from the raw events, and the room rollups
+    """Recompute plays, player loads and the rollups of every time zone kept from the raw events, and the room rollups
     (whole, whatever --since) from the engagement samples."""
     from datetime import timezone
 
