@@ -28,17 +28,23 @@ TEMPLATE_DB = "faults_template"
 _numbers = itertools.count(1)
 
 
+def migrated_database(cluster: PrivatePostgres, name: str) -> str:
+    """The URL of a new database `name` of the cluster, migrated to the newest schema."""
+    url = cluster.create_database(name)
+    app = create_app(test_settings(url, None))
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+        _db.engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A private PostgreSQL cluster for the run, with a migrated template database."""
     cluster = PrivatePostgres()
     try:
         cluster.start()
-        url = cluster.create_database(TEMPLATE_DB)
-        app = create_app(test_settings(url, None))
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS_DIR))
-            _db.engine.dispose()
+        migrated_database(cluster, TEMPLATE_DB)
         yield cluster
     finally:
         cluster.cleanup()

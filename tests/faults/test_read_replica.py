@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, select, text
 
-from lti_tool import MIGRATIONS_DIR, create_app, replica
+from lti_tool import create_app, replica
 from lti_tool.analytics.scopes import gallery_of
 from lti_tool.extensions import db as _db
 from lti_tool.launch import keys
@@ -28,6 +27,7 @@ from ..conftest import LtiFlow, REDIS_URL
 from ..support.clients import Viewer, htmx_headers
 from ..support.factories import bearer, ingest, make_play
 from ..support.processes import PrivatePostgres, test_settings, wait_for
+from .conftest import migrated_database
 
 DATABASE = "replicated"   # migrated; each test works on a copy of its own (CREATE DATABASE … TEMPLATE)
 _numbers = itertools.count(1)
@@ -42,11 +42,7 @@ def clusters():
     standby = None
     try:
         primary.start()
-        url = primary.create_database(DATABASE)
-        app = create_app(test_settings(url, None))
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS_DIR))
-            _db.engine.dispose()
+        migrated_database(primary, DATABASE)
         standby = primary.streaming_replica()
         yield primary, standby
     finally:
