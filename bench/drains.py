@@ -10,7 +10,7 @@ list are empty (a batch leaves Redis only after its commit). The anchor: `COPY โ
 same number of rows into player_event (the rows just stored, with new keys), in the same run.
 
 Prints figures; asserts nothing (DESIGN.md ยง7). DATABASE_URL (default
-postgresql+psycopg://postgres@127.0.0.1:5432/bench_h4_drains) is created when missing and its schema
+postgresql+psycopg://postgres@127.0.0.1:5432/bench_drains) is created when missing and its schema
 dropped and migrated again on every run, so its name must contain "bench". REDIS_URL (default
 redis://127.0.0.1:6379/7): the queue's keys in that database are deleted first.
 """
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import fresh_database  # noqa: E402  (after the path)
 from bench.ingest import KAVA_IDS, make_app, prepare, viewings  # noqa: E402
 
-DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_h4_drains"
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_drains"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 
 

@@ -17,10 +17,12 @@ tests compare both answers).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Person, Play, PlayerLoad, PlayRollup
@@ -122,16 +124,49 @@ CAPPED_PERCENTILES = case((Play.percentile_count > 100, 100), else_=Play.percent
 @dataclass(frozen=True, eq=False)
 class Grouping:
     """What `play_totals` groups by: an SQL expression over Play, the same one over PlayerLoad and over
-    PlayRollup (None: the plays answer), and whether month rows can answer it."""
+    PlayRollup (None: the plays answer), whether month rows can answer it, and the column's name when
+    it groups by one column (`by_column`)."""
     play: ColumnElement
     load: ColumnElement
     rollup: ColumnElement | None = None
     months: bool = True
+    column: str | None = None
 
 
+@lru_cache(maxsize=None)
 def by_column(name: str) -> Grouping:
     """Group by a column Play and PlayerLoad share: entry_id, person_id, country, device_type, domain, ..."""
-    return Grouping(getattr(Play, name), getattr(PlayerLoad, name), getattr(PlayRollup, name))
+    return Grouping(getattr(Play, name), getattr(PlayerLoad, name), getattr(PlayRollup, name), column=name)
+
+
+# The groupings a dashboard page reads besides its scope's total; while `sharing` its scope, the first
+# of them asked for reads every one from the rollups in one pass (GROUPING SETS).
+SHARED_COLUMNS = ("entry_id", "person_id", "context_category_id", "device_type", "os", "browser", "country",
+                  "region", "city", "domain")
+_SHARING = "play_totals_sharing"
+
+
+@dataclass
+class _Shared:
+    scope: Scope | None
+    answers: dict
+
+
+@contextmanager
+def sharing(session: Session, scope: Scope | None = None):
+    """Within it, `play_totals` answers each question (scope and single-column grouping) once, and the
+    total and SHARED_COLUMNS groupings of `scope` (when given: a whole page is read) come from one pass
+    over its rollups. For the reads of one request: a question already answered does not see what is
+    written meanwhile."""
+    previous = session.info.get(_SHARING)
+    session.info[_SHARING] = _Shared(scope, {})
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.info.pop(_SHARING, None)
+        else:
+            session.info[_SHARING] = previous
 
 
 @dataclass(frozen=True)
@@ -201,6 +236,20 @@ def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -
 
     Without a group, one total under the key None (there even when the scope holds nothing). This is
     the one play aggregate: highlights, per person, timeline, entries and breakdowns all read it."""
+    shared = session.info.get(_SHARING)
+    if shared is None or (group is not None and group.column is None):
+        return _play_totals(session, scope, group)
+    key = (scope, None if group is None else group.column)
+    if key not in shared.answers:
+        if (scope == shared.scope and (group is None or group.column in SHARED_COLUMNS)
+                and reads_rollups(session, scope)):
+            shared.answers.update(_rollup_totals_shared(session, scope))
+        else:
+            shared.answers[key] = _play_totals(session, scope, group)
+    return dict(shared.answers[key])
+
+
+def _play_totals(session: Session, scope: Scope, group: Grouping | None) -> dict[object, PlayTotals]:
     if (group is None or group.rollup is not None) and reads_rollups(session, scope):
         return _rollup_totals(session, scope, group)
     play_key = () if group is None else (group.play,)
@@ -230,20 +279,44 @@ def play_totals(session: Session, scope: Scope, group: Grouping | None = None) -
 
 def _rollup_totals(session: Session, scope: Scope, group: Grouping | None) -> dict[object, PlayTotals]:
     """play_totals from the rollups: the same sums, and distinct counts over the ids the rows keep."""
-    r = PlayRollup
-    played = r.plays > 0
     key = () if group is None else (group.rollup,)
-    query = select(
-        *key, func.coalesce(func.sum(r.impressions), 0), func.coalesce(func.sum(r.plays), 0),
-        func.count(r.person_id.distinct()).filter(played),
-        func.coalesce(func.sum(r.plays).filter(r.person_id.is_(None)), 0),
-        func.count(r.entry_id.distinct()).filter(played), func.coalesce(func.sum(r.seconds_viewed), 0.0),
-        func.coalesce(func.sum(r.capped_percentiles), 0), func.coalesce(func.sum(r.quartile_events), 0),
-        func.coalesce(func.sum(r.completed_plays), 0), func.max(r.last_played_at), func.max(r.last_viewed_at),
-        func.max(r.last_loaded_at)).where(*scope.rollup_where(group.months if group is not None else True))
+    query = select(*key, *_rollup_measures()).where(
+        *scope.rollup_where(group.months if group is not None else True))
     if group is not None:
         query = query.group_by(group.rollup)
     return {(row[0] if key else None): PlayTotals(*row[len(key):]) for row in session.execute(query)}
+
+
+def _rollup_measures() -> list:
+    """The PlayTotals fields, in order, summed over PlayRollup rows."""
+    r = PlayRollup
+    played = r.plays > 0
+    return [func.coalesce(func.sum(r.impressions), 0), func.coalesce(func.sum(r.plays), 0),
+            func.count(r.person_id.distinct()).filter(played),
+            func.coalesce(func.sum(r.plays).filter(r.person_id.is_(None)), 0),
+            func.count(r.entry_id.distinct()).filter(played), func.coalesce(func.sum(r.seconds_viewed), 0.0),
+            func.coalesce(func.sum(r.capped_percentiles), 0), func.coalesce(func.sum(r.quartile_events), 0),
+            func.coalesce(func.sum(r.completed_plays), 0), func.max(r.last_played_at), func.max(r.last_viewed_at),
+            func.max(r.last_loaded_at)]
+
+
+def _rollup_totals_shared(session: Session, scope: Scope) -> dict[tuple, dict[object, PlayTotals]]:
+    """The total of `scope` and its totals per value of each SHARED_COLUMNS column, in one pass over its
+    rollup rows: {(scope, None): {None: total}, (scope, column): {value: totals}, ...}."""
+    columns = [getattr(PlayRollup, name) for name in SHARED_COLUMNS]
+    query = (select(*[func.grouping(c) for c in columns], *columns, *_rollup_measures())
+             .where(*scope.rollup_where())
+             .group_by(func.grouping_sets(tuple_(), *[tuple_(c) for c in columns])))
+    answers: dict[tuple, dict] = {(scope, name): {} for name in SHARED_COLUMNS}
+    n = len(columns)
+    for row in session.execute(query):
+        grouped = [i for i in range(n) if row[i] == 0]   # GROUPING() is 0 for the column of the row's set
+        totals = PlayTotals(*row[2 * n:])
+        if grouped:
+            answers[(scope, SHARED_COLUMNS[grouped[0]])][row[n + grouped[0]]] = totals
+        else:
+            answers[(scope, None)] = {None: totals}
+    return answers
 
 
 @dataclass(frozen=True)

@@ -126,15 +126,10 @@ def top_viewers(session: Session, scope: Scope, limit: int = 10, course_id: int 
                 every_viewer: bool = False) -> list[ViewerRow]:
     """Signed-in viewers with the most plays, among those the dashboard may name (people.named_people)."""
     named = named_people(session, course_id, every_viewer)
-    if reads_rollups(session, scope):
-        person, plays = PlayRollup.person_id, func.sum(PlayRollup.plays)
-        query = select(person, plays).where(*scope.rollup_where(), person.isnot(None)).having(plays > 0)
-    else:
-        person, plays = Play.person_id, func.count(Play.id)
-        query = select(person, plays).where(*scope.where(Play, Play.started_at), person.isnot(None))
-    if named is not None:
-        query = query.where(person.in_(named or {-1}))
-    rows = session.execute(query.group_by(person).order_by(plays.desc(), person).limit(limit)).all()
+    totals = play_totals(session, scope, by_column("person_id"))
+    rows = sorted(((pid, total.plays) for pid, total in totals.items()
+                   if pid is not None and total.plays > 0 and (named is None or pid in named)),
+                  key=lambda row: (-row[1], row[0]))[:limit]
     names = {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_([r[0] for r in rows])))}
     return [ViewerRow(pid, names.get(pid, "Unknown"), n) for pid, n in rows]
 
@@ -262,15 +257,9 @@ class ContextSplit:
 
 
 def context_split(session: Session, scope: Scope) -> ContextSplit:
-    if reads_rollups(session, scope):
-        r = PlayRollup
-        inside = func.sum(r.plays).filter(r.context_category_id == scope.context_category_id)
-        total, in_page = session.execute(select(func.coalesce(func.sum(r.plays), 0), func.coalesce(inside, 0))
-                                         .where(*scope.rollup_where())).one()
-    else:
-        inside = case((Play.context_category_id == scope.context_category_id, 1), else_=0)
-        total, in_page = session.execute(select(func.count(Play.id), func.coalesce(func.sum(inside), 0))
-                                         .where(*scope.where(Play, Play.started_at))).one()
+    plays = {ctx: total.plays for ctx, total in play_totals(session, scope, by_column("context_category_id")).items()}
+    total = sum(plays.values())
+    in_page = plays.get(scope.context_category_id, 0) if scope.context_category_id is not None else 0
     return ContextSplit(in_page, total - in_page)
 
 

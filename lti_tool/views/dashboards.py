@@ -8,7 +8,7 @@ from flask import current_app, g, render_template, request
 from jinja2.runtime import Macro
 from werkzeug.datastructures import MultiDict
 
-from lti_tool.analytics import filters as filter_rules
+from lti_tool.analytics import filters as filter_rules, metrics
 from lti_tool.analytics.blocks import Block
 from lti_tool.analytics.context import Context, Subject, build_context, timezone_of
 from lti_tool.analytics.dashboard import filter_options
@@ -81,9 +81,11 @@ def render_dashboard(template_name: str, blocks: dict[str, Block], ctx: Context,
               "compares": filter_rules.COMPARES, "contexts": filter_rules.CONTEXTS,
               "media_types": filter_rules.MEDIA_TYPES, "device_types": filter_rules.DEVICES, **page}
     if target in blocks and not boosted:
-        return render_block(template_name, target, **common, **{target: blocks[target].fn(ctx)})
-    data = {name: block.fn(ctx) for name, block in blocks.items()}
-    # A page without a "dashboard" block (the embed audit) answers an HX-Target naming one with the whole page.
-    if target == "dashboard" and not boosted and "dashboard" in current_app.jinja_env.get_template(template_name).blocks:
-        return render_block(template_name, "dashboard", **common, **data)
-    return render_template(template_name, **common, **data, options=filter_options(ctx))
+        with metrics.sharing(ctx.session):
+            return render_block(template_name, target, **common, **{target: blocks[target].fn(ctx)})
+    with metrics.sharing(ctx.session, ctx.scope):   # the page's blocks share one pass over the rollups
+        data = {name: block.fn(ctx) for name, block in blocks.items()}
+        # A page without a "dashboard" block (the embed audit) answers an HX-Target naming one with the whole page.
+        if target == "dashboard" and not boosted and "dashboard" in current_app.jinja_env.get_template(template_name).blocks:
+            return render_block(template_name, "dashboard", **common, **data)
+        return render_template(template_name, **common, **data, options=filter_options(ctx))

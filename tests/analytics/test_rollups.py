@@ -7,6 +7,9 @@ compare periods and each single filter: every block's answer read from the rollu
 read from plays (`metrics.READ_ROLLUPS` switched off), which reads nothing of the rollups. Seconds
 are multiples of 1/4 s, so sums of floats are exact in any order and answers compare with ==.
 
+The same answers read the way a whole page reads them (`metrics.sharing`: the scope's total and its
+single-column groupings in one GROUPING SETS pass, each question answered once) equal the plays' too.
+
 Rollups kept at ingest (events redelivered, out of order, in random batches) equal the ones
 `flask analytics rebuild` makes from raw events; and a gallery page reads neither plays nor player
 loads once its zone is built.
@@ -166,10 +169,13 @@ def test_rollup_answers_equal_the_plays_answers(db, registration, found, monkeyp
         monkeypatch.setattr(metrics, "READ_ROLLUPS", True)
         assert reads_rollups(db.session, scope)
         from_rollups = answers(db.session, scope, compare, p, zone)
+        with metrics.sharing(db.session, scope):   # as a whole page reads them: one pass over the rollups
+            shared = answers(db.session, scope, compare, p, zone)
         monkeypatch.setattr(metrics, "READ_ROLLUPS", False)
         from_plays = answers(db.session, scope, compare, p, zone)
         for block in from_plays:
             assert from_rollups[block] == from_plays[block], (block, filters, zone)
+            assert shared[block] == from_plays[block], (block, filters, zone, "shared")
     # One entry (the single-media page) and one viewer (My viewing), with their compare periods.
     filters = Filters(preset="last12m", compare="previous")
     for zone in ("Asia/Kolkata", "Australia/Lord_Howe"):
@@ -179,8 +185,12 @@ def test_rollup_answers_equal_the_plays_answers(db, registration, found, monkeyp
             compare = replace(_scope(registration.id, entry_ids, filters, p, gallery_id, True), **narrow)
             monkeypatch.setattr(metrics, "READ_ROLLUPS", True)
             from_rollups = answers(db.session, scope, compare, p, zone)
+            with metrics.sharing(db.session, scope):
+                shared = answers(db.session, scope, compare, p, zone)
             monkeypatch.setattr(metrics, "READ_ROLLUPS", False)
-            assert from_rollups == answers(db.session, scope, compare, p, zone), (narrow, zone)
+            from_plays = answers(db.session, scope, compare, p, zone)
+            assert from_rollups == from_plays, (narrow, zone)
+            assert shared == from_plays, (narrow, zone, "shared")
 
 
 def test_month_pieces_cover_each_day_once():
@@ -310,4 +320,8 @@ def test_a_gallery_page_reads_no_plays_once_its_zone_is_built(launch_as, db, reg
         event.remove(bind, "before_cursor_execute", record)
     assert len(from_plays) >= 20
     assert from_rollups == []
-    assert sum("play_rollup" in s for s in seen) >= 10
+    reads = [s for s in seen if "play_rollup" in s]
+    # The total and every single-column breakdown in one pass (metrics.sharing); then the compare period's
+    # total, the two timelines, the funnel and the people's completion.
+    assert sum("GROUPING SETS" in s for s in reads) == 1
+    assert len(reads) <= 7, "\n\n".join(reads)
