@@ -212,9 +212,17 @@ def ensure_zone(session: Session, registration_id: int, zone: str) -> bool:
                              "VALUES (:r, :z, true, :now) ON CONFLICT (registration_id, zone) DO NOTHING"),
                         {"r": registration_id, "z": zone, "now": _naive(datetime.now(timezone.utc))})
         build_zone(session, registration_id, zone)
+        analyze(session)
         session.commit()
     ready.add((registration_id, zone))
     return True
+
+
+def analyze(session: Session) -> None:
+    """Fresh planner statistics for play_rollup after a zone was built: a zone adds as many rows as the
+    table may have had, and planned with the old statistics its reads scan the whole zone (autovacuum
+    would analyze later, or never where it is off). Our own uncommitted rows are sampled too."""
+    session.execute(text("ANALYZE play_rollup"))
 
 
 def rebuild(session: Session, registration_id: int) -> list[str]:
@@ -225,4 +233,6 @@ def rebuild(session: Session, registration_id: int) -> list[str]:
     kept = zones(session, registration_id)
     for zone in kept:
         build_zone(session, registration_id, zone)
+    if kept:
+        analyze(session)
     return kept
