@@ -317,13 +317,16 @@ def _record_loads(registration_id: int, impression_keys: list[str]) -> None:
 def _insert_loads(*where) -> None:
     """INSERT INTO player_load … SELECT from the impressions that match `where`, in the order they
     were stored, leaving loads already kept as they are."""
-
-    source = (select(PlayerEvent.registration_id, func.coalesce(PlayerEvent.load_key, PlayerEvent.event_key),
-                     PlayerEvent.entry_id, PlayerEvent.person_id, PlayerEvent.occurred_at,
-                     *[getattr(PlayerEvent, c) for c in DIMENSION_COLUMNS])
-              .where(*where, PlayerEvent.event_type == "impression").order_by(PlayerEvent.id))
-    db.session.execute(_insert(PlayerLoad).from_select(list(LOAD_COLUMNS), source)
+    db.session.execute(_insert(PlayerLoad).from_select(list(LOAD_COLUMNS), stored_impressions(*where))
                        .on_conflict_do_nothing(index_elements=["registration_id", "load_key"]))
+
+
+def stored_impressions(*where):
+    """The player-load columns (LOAD_COLUMNS) of the stored impressions matching `where`, in stored order."""
+    return (select(PlayerEvent.registration_id, func.coalesce(PlayerEvent.load_key, PlayerEvent.event_key),
+                   PlayerEvent.entry_id, PlayerEvent.person_id, PlayerEvent.occurred_at,
+                   *[getattr(PlayerEvent, c) for c in DIMENSION_COLUMNS])
+            .where(*where, PlayerEvent.event_type == "impression").order_by(PlayerEvent.id))
 
 
 def derive_plays(registration_id: int, play_keys: set[str]) -> set[tuple[int, object]]:

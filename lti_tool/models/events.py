@@ -73,6 +73,9 @@ class PlayerEvent(_Dimensions, db.Model):
     __table_args__ = (
         Index("ix_player_event_play", "registration_id", "play_key"),
         Index("ix_player_event_stream", "registration_id", "stream_key"),
+        # Not unique (player_event_key is): finds the rows of the keys a batch just stored (their player
+        # loads, a beacon's engagement sample) without reading every partition.
+        Index("ix_player_event_key", "registration_id", "event_key"),
         # PostgreSQL: a table partitioned by month; its primary key is (id, occurred_at) there.
         {"postgresql_partition_by": "RANGE (occurred_at)", "info": {"partition_key": "occurred_at"}},
     )

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from lti_tool import MIGRATIONS_DIR, create_app
 from lti_tool.extensions import db as _db
 from lti_tool.ingest import kava, partitions, retention
-from lti_tool.ingest.pipeline import accept
+from lti_tool.ingest.pipeline import accept, stored_impressions
 from lti_tool.models import MediaEntry, Play, PlayerEvent, PlayerEventKey
 
 from ..conftest import TEST_SETTINGS, fresh_database
@@ -114,6 +114,34 @@ def test_create_all_makes_the_partitioned_table(forget_partitions):
         registration = make_registration()
         assert ingest(registration.id, make_play(1, at(3))).accepted == 3
         assert set(placed()) == {partitions.partition_name(partitions.month_of(at(3)))}
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.mark.parametrize("make", ["migrations", "create_all"])
+def test_a_batchs_impressions_are_found_by_key_without_reading_every_partition(forget_partitions, make):
+    """A batch's player loads are made from the rows of the keys it just stored: each month's partition
+    answers that through an index on (registration_id, event_key), not by reading all its rows (which
+    made every ingest request as slow as the stored raw events are many)."""
+    app = app_on(f"h5_key_{make}")
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR)) if make == "migrations" else _db.create_all()
+        registration = make_registration()
+        _db.session.commit()
+        events = [e for n in range(150) for e in make_play(n, at(4) + timedelta(minutes=n))
+                  + make_play(1000 + n, at(0, 2) + timedelta(minutes=n))]
+        ingest(registration.id, events)
+        _db.session.commit()
+        _db.session.execute(text("ANALYZE player_event"))
+        months = {partitions.partition_name(partitions.month_of(at(4))), partitions.partition_name(MONTH)}
+        assert set(placed()) == months
+        query = stored_impressions(PlayerEvent.registration_id == registration.id,
+                                   PlayerEvent.event_key.in_(["i1", "i1003"]))
+        sql = str(query.compile(dialect=_db.engine.dialect, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(_db.session.scalars(text("EXPLAIN " + sql)))
+        for month in months:   # PostgreSQL names each partition's copy of the index after it
+            assert f"Index Scan on {month}_registration_id_event_key_idx" in plan, plan
+        _db.session.rollback()
         _db.session.remove()
         _db.engine.dispose()
 
