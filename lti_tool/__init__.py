@@ -113,7 +113,7 @@ def _refuse_nul_in_addresses(app: Flask) -> None:
         a path, query argument or form field is refused here (400) instead of failing deep in a query.
         (The API reads its bodies itself, within its size limit, and refuses NUL there.)"""
         fields = request.args.items(multi=True)
-        if not request.path.startswith("/api/") and request.mimetype in FORM_TYPES:
+        if not request.path.startswith(("/api/", "/api_v3/")) and request.mimetype in FORM_TYPES:
             fields = [*fields, *request.form.items(multi=True)]
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in fields):
             abort(400, "the address or the form holds a NUL character (%00)")
@@ -155,7 +155,7 @@ def _error_pages(app: Flask) -> None:
             app.logger.exception("unhandled error on %s", request.path)
         # A failed statement leaves the transaction aborted, and the page reads the viewer from the database.
         db.session.rollback()
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/api_v3/")):   # the API, and Kava's path at the root
             from .views.api import api_error
 
             return api_error(code, getattr(error, "description", None) or title)

@@ -48,6 +48,7 @@ def _owns_media(viewer) -> bool:
 def register_views(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
+    from .api.kava import root_bp as kava_root_bp
     from .assets import bp as assets_bp
     from .course import bp as course_bp
     from .embeds import bp as embeds_bp
@@ -57,7 +58,7 @@ def register_views(app: Flask) -> None:
     from .my import bp as my_bp
     from .rooms import bp as rooms_bp
 
-    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, embeds_bp, my_bp, admin_bp, api_bp, exports_bp):
+    for bp in (assets_bp, course_bp, gallery_bp, entry_bp, rooms_bp, embeds_bp, my_bp, admin_bp, api_bp, kava_root_bp, exports_bp):
         app.register_blueprint(bp)
     app.add_template_filter(localtime)
     app.add_template_filter(level_name)

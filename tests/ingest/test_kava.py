@@ -36,8 +36,8 @@ class KavaPlayer:
     """
 
     def __init__(self, client, *, session_id="5d1f0c6e-7a43:9b2e-41aa", entry=ENTRY, ks=None, how="json",
-                 partner_id=PARTNER, remote_addr="127.0.0.1", **common):
-        self.client, self.how, self.remote_addr = client, how, remote_addr
+                 partner_id=PARTNER, remote_addr="127.0.0.1", path="/api/v1/kava", **common):
+        self.client, self.how, self.remote_addr, self.path = client, how, remote_addr, path
         self.index = 1
         self.sent: list[dict] = []
         self.common = {"partnerId": partner_id, "entryId": entry, "sessionId": session_id, "referrer": PAGE,
@@ -73,11 +73,11 @@ class KavaPlayer:
         url_part = {k: v for k, v in beacon.items() if k in ("service", "action", *ROUTING)}
         rest = {k: v for k, v in beacon.items() if k not in url_part}
         if self.how == "get":
-            return self.client.get("/api/v1/kava", query_string=beacon, environ_base=environ, headers=headers)
+            return self.client.get(self.path, query_string=beacon, environ_base=environ, headers=headers)
         if self.how == "form":
-            return self.client.post("/api/v1/kava", query_string=url_part, data=rest, environ_base=environ,
+            return self.client.post(self.path, query_string=url_part, data=rest, environ_base=environ,
                                     headers=headers)
-        return self.client.post("/api/v1/kava", query_string=url_part, json=rest, environ_base=environ,
+        return self.client.post(self.path, query_string=url_part, json=rest, environ_base=environ,
                                 headers=headers)
 
 
@@ -281,6 +281,57 @@ def test_a_preflight_is_answered_for_any_origin(client, db):
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+
+
+# Where a player configuration can point: plugins.kava.serviceUrl names the whole URL; the player's
+# provider.env.analyticsServiceUrl names a host or path, to which it appends /api_v3/index.php.
+V3_PATHS = ("/api_v3/index.php", "/api/v1/kava/api_v3/index.php")
+KAVA_PATHS = ("/api/v1/kava", *V3_PATHS)
+
+
+@pytest.mark.parametrize("path", V3_PATHS)
+@pytest.mark.parametrize("how", ["json", "get", "form"])
+def test_the_api_v3_paths_a_player_appends_count_as_the_kava_route_does(client, db, described, partner, path, how):
+    watch_lecture(KavaPlayer(client, ks=ks_for(partner), how=how, path=path, session_id="v3-session"))
+    watch_lecture(KavaPlayer(client, ks=ks_for(partner), how=how, session_id="own-session"))
+    by_session = {p.play_key.split(":")[1]: p for p in plays(db) if p.play_key.endswith(":1")}
+    v3, own = by_session["v3-session"], by_session["own-session"]
+    assert (v3.seconds_viewed, v3.segments, v3.quartile_events, v3.reached_end, v3.person_id) == \
+        (own.seconds_viewed, own.segments, own.quartile_events, own.reached_end, own.person_id)
+    assert len(plays(db)) == 4 and db.session.scalar(select(func.count(PlayerLoad.id))) == 2
+
+
+def _cors(response) -> bool:
+    return response.headers.get("Access-Control-Allow-Origin") == "*" and \
+        "POST" in response.headers.get("Access-Control-Allow-Methods", "")
+
+
+@pytest.mark.parametrize("path", KAVA_PATHS)
+def test_every_answer_on_a_kava_path_allows_any_origin_errors_included(client, db, partner, path):
+    """Without CORS on an error the browser shows the player only a network error, not the reason."""
+    url = {"service": "analytics", "action": "trackEvent", "eventType": 1, "entryId": ENTRY, "sessionId": "s"}
+    answers = {
+        "stored": client.post(path, query_string={**url, "partnerId": PARTNER}, json={"eventIndex": 1}),
+        "preflight": client.options(path, headers={"Origin": "https://canvas.test.edu",
+                                                   "Access-Control-Request-Method": "POST"}),
+        "no partner": client.get(path, query_string=url),
+        "unknown partner": client.get(path, query_string={**url, "partnerId": "999"}),
+        "bad token": client.get(path, query_string={**url, "ks": "not-a-token"}),
+        "not JSON": client.post(path, query_string=url, data=b"{", content_type="application/json"),
+        "other body": client.post(path, query_string=url, data=b"x", content_type="application/octet-stream"),
+        "too large": client.post(path, query_string=url, data=b"x" * (70 * 1024), content_type="text/plain"),
+        "method": client.put(path, query_string=url),
+    }
+    statuses = {name: r.status_code for name, r in answers.items()}
+    assert statuses == {"stored": 200, "preflight": 204, "no partner": 400, "unknown partner": 404,
+                        "bad token": 401, "not JSON": 400, "other body": 415, "too large": 413, "method": 405}
+    assert all(_cors(r) for r in answers.values()), {n: dict(r.headers) for n, r in answers.items() if not _cors(r)}
+    assert all(r.is_json for name, r in answers.items() if name not in ("preflight",)), statuses
+    assert db.session.scalar(select(func.count(PlayerEvent.id))) == 1
+
+
+def test_other_paths_do_not_allow_any_origin(client, db):
+    assert "Access-Control-Allow-Origin" not in client.get("/api/v1/events").headers
 
 
 @pytest.mark.parametrize("event_type", [15, 24, 25, 31, 32, 36, 38, 41, 45, 46, 10002, 10003, 777])

@@ -8,10 +8,18 @@ so beacon responses allow any origin (no credentials are involved: the viewer is
 This route is the Kava format's own (ingest/formats.py): a player sends beacons without a bearer
 token, across origins, one by one and maybe through the beacon queue, unlike the batch routes the
 registry sets up. Storing one runs the format's step after accept like every other path.
+
+The same beacon is answered wherever a player configuration can point: `plugins.kava.serviceUrl` names
+the whole URL (`/api/v1/kava`), while the player's `provider.env.analyticsServiceUrl` names a host
+(or a path) to which the player appends `/api_v3/index.php`, as it does for Kaltura's own analytics:
+so `/api_v3/index.php` and `/api/v1/kava/api_v3/index.php` are served too. Every answer on these
+paths carries the CORS headers, errors included (also those Flask raises: 405, 413, 500), or the
+browser would show the player nothing but a network error.
 """
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.extensions import db
@@ -25,7 +33,7 @@ from lti_tool.launch.session import current_viewer
 from lti_tool.models.types import utcnow
 from lti_tool.outages import database_unavailable
 
-from . import bp, json_body, problem, token_required
+from . import api_error, bp, json_body, problem, token_required
 
 # A beacon is a few hundred bytes; nothing a player sends comes near these.
 MAX_BEACON_BYTES = 64 * 1024
@@ -121,23 +129,40 @@ def beacon_viewer(params: dict[str, str]):
     return (found.id, None), None
 
 
-def _with_cors(response):
-    response.headers.update(CORS_HEADERS)
+# The Kava form of Kaltura's API path, answered at the root (a host given as analyticsServiceUrl).
+root_bp = Blueprint("kava_root", __name__)
+KAVA_PATHS = frozenset({"/api/v1/kava", "/api/v1/kava/api_v3/index.php", "/api_v3/index.php"})
+
+
+@bp.after_app_request
+def _kava_cors(response):
+    """CORS on every answer of a Kava path, whichever layer made it."""
+    if request.path in KAVA_PATHS:
+        response.headers.update(CORS_HEADERS)
     return response
 
 
+@root_bp.errorhandler(HTTPException)
+def _root_http_error(error: HTTPException):
+    return api_error(error.code or 500, error.description or error.name)
+
+
 @bp.route("/kava", methods=["GET", "POST", "OPTIONS"])
+@bp.route("/kava/api_v3/index.php", methods=["GET", "POST", "OPTIONS"], endpoint="kava_beacon_v3")
 def kava_beacon():
     """One Kava beacon -> 200 {"time", "viewEventsEnabled"}; 4xx {"error"} and nothing stored."""
     if request.method == "OPTIONS":
-        return _with_cors(current_app.response_class(status=204))
+        return current_app.response_class(status=204)
     try:
-        return _with_cors(_track_event())
+        return _track_event()
     except SQLAlchemyError as exc:
         if not database_unavailable(exc):
             raise
         db.session.rollback()
-        return _with_cors(_unavailable("the database cannot be reached"))
+        return _unavailable("the database cannot be reached")
+
+
+root_bp.add_url_rule("/api_v3/index.php", "kava_beacon", kava_beacon, methods=["GET", "POST", "OPTIONS"])
 
 
 def _unavailable(why: str):

@@ -27,7 +27,9 @@ def _errors(*codes: int) -> dict:
                     f"carriage return are text) or a lone surrogate, times outside {TIME_WINDOW}",
                401: "Missing, unknown or revoked token",
                403: "Not allowed for this token or registration", 404: "Not found", 413: "Body too large",
-               415: "Wrong content type", 422: "Unsupported version", 429: "Rate limit exceeded; see Retry-After"}
+               415: "Wrong content type", 422: "Unsupported version", 429: "Rate limit exceeded; see Retry-After",
+               503: "Neither stored nor queued (the database or the queue cannot be reached); send it again "
+                    "after Retry-After"}
     return {str(c): {"description": reasons[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
@@ -71,6 +73,9 @@ def document() -> dict:
         },
         "paths": {
             "/kava": {"get": _kava("query string"), "post": _kava("form or JSON body (with the query string)")},
+            # What a player appends to provider.env.analyticsServiceUrl (also answered at /api_v3/index.php).
+            "/kava/api_v3/index.php": {"get": _kava("query string"),
+                                       "post": _kava("form or JSON body (with the query string)")},
             "/player-tokens": {"post": {
                 "summary": "Mint a signed player token (ks) that names the viewer in Kava beacons",
                 "description": "A server sends its bearer token and {\"user\": \"sub:…\", \"ttl\": seconds}; a page "
@@ -221,9 +226,12 @@ def _kava(how: str) -> dict:
         "summary": f"A Kava beacon as a Kaltura player sends it ({how})",
         "description": "service=analytics&action=trackEvent, eventType, partnerId, entryId, sessionId, eventIndex and "
                        "the Kava parameters. The viewer comes from a ks minted by /player-tokens; without one the "
-                       "viewer is anonymous. Deduplicated on (sessionId, eventIndex, eventType).",
+                       "viewer is anonymous. Deduplicated on (sessionId, eventIndex, eventType). The same beacon "
+                       "is answered at /api/v1/kava, /api/v1/kava/api_v3/index.php and /api_v3/index.php (the path "
+                       "a player appends to provider.env.analyticsServiceUrl); every answer, errors included, "
+                       "allows any origin (CORS).",
         "responses": {"200": {"description": '{"time": <unix seconds>, "viewEventsEnabled": true}'},
-                      **_errors(400, 401, 403, 404)},
+                      **_errors(400, 401, 403, 404, 413, 415, 503)},
     }
 
 
